@@ -1,0 +1,161 @@
+// The configuration of SPEC section 3 as plain structs, with every default, and its YAML loader.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/color.h"
+
+namespace bgp {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+struct Address {
+  std::string host;  // without brackets, e.g. "::1"
+  std::uint16_t port = 0;
+
+  std::string to_string() const;  // "host:port" or "[::1]:port"
+  bool operator==(const Address&) const = default;
+};
+
+struct AdminConfig {
+  Address listen{"127.0.0.1", 9901};
+  std::string token;       // "" = none
+  std::string token_file;  // read at load time into `token` when set
+};
+
+struct HealthCheckConfig {
+  std::string path;  // "" = active checks disabled
+  Duration interval = 5s;
+  Duration timeout = 1s;
+  int unhealthy_after = 3;
+  int healthy_after = 2;
+};
+
+struct ColorBackends {
+  std::vector<Address> endpoints;
+};
+
+struct BackendsConfig {
+  Color live = Color::blue;
+  ColorBackends blue{{{"127.0.0.1", 9001}}};
+  ColorBackends green{{{"127.0.0.1", 9002}}};
+  HealthCheckConfig health_check;
+
+  const ColorBackends& of(Color c) const { return c == Color::blue ? blue : green; }
+};
+
+struct RolloutStep {
+  std::uint32_t weight_bp = 0;       // candidate share in basis points (10.5% = 1050)
+  std::optional<Duration> duration;  // else rollout.step_duration
+  bool operator==(const RolloutStep&) const = default;
+};
+
+struct Thresholds {
+  double max_error_rate = 0.02;
+  Duration max_p99 = 2000ms;
+  double max_p99_increase = 0.5;
+  Duration p99_noise_floor = 5ms;
+};
+
+struct RolloutConfig {
+  std::vector<RolloutStep> steps{{1000, {}}, {2500, {}}, {5000, {}}, {7500, {}}, {10000, {}}};
+  Duration step_duration = 5min;
+  Duration check_interval = 10s;
+  std::uint64_t min_requests = 100;
+  int failure_limit = 1;
+  bool auto_start = false;
+  Duration retain_previous = 24h;
+  Thresholds thresholds;
+
+  Duration duration_of(std::size_t step) const {
+    return steps.at(step).duration.value_or(step_duration);
+  }
+};
+
+struct RoutingConfig {
+  std::string sticky_header;
+  std::string sticky_cookie;
+  std::string override_header = "X-Bluegreen";
+};
+
+struct TimeoutsConfig {
+  Duration client_header = 10s;
+  Duration client_idle = 60s;
+  Duration upstream_connect = 1s;
+  Duration upstream_response = 30s;
+  Duration drain = 15s;
+};
+
+struct LimitsConfig {
+  std::uint64_t max_header_bytes = 16384;
+  std::uint64_t max_body_bytes = 10485760;  // 0 = unlimited
+  std::uint64_t max_connections = 10000;
+};
+
+struct NotifyConfig {
+  std::string webhook;  // "" = off; http://host:port/path
+};
+
+enum class LogLevel { debug, info, warn, error };
+enum class LogFormat { text, json };
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
+struct Config {
+  Address listen{"127.0.0.1", 8080};
+  unsigned workers = 0;  // 0 = one per CPU core
+  AdminConfig admin;
+  BackendsConfig backends;
+  RolloutConfig rollout;
+  RoutingConfig routing;
+  TimeoutsConfig timeouts;
+  LimitsConfig limits;
+  std::string state_file;
+  NotifyConfig notify;
+  LogConfig log;
+
+  unsigned worker_count() const;  // resolves 0 to the core count
+};
+
+// One problem in a config file, printed as `FILE:LINE:COL: key.path: message` (1-based line/col).
+struct ConfigError {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key_path;  // e.g. "rollout.steps[2]"
+  std::string message;
+
+  std::string to_string() const;
+};
+
+// Either a config or every error found (never just the first one).
+struct ConfigResult {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;
+
+  bool ok() const { return config.has_value(); }
+};
+
+ConfigResult load_config_file(const std::string& path);
+// `source_name` stands in for the file name in error messages.
+ConfigResult load_config_string(std::string_view yaml, std::string_view source_name);
+
+// Parsers shared with the admin API and the command line.
+std::optional<Duration> parse_duration(std::string_view text);  // "250ms" "10s" "5m" "24h"
+std::string format_duration(Duration d);                        // the inverse, shortest unit
+std::optional<Address> parse_address(std::string_view text);    // "host:port", "[::1]:port"
+std::optional<std::uint32_t> parse_weight_bp(double percent);   // 0..100, two decimals -> bp
+
+// The admin address is loopback (127.0.0.0/8, ::1, localhost).
+bool is_loopback(const Address& address);
+
+}  // namespace bgp

@@ -1,0 +1,43 @@
+#include "proxy/snapshot.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/asio/io_context.hpp>
+
+namespace bgp {
+
+bool RoutingSnapshot::has_healthy(Color c) const noexcept {
+  const auto& group = endpoints_of(c);
+  return std::any_of(group.begin(), group.end(), [](const Endpoint& e) { return e.healthy; });
+}
+
+void SnapshotSlot::publish(std::shared_ptr<const RoutingSnapshot> snapshot) {
+  std::lock_guard lock(mutex_);
+  current_ = std::move(snapshot);
+  version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::shared_ptr<const RoutingSnapshot> SnapshotSlot::load() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::resolver resolver(io);
+  std::array<std::vector<Endpoint>, 2> out;
+  for (Color c : kColors) {
+    for (const Address& address : backends.of(c).endpoints) {
+      boost::system::error_code ec;
+      auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+      if (ec || results.empty()) {
+        throw std::runtime_error("cannot resolve " + address.to_string() + ": " + ec.message());
+      }
+      out[index(c)].push_back({address, address.to_string(), results.begin()->endpoint(), true});
+    }
+  }
+  return out;
+}
+
+}  // namespace bgp

@@ -1,0 +1,82 @@
+// The immutable routing snapshot: everything a worker needs to route a request. The control plane
+// builds a new one and publishes it whole; workers never see one change under them.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/color.h"
+#include "config/config.h"
+
+namespace bgp {
+
+struct Endpoint {
+  Address address;    // as configured, for logs and metric labels
+  std::string label;  // address.to_string()
+  boost::asio::ip::tcp::endpoint
+      resolved;  // resolved when the snapshot is built, never per request
+  bool healthy = true;
+};
+
+struct RoutingSnapshot {
+  std::uint64_t version = 0;
+  Color live = Color::blue;
+  Weights weights;  // basis points per color, sums to 10000
+  std::array<std::vector<Endpoint>, 2> endpoints;
+  std::shared_ptr<const Config> config;  // routing, timeouts and limits in force
+
+  Color candidate() const noexcept { return other(live); }
+  const std::vector<Endpoint>& endpoints_of(Color c) const noexcept { return endpoints[index(c)]; }
+  bool has_healthy(Color c) const noexcept;
+};
+
+// Where the control plane publishes snapshots. Readers on the hot path compare one version number
+// (an uncontended acquire load) and take the lock only on the rare change.
+class SnapshotSlot {
+ public:
+  void publish(std::shared_ptr<const RoutingSnapshot> snapshot);
+  std::shared_ptr<const RoutingSnapshot> load() const;
+  std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const RoutingSnapshot> current_;
+  std::atomic<std::uint64_t> version_{0};
+};
+
+// A worker's copy of the current snapshot (one per worker thread, not shared).
+class SnapshotCache {
+ public:
+  explicit SnapshotCache(const SnapshotSlot& slot) : slot_(slot) {}
+
+  const RoutingSnapshot& get() {
+    const auto version = slot_.version();
+    if (version != seen_version_ || !snapshot_) {
+      snapshot_ = slot_.load();
+      seen_version_ = version;
+    }
+    return *snapshot_;
+  }
+  // Keeps the snapshot alive across a request even if a newer one arrives meanwhile.
+  std::shared_ptr<const RoutingSnapshot> hold() {
+    get();
+    return snapshot_;
+  }
+
+ private:
+  const SnapshotSlot& slot_;
+  std::uint64_t seen_version_ = 0;
+  std::shared_ptr<const RoutingSnapshot> snapshot_;
+};
+
+// Resolves every configured endpoint (blocking DNS, control plane only). Throws on failure.
+std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends);
+
+}  // namespace bgp
