@@ -1,1 +1,227 @@
-// placeholder: being written
+#include "metrics/exporter.h"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
+
+namespace bgp {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr double kMicrosPerSecond = 1e6;
+
+// prometheus-cpp 1.0 writes a family's name as given (it adds no `_total`), so counter names carry
+// their `_total` here.
+MetricFamily make_family(std::string name, std::string help, MetricType type) {
+  return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+ClientMetric counter(double value, Labels labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.counter.value = value;
+  return metric;
+}
+
+ClientMetric gauge(double value, Labels labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
+}
+
+ClientMetric::Label label(std::string name, std::string_view value) {
+  return {std::move(name), std::string(value)};
+}
+
+std::string status_class_label(std::size_t class_index) {
+  return std::to_string(class_index + 1) + "xx";
+}
+
+MetricFamily requests_family(const StatsTotals& totals) {
+  auto family = make_family("bgproxy_requests_total",
+                            "Requests answered, by color and status class.", MetricType::Counter);
+  constexpr std::size_t k2xx = 1, k5xx = 4;  // always exported, so dashboards have series at start
+  for (const Color color : kColors) {
+    const auto& by_class = totals.of(color).by_class;
+    for (std::size_t k = 0; k < kStatusClasses; ++k) {
+      if (by_class[k] == 0 && k != k2xx && k != k5xx) continue;
+      family.metric.push_back(
+          counter(static_cast<double>(by_class[k]),
+                  {label("color", name(color)), label("code", status_class_label(k))}));
+    }
+  }
+  return family;
+}
+
+// The fine log-linear histogram is folded into the fixed `le` buckets with count_at_most(), which
+// counts a fine bucket only when all of it lies at or below the bound. A fine bucket straddling a
+// bound is thus counted in the next `le` bucket: a latency at most 1/64 (1.6%) below a bound may be
+// reported just above it. Counts stay cumulative, and +Inf equals _count (every recorded latency).
+ClientMetric duration_histogram(Color color, const ColorTotals& totals) {
+  ClientMetric metric;
+  metric.label = {label("color", name(color))};
+  auto& histogram = metric.histogram;
+  histogram.sample_count = totals.latency.count();
+  histogram.sample_sum = static_cast<double>(totals.latency_sum_micros) / kMicrosPerSecond;
+  for (const double bound : kDurationBucketsSeconds) {
+    const double bound_micros = std::round(bound * kMicrosPerSecond);
+    histogram.bucket.push_back({totals.latency.count_at_most(bound_micros), bound});
+  }
+  histogram.bucket.push_back({histogram.sample_count, std::numeric_limits<double>::infinity()});
+  return metric;
+}
+
+MetricFamily duration_family(const StatsTotals& totals) {
+  auto family = make_family(
+      "bgproxy_request_duration_seconds",
+      "Request latency, from request headers received to the response's last byte forwarded.",
+      MetricType::Histogram);
+  for (const Color color : kColors) {
+    family.metric.push_back(duration_histogram(color, totals.of(color)));
+  }
+  return family;
+}
+
+MetricFamily upstream_errors_family(const StatsTotals& totals) {
+  auto family = make_family("bgproxy_upstream_errors_total",
+                            "Failed upstream attempts, by color and kind.", MetricType::Counter);
+  for (const Color color : kColors) {
+    const auto& errors = totals.of(color).upstream_errors;
+    for (std::size_t k = 0; k < kUpstreamErrorKinds; ++k) {
+      const auto kind = static_cast<UpstreamError>(k);
+      family.metric.push_back(counter(static_cast<double>(errors[k]),
+                                      {label("color", name(color)), label("kind", name(kind))}));
+    }
+  }
+  return family;
+}
+
+MetricFamily downstream_connections_family(const StatsTotals& totals) {
+  auto family = make_family("bgproxy_downstream_connections", "Client connections open now.",
+                            MetricType::Gauge);
+  family.metric.push_back(gauge(static_cast<double>(totals.downstream_connections)));
+  return family;
+}
+
+MetricFamily weights_family(const ControlView& control) {
+  auto family =
+      make_family("bgproxy_traffic_weight_percent",
+                  "Share of new requests sent to each color, in percent.", MetricType::Gauge);
+  for (const Color color : kColors) {
+    family.metric.push_back(gauge(control.weights.percent(color), {label("color", name(color))}));
+  }
+  return family;
+}
+
+MetricFamily rollout_state_family(const ControlView& control) {
+  auto family = make_family("bgproxy_rollout_state", "1 for the current rollout state, else 0.",
+                            MetricType::Gauge);
+  bool known = false;
+  for (const auto state : kRolloutStates) {
+    const bool current = state == control.state;
+    known = known || current;
+    family.metric.push_back(gauge(current ? 1 : 0, {label("state", state)}));
+  }
+  // A state this exporter does not know is still shown rather than hidden behind four zeros.
+  if (!known) family.metric.push_back(gauge(1, {label("state", control.state)}));
+  return family;
+}
+
+MetricFamily rollout_step_family(const ControlView& control) {
+  auto family =
+      make_family("bgproxy_rollout_step",
+                  "Index of the current rollout step, -1 when no rollout runs.", MetricType::Gauge);
+  family.metric.push_back(gauge(control.step));
+  return family;
+}
+
+MetricFamily rollbacks_family(const ControlView& control) {
+  auto family =
+      make_family("bgproxy_rollbacks_total", "Rollbacks, by reason.", MetricType::Counter);
+  std::map<std::string, std::uint64_t, std::less<>> by_reason;
+  for (const auto reason : kRollbackReasonNames) by_reason.emplace(reason, 0);
+  for (const auto& [reason, count] : control.rollbacks) by_reason[reason] = count;
+  for (const auto& [reason, count] : by_reason) {
+    family.metric.push_back(counter(static_cast<double>(count), {label("reason", reason)}));
+  }
+  return family;
+}
+
+MetricFamily promotions_family(const ControlView& control) {
+  auto family =
+      make_family("bgproxy_promotions_total", "Candidates promoted to live.", MetricType::Counter);
+  family.metric.push_back(counter(static_cast<double>(control.promotions)));
+  return family;
+}
+
+MetricFamily per_color_gauge_family(std::string family_name, std::string help,
+                                    const std::array<double, 2>& values) {
+  auto family = make_family(std::move(family_name), std::move(help), MetricType::Gauge);
+  for (const Color color : kColors) {
+    family.metric.push_back(gauge(values[index(color)], {label("color", name(color))}));
+  }
+  return family;
+}
+
+MetricFamily endpoint_health_family(const ControlView& control) {
+  auto family = make_family("bgproxy_endpoint_healthy", "1 if the endpoint is healthy, else 0.",
+                            MetricType::Gauge);
+  for (const auto& endpoint : control.endpoints) {
+    family.metric.push_back(
+        gauge(endpoint.healthy ? 1 : 0,
+              {label("color", name(endpoint.color)), label("endpoint", endpoint.endpoint)}));
+  }
+  return family;
+}
+
+MetricFamily build_info_family(const std::string& version) {
+  auto family = make_family("bgproxy_build_info", "Always 1; the version is in the label.",
+                            MetricType::Gauge);
+  family.metric.push_back(gauge(1, {label("version", version)}));
+  return family;
+}
+
+}  // namespace
+
+Exporter::Exporter(const StatsRegistry& stats, std::function<ControlView()> control,
+                   std::string version)
+    : stats_(stats), control_(std::move(control)), version_(std::move(version)) {}
+
+std::vector<MetricFamily> Exporter::Collect() const {
+  const StatsTotals totals = stats_.totals();
+  const ControlView control = control_ ? control_() : ControlView{};
+  std::vector<MetricFamily> families;
+  families.push_back(requests_family(totals));
+  families.push_back(duration_family(totals));
+  families.push_back(upstream_errors_family(totals));
+  families.push_back(downstream_connections_family(totals));
+  families.push_back(weights_family(control));
+  families.push_back(rollout_state_family(control));
+  families.push_back(rollout_step_family(control));
+  families.push_back(rollbacks_family(control));
+  families.push_back(promotions_family(control));
+  families.push_back(per_color_gauge_family(
+      "bgproxy_step_error_rate", "Error rate of each color in the current step's window.",
+      control.step_error_rate));
+  families.push_back(per_color_gauge_family(
+      "bgproxy_step_p99_seconds", "p99 latency of each color in the current step's window.",
+      control.step_p99_seconds));
+  families.push_back(endpoint_health_family(control));
+  families.push_back(build_info_family(version_));
+  return families;
+}
+
+std::string render_text(const prometheus::Collectable& collectable) {
+  return prometheus::TextSerializer{}.Serialize(collectable.Collect());
+}
+
+}  // namespace bgp

@@ -1,6 +1,7 @@
 #include "metrics/histogram.h"
 
 #include <cmath>
+#include <limits>
 
 namespace bgp {
 
@@ -13,7 +14,10 @@ std::uint64_t LatencyHistogram::count() const noexcept {
 double LatencyHistogram::quantile_micros(double q) const noexcept {
   const std::uint64_t total = count();
   if (total == 0) return 0.0;
-  const auto wanted = static_cast<double>(total) * q;
+  // total * q can land one ulp above a whole rank (100 * 0.07 == 7.000000000000001): shave that
+  // rounding off before ceil so that the nearest rank is not one too high.
+  const auto wanted =
+      static_cast<double>(total) * q * (1.0 - 4 * std::numeric_limits<double>::epsilon());
   std::uint64_t rank = static_cast<std::uint64_t>(std::ceil(wanted));
   if (rank < 1) rank = 1;
   if (rank > total) rank = total;

@@ -1,0 +1,72 @@
+// The Prometheus view of bgproxy (SPEC section 5), built at scrape time. The workers only write
+// their StatsShard; this collector sums the shards and asks the control plane for its gauges when
+// Prometheus scrapes, so prometheus-cpp never runs on the request path.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "config/color.h"
+#include "metrics/stats.h"
+
+namespace bgp {
+
+// The Content-Type of render_text()'s output.
+inline constexpr std::string_view kPrometheusTextContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+// The rollout states and rollback reasons that are always exported (0 when not current / never
+// seen), so that dashboards and alerts have every series from the first scrape.
+inline constexpr std::array<std::string_view, 4> kRolloutStates{"stable", "progressing", "paused",
+                                                                "rolled_back"};
+inline constexpr std::array<std::string_view, 5> kRollbackReasonNames{
+    "error_rate", "p99", "p99_increase", "health", "manual"};
+
+struct EndpointHealthView {
+  Color color = Color::blue;
+  std::string endpoint;  // "host:port" as configured
+  bool healthy = true;
+};
+
+// What the control plane reports at each scrape.
+struct ControlView {
+  Weights weights;               // bgproxy_traffic_weight_percent{color}
+  std::string state = "stable";  // one of kRolloutStates: bgproxy_rollout_state{state}
+  int step = -1;                 // bgproxy_rollout_step: index of the current step, -1 when none
+  std::map<std::string, std::uint64_t, std::less<>> rollbacks;  // reason -> count
+  std::uint64_t promotions = 0;
+  std::array<double, 2> step_error_rate{};   // per color index, the current step's window
+  std::array<double, 2> step_p99_seconds{};  // per color index, the current step's window
+  std::vector<EndpointHealthView> endpoints;
+};
+
+class Exporter : public prometheus::Collectable {
+ public:
+  // `control` is called once per scrape, from the scraping thread: it must be thread-safe. An empty
+  // function exports a default ControlView (stable, no rollout).
+  Exporter(const StatsRegistry& stats, std::function<ControlView()> control, std::string version);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const StatsRegistry& stats_;
+  std::function<ControlView()> control_;
+  std::string version_;
+};
+
+// The text exposition format 0.0.4 of everything `collectable` reports.
+std::string render_text(const prometheus::Collectable& collectable);
+
+// The fixed `le` bounds of bgproxy_request_duration_seconds, in seconds (+Inf is added).
+inline constexpr std::array<double, 14> kDurationBucketsSeconds{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+}  // namespace bgp

@@ -1,0 +1,281 @@
+#include "metrics/exporter.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace bgp {
+namespace {
+
+using std::chrono::microseconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kPromtool = "/usr/bin/promtool";
+
+// Sample lines of an exposition: `name{labels}` exactly as written -> value.
+std::map<std::string, double> samples_of(const std::string& text) {
+  std::map<std::string, double> samples;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() == '#') continue;
+    const auto space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
+}
+
+// A file removed when the test ends, so that promtool can read the exposition on its stdin.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& contents)
+      : path_(std::filesystem::temp_directory_path() /
+              ("bgproxy_metrics_test_" + std::to_string(::getpid()) + "_" +
+               std::to_string(counter_++) + ".prom")) {
+    std::ofstream{path_} << contents;
+  }
+  ~TempFile() { std::filesystem::remove(path_); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+struct PromtoolResult {
+  int exit_status = -1;
+  std::string output;  // errors and lint problems, one a line; empty when the exposition is clean
+};
+
+// Runs `promtool check metrics` with `exposition` on its stdin.
+PromtoolResult promtool_check(const std::string& exposition) {
+  const TempFile input{exposition};
+  const std::string command =
+      std::string{kPromtool} + " check metrics < '" + input.path().string() + "' 2>&1";
+  PromtoolResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 512> chunk;
+  while (const auto n = std::fread(chunk.data(), 1, chunk.size(), pipe)) {
+    result.output.append(chunk.data(), n);
+  }
+  const int status = ::pclose(pipe);
+  result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+void expect_passes_promtool(const std::string& exposition) {
+  ASSERT_TRUE(std::filesystem::exists(kPromtool)) << kPromtool << " is missing (setup installs it)";
+  const auto result = promtool_check(exposition);
+  EXPECT_EQ(result.exit_status, 0) << result.output;
+  EXPECT_EQ(result.output, "") << "exposition:\n" << exposition;
+}
+
+// A registry and a control view filled by hand, with values easy to check.
+class ExporterTest : public ::testing::Test {
+ protected:
+  ExporterTest() {
+    auto& first = registry_.shard(0);
+    auto& second = registry_.shard(1);
+    first.record_request(Color::blue, 200, microseconds{900});
+    first.record_request(Color::blue, 200, microseconds{2'000});
+    second.record_request(Color::blue, 503, microseconds{20'000});
+    second.record_request(Color::blue, 204, microseconds{300'000});
+    first.record_request(Color::green, 200, microseconds{700});
+    second.record_request(Color::green, 404, microseconds{15'000'000});  // above the last bound
+    first.record_upstream_error(Color::blue, UpstreamError::connect);
+    second.record_upstream_error(Color::green, UpstreamError::timeout);
+    second.record_upstream_error(Color::green, UpstreamError::timeout);
+    first.connection_opened();
+    first.connection_opened();
+    second.connection_opened();
+    second.connection_closed();
+
+    control_.weights.set(Color::green, 2550);  // 25.5%
+    control_.state = "progressing";
+    control_.step = 1;
+    control_.rollbacks = {{"p99", 2}, {"manual", 1}};
+    control_.promotions = 3;
+    control_.step_error_rate = {0.001, 0.05};
+    control_.step_p99_seconds = {0.012, 0.35};
+    control_.endpoints = {{Color::blue, "127.0.0.1:9001", true},
+                          {Color::green, "[::1]:9002", false},
+                          {Color::green, "127.0.0.1:9003", true}};
+  }
+
+  std::string scrape() const {
+    const Exporter exporter{registry_, [this] { return control_; }, "1.2.3-test"};
+    return render_text(exporter);
+  }
+
+  StatsRegistry registry_{2};
+  ControlView control_;
+};
+
+TEST_F(ExporterTest, EveryFamilyHasItsSpecNameAndType) {
+  const auto text = scrape();
+  for (const char* line : {
+           "# TYPE bgproxy_requests_total counter",
+           "# TYPE bgproxy_request_duration_seconds histogram",
+           "# TYPE bgproxy_upstream_errors_total counter",
+           "# TYPE bgproxy_downstream_connections gauge",
+           "# TYPE bgproxy_traffic_weight_percent gauge",
+           "# TYPE bgproxy_rollout_state gauge",
+           "# TYPE bgproxy_rollout_step gauge",
+           "# TYPE bgproxy_rollbacks_total counter",
+           "# TYPE bgproxy_promotions_total counter",
+           "# TYPE bgproxy_step_error_rate gauge",
+           "# TYPE bgproxy_step_p99_seconds gauge",
+           "# TYPE bgproxy_endpoint_healthy gauge",
+           "# TYPE bgproxy_build_info gauge",
+       }) {
+    EXPECT_THAT(text, HasSubstr(std::string{line} + "\n"));
+  }
+  EXPECT_THAT(text, Not(HasSubstr("_total_total")));
+}
+
+TEST_F(ExporterTest, RequestsByColorAndStatusClass) {
+  const auto samples = samples_of(scrape());
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="2xx"})"), 3);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="5xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="2xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="4xx"})"), 1);
+  // 2xx and 5xx exist from the start for dashboards; other classes only once seen.
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="5xx"})"), 0);
+  EXPECT_FALSE(samples.contains(R"(bgproxy_requests_total{color="blue",code="4xx"})"));
+  EXPECT_FALSE(samples.contains(R"(bgproxy_requests_total{color="blue",code="1xx"})"));
+}
+
+TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
+  const auto samples = samples_of(scrape());
+  const auto bucket = [&](const char* color, const char* le) {
+    return samples.at(std::string{"bgproxy_request_duration_seconds_bucket{color=\""} + color +
+                      "\",le=\"" + le + "\"}");
+  };
+  // blue: 0.9 ms, 2 ms, 20 ms, 300 ms.
+  EXPECT_EQ(bucket("blue", "0.0005"), 0);
+  EXPECT_EQ(bucket("blue", "0.001"), 1);
+  EXPECT_EQ(bucket("blue", "0.0025"), 2);
+  EXPECT_EQ(bucket("blue", "0.01"), 2);
+  EXPECT_EQ(bucket("blue", "0.025"), 3);
+  EXPECT_EQ(bucket("blue", "0.25"), 3);
+  EXPECT_EQ(bucket("blue", "0.5"), 4);
+  EXPECT_EQ(bucket("blue", "10"), 4);
+  EXPECT_EQ(bucket("blue", "+Inf"), 4);
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="blue"})"), 4);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_request_duration_seconds_sum{color="blue"})"), 0.3229);
+  // green: 0.7 ms and 15 s, which only +Inf holds.
+  EXPECT_EQ(bucket("green", "0.001"), 1);
+  EXPECT_EQ(bucket("green", "10"), 1);
+  EXPECT_EQ(bucket("green", "+Inf"), 2);
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="green"})"), 2);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_request_duration_seconds_sum{color="green"})"), 15.0007);
+}
+
+TEST_F(ExporterTest, UpstreamErrorsByKindAndConnections) {
+  const auto samples = samples_of(scrape());
+  EXPECT_EQ(samples.at(R"(bgproxy_upstream_errors_total{color="blue",kind="connect"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_upstream_errors_total{color="blue",kind="timeout"})"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_upstream_errors_total{color="blue",kind="reset"})"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_upstream_errors_total{color="green",kind="timeout"})"), 2);
+  EXPECT_EQ(samples.at(R"(bgproxy_upstream_errors_total{color="green",kind="reset"})"), 0);
+  EXPECT_EQ(samples.at("bgproxy_downstream_connections"), 2);
+}
+
+TEST_F(ExporterTest, ControlPlaneGauges) {
+  const auto samples = samples_of(scrape());
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_traffic_weight_percent{color="blue"})"), 74.5);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_traffic_weight_percent{color="green"})"), 25.5);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="progressing"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="stable"})"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="paused"})"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="rolled_back"})"), 0);
+  EXPECT_EQ(samples.at("bgproxy_rollout_step"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollbacks_total{reason="p99"})"), 2);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollbacks_total{reason="manual"})"), 1);
+  for (const char* reason : {"error_rate", "p99_increase", "health"}) {
+    EXPECT_EQ(samples.at(std::string{"bgproxy_rollbacks_total{reason=\""} + reason + "\"}"), 0);
+  }
+  EXPECT_EQ(samples.at("bgproxy_promotions_total"), 3);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_step_error_rate{color="blue"})"), 0.001);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_step_error_rate{color="green"})"), 0.05);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_step_p99_seconds{color="blue"})"), 0.012);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_step_p99_seconds{color="green"})"), 0.35);
+  EXPECT_EQ(samples.at(R"(bgproxy_endpoint_healthy{color="blue",endpoint="127.0.0.1:9001"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_endpoint_healthy{color="green",endpoint="[::1]:9002"})"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_endpoint_healthy{color="green",endpoint="127.0.0.1:9003"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_build_info{version="1.2.3-test"})"), 1);
+}
+
+TEST_F(ExporterTest, EachScrapeReadsTheCurrentShardsAndControlView) {
+  const Exporter exporter{registry_, [this] { return control_; }, "1.2.3-test"};
+  EXPECT_EQ(samples_of(render_text(exporter)).at("bgproxy_rollout_step"), 1);
+
+  registry_.shard(1).record_request(Color::blue, 200, microseconds{1'000});
+  control_.step = -1;
+  control_.state = "stable";
+  const auto samples = samples_of(render_text(exporter));
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="2xx"})"), 4);
+  EXPECT_EQ(samples.at("bgproxy_rollout_step"), -1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="stable"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="progressing"})"), 0);
+}
+
+TEST_F(ExporterTest, AnUnknownRolloutStateIsShownNotHidden) {
+  control_.state = "mystery";
+  const auto samples = samples_of(scrape());
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="mystery"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="progressing"})"), 0);
+}
+
+TEST_F(ExporterTest, PassesPromtoolCheckMetrics) {
+  expect_passes_promtool(scrape());
+}
+
+TEST(Exporter, FreshProcessHasTheDashboardSeriesAndPassesPromtool) {
+  const StatsRegistry registry{4};
+  const Exporter exporter{registry, {}, "0.1.0"};
+  const auto text = render_text(exporter);
+  const auto samples = samples_of(text);
+  for (const char* color : {"blue", "green"}) {
+    for (const char* code : {"2xx", "5xx"}) {
+      EXPECT_EQ(samples.at(std::string{"bgproxy_requests_total{color=\""} + color + "\",code=\"" +
+                           code + "\"}"),
+                0);
+    }
+    EXPECT_EQ(
+        samples.at(std::string{"bgproxy_request_duration_seconds_count{color=\""} + color + "\"}"),
+        0);
+  }
+  EXPECT_EQ(samples.at(R"(bgproxy_traffic_weight_percent{color="blue"})"), 100);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="stable"})"), 1);
+  EXPECT_EQ(samples.at("bgproxy_rollout_step"), -1);
+  EXPECT_EQ(samples.at(R"(bgproxy_rollbacks_total{reason="health"})"), 0);
+  expect_passes_promtool(text);
+}
+
+// The promtool check above is only worth something if it fails on a bad exposition.
+TEST(Promtool, ReportsProblemsInABadExposition) {
+  ASSERT_TRUE(std::filesystem::exists(kPromtool)) << kPromtool << " is missing (setup installs it)";
+  const auto lint =
+      promtool_check("# HELP requests Requests.\n# TYPE requests counter\nrequests 1\n");
+  EXPECT_THAT(lint.output, HasSubstr("_total"));
+  const auto broken = promtool_check("bgproxy_x{color=\"blue\" 1\n");
+  EXPECT_NE(broken.exit_status, 0);
+}
+
+}  // namespace
+}  // namespace bgp

@@ -1,0 +1,155 @@
+#include "metrics/stats.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace bgp {
+namespace {
+
+using std::chrono::microseconds;
+
+constexpr std::size_t kClass2xx = 1, kClass4xx = 3, kClass5xx = 4;
+
+TEST(StatsShard, CountsRequestsErrorsAndStatusClasses) {
+  StatsRegistry registry{1};
+  auto& shard = registry.shard(0);
+  shard.record_request(Color::green, 200, microseconds{1'000});
+  shard.record_request(Color::green, 204, microseconds{2'000});
+  shard.record_request(Color::green, 404, microseconds{3'000});
+  shard.record_request(Color::green, 500, microseconds{4'000});
+  shard.record_request(Color::green, 503, microseconds{5'000});
+  shard.record_request(Color::green, 101, microseconds{6'000});
+
+  const auto totals = registry.totals();
+  const auto& green = totals.of(Color::green);
+  EXPECT_EQ(green.requests, 6u);
+  EXPECT_EQ(green.errors, 2u);  // 500 and 503; a 404 is the client's error, not the color's
+  EXPECT_DOUBLE_EQ(green.error_rate(), 2.0 / 6.0);
+  EXPECT_EQ(green.by_class[0], 1u);
+  EXPECT_EQ(green.by_class[kClass2xx], 2u);
+  EXPECT_EQ(green.by_class[kClass4xx], 1u);
+  EXPECT_EQ(green.by_class[kClass5xx], 2u);
+  EXPECT_EQ(green.latency_sum_micros, 21'000u);
+  EXPECT_EQ(green.latency.count(), 6u);
+  EXPECT_NEAR(green.p99_ms(), 6.0, 0.06);
+  EXPECT_EQ(totals.of(Color::blue).requests, 0u);  // the other color is untouched
+}
+
+TEST(StatsShard, NegativeLatencyCountsAsZero) {
+  StatsRegistry registry{1};
+  registry.shard(0).record_request(Color::blue, 200, microseconds{-5});
+  const auto totals = registry.totals();
+  const auto& blue = totals.of(Color::blue);
+  EXPECT_EQ(blue.latency_sum_micros, 0u);
+  EXPECT_EQ(blue.latency.count_at_most(0), 1u);
+}
+
+TEST(StatsShard, CountsUpstreamErrorsByKind) {
+  StatsRegistry registry{2};
+  registry.shard(0).record_upstream_error(Color::blue, UpstreamError::connect);
+  registry.shard(1).record_upstream_error(Color::blue, UpstreamError::connect);
+  registry.shard(1).record_upstream_error(Color::green, UpstreamError::timeout);
+
+  const auto totals = registry.totals();
+  const auto kind = [](UpstreamError e) { return static_cast<std::size_t>(e); };
+  EXPECT_EQ(totals.of(Color::blue).upstream_errors[kind(UpstreamError::connect)], 2u);
+  EXPECT_EQ(totals.of(Color::blue).upstream_errors[kind(UpstreamError::reset)], 0u);
+  EXPECT_EQ(totals.of(Color::green).upstream_errors[kind(UpstreamError::timeout)], 1u);
+  EXPECT_EQ(name(UpstreamError::connect), "connect");
+  EXPECT_EQ(name(UpstreamError::timeout), "timeout");
+  EXPECT_EQ(name(UpstreamError::reset), "reset");
+}
+
+TEST(StatsShard, DownstreamConnectionsIsTheLevelOverAllShards) {
+  StatsRegistry registry{2};
+  registry.shard(0).connection_opened();
+  registry.shard(0).connection_opened();
+  registry.shard(1).connection_opened();
+  registry.shard(0).connection_closed();
+  EXPECT_EQ(registry.totals().downstream_connections, 2);
+  // A connection accepted by one worker's shard may be closed through another's: the sum holds.
+  registry.shard(1).connection_closed();
+  registry.shard(1).connection_closed();
+  EXPECT_EQ(registry.totals().downstream_connections, 0);
+}
+
+TEST(StatsTotals, SinceGivesTheWindowAndKeepsTheConnectionLevel) {
+  StatsRegistry registry{1};
+  auto& shard = registry.shard(0);
+  shard.connection_opened();
+  for (int i = 0; i < 100; ++i) shard.record_request(Color::blue, 200, microseconds{100'000});
+  const auto before = registry.totals();
+
+  shard.connection_opened();
+  for (int i = 0; i < 10; ++i) shard.record_request(Color::blue, 502, microseconds{1'000});
+  shard.record_upstream_error(Color::blue, UpstreamError::reset);
+  const auto window = registry.totals().since(before);
+
+  const auto& blue = window.of(Color::blue);
+  EXPECT_EQ(blue.requests, 10u);
+  EXPECT_EQ(blue.errors, 10u);
+  EXPECT_DOUBLE_EQ(blue.error_rate(), 1.0);
+  EXPECT_EQ(blue.by_class[kClass2xx], 0u);
+  EXPECT_EQ(blue.by_class[kClass5xx], 10u);
+  EXPECT_EQ(blue.upstream_errors[static_cast<std::size_t>(UpstreamError::reset)], 1u);
+  EXPECT_EQ(blue.latency_sum_micros, 10'000u);
+  // The window's p99 is the new fast requests', not the old slow ones'.
+  EXPECT_NEAR(blue.p99_ms(), 1.0, 0.01);
+  EXPECT_EQ(window.downstream_connections, 2);
+}
+
+TEST(StatsRegistry, TotalsSumShardsWrittenConcurrently) {
+  constexpr std::size_t kWorkers = 4;
+  constexpr int kRequestsPerWorker = 20'000;
+  StatsRegistry registry{kWorkers};
+
+  std::atomic<std::size_t> finished{0};
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&registry, &finished, w] {
+      auto& shard = registry.shard(w);
+      shard.connection_opened();
+      for (int i = 0; i < kRequestsPerWorker; ++i) {
+        const Color color = i % 4 == 0 ? Color::green : Color::blue;
+        const unsigned status = i % 10 == 0 ? 503 : 200;
+        shard.record_request(color, status, microseconds{100 + i % 1000});
+        if (i % 100 == 0) shard.record_upstream_error(color, UpstreamError::connect);
+      }
+      finished.fetch_add(1, std::memory_order_release);
+    });
+  }
+  // Read while they write: every reading is a consistent lower bound, never more than written.
+  std::uint64_t last_seen = 0;
+  while (finished.load(std::memory_order_acquire) < kWorkers) {
+    const auto totals = registry.totals();
+    const auto seen = totals.of(Color::blue).requests + totals.of(Color::green).requests;
+    ASSERT_GE(seen, last_seen);
+    ASSERT_LE(seen, kWorkers * kRequestsPerWorker);
+    last_seen = seen;
+  }
+  for (auto& worker : workers) worker.join();
+
+  const auto totals = registry.totals();
+  const auto& blue = totals.of(Color::blue);
+  const auto& green = totals.of(Color::green);
+  EXPECT_EQ(green.requests, kWorkers * kRequestsPerWorker / 4);
+  EXPECT_EQ(blue.requests, kWorkers * kRequestsPerWorker * 3 / 4);
+  EXPECT_EQ(blue.latency.count(), blue.requests);
+  EXPECT_EQ(green.latency.count(), green.requests);
+  // i % 10 == 0 are 503s; of those, the ones with i % 4 == 0 (i % 20 == 0) went to green.
+  EXPECT_EQ(green.errors, kWorkers * kRequestsPerWorker / 20);
+  EXPECT_EQ(blue.errors, kWorkers * kRequestsPerWorker / 10 - green.errors);
+  EXPECT_EQ(blue.by_class[kClass5xx] + blue.by_class[kClass2xx], blue.requests);
+  const auto connect = static_cast<std::size_t>(UpstreamError::connect);
+  EXPECT_EQ(green.upstream_errors[connect] + blue.upstream_errors[connect],
+            kWorkers * kRequestsPerWorker / 100);
+  EXPECT_EQ(totals.downstream_connections, static_cast<std::int64_t>(kWorkers));
+}
+
+}  // namespace
+}  // namespace bgp
