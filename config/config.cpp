@@ -1,1 +1,720 @@
-// placeholder: being written
+// The YAML loader: walks the document against a table of known keys per section, keeps the
+// default of every key that is absent, and collects every error with its position and key path.
+#include "config/config.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <set>
+#include <span>
+#include <thread>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/value_parsers.h"
+
+namespace bgp {
+namespace {
+
+using config_detail::Parsed;
+
+struct Position {  // 1-based, as printed
+  int line = 1;
+  int column = 1;
+};
+
+Position position_of(const YAML::Mark& mark) {
+  if (mark.is_null()) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+// A node being read, with its key path and where to point at it.
+struct Value {
+  YAML::Node node;
+  std::string path;
+  Position position;
+};
+
+std::string describe_kind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return fmt::format("'{}'", node.Scalar());
+    default:
+      return "nothing";
+  }
+}
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
+}
+
+std::string as_percent(std::uint32_t basis_points) {
+  return fmt::format("{}", basis_points / 100.0);
+}
+
+using Reader = std::function<void(const Value&)>;
+struct Field {
+  std::string_view key;
+  Reader read;
+};
+using Fields = std::vector<Field>;
+using Check = std::string (*)(std::string_view);  // "" when acceptable, else why not
+
+template <typename E>
+struct Choice {
+  std::string_view name;
+  E value;
+};
+constexpr std::array<Choice<Color>, 2> kColorChoices{
+    {{"blue", Color::blue}, {"green", Color::green}}};
+constexpr std::array<Choice<LogLevel>, 4> kLogLevels{{{"debug", LogLevel::debug},
+                                                      {"info", LogLevel::info},
+                                                      {"warn", LogLevel::warn},
+                                                      {"error", LogLevel::error}}};
+constexpr std::array<Choice<LogFormat>, 2> kLogFormats{
+    {{"text", LogFormat::text}, {"json", LogFormat::json}}};
+
+enum class PortZero { allowed, rejected };
+constexpr Duration kPositive = 1ms;  // the smallest duration where zero makes no sense
+constexpr Duration kZeroAllowed = 0ms;
+
+std::string unknown_key_message(std::string_view name, const Fields& fields) {
+  const Field* closest = nullptr;
+  std::size_t closest_distance = std::numeric_limits<std::size_t>::max();
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto& field : fields) {
+    const auto distance = config_detail::edit_distance(lower, field.key);
+    if (distance < closest_distance) {
+      closest = &field;
+      closest_distance = distance;
+    }
+  }
+  if (closest != nullptr && closest_distance <= 2 && closest_distance < closest->key.size()) {
+    return fmt::format("unknown key '{}', did you mean '{}'?", name, closest->key);
+  }
+  std::vector<std::string_view> known;
+  for (const auto& field : fields) known.push_back(field.key);
+  return fmt::format("unknown key '{}' (known keys: {})", name, fmt::join(known, ", "));
+}
+
+Parsed<std::string> read_whole_file(const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    return Parsed<std::string>::fail("it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Parsed<std::string>::fail(std::strerror(errno));
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return Parsed<std::string>::fail("read error");
+  return {std::move(text), {}};
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string_view source_name) : source_(source_name) {}
+
+  ConfigResult load(std::string_view yaml);
+
+ private:
+  // ---- errors and positions ----
+  void fail(Position where, std::string path, std::string message) {
+    errors_.push_back({source_, where.line, where.column, std::move(path), std::move(message)});
+  }
+  void fail(const Value& value, std::string message) {
+    fail(value.position, value.path, std::move(message));
+  }
+  // Where `path` was written, else where its closest written parent was.
+  Position position_for(std::string path) const;
+  bool has_error_under(std::string_view path) const;
+
+  // ---- structure ----
+  void read_map(const Value& map, const Fields& fields);
+  void read_entry(const std::string& parent, const YAML::Node& key, const YAML::Node& value,
+                  const Fields& fields, std::set<std::string>& seen);
+  static Value element(const Value& list, std::size_t index);
+  std::optional<std::string> scalar(const Value& value, std::string_view expected);
+
+  // ---- single values ----
+  std::optional<Duration> read_duration(const Value& value, Duration minimum);
+  std::optional<std::uint64_t> read_whole_number(const Value& value, std::uint64_t minimum,
+                                                 std::uint64_t maximum, bool open_ended);
+  std::optional<double> read_number(const Value& value, double minimum, double maximum);
+  std::optional<bool> read_flag(const Value& value);
+  std::optional<Address> read_address(const Value& value, PortZero port_zero);
+  std::optional<std::uint32_t> read_weight(const Value& value);
+
+  // ---- fields: a key and where its value goes ----
+  Field section(std::string_view key, Fields fields);
+  Field text(std::string_view key, std::string& target, Check check = nullptr);
+  Field duration(std::string_view key, Duration& target, Duration minimum);
+  Field number(std::string_view key, double& target, double minimum, double maximum);
+  Field flag(std::string_view key, bool& target);
+  Field address(std::string_view key, Address& target, PortZero port_zero);
+  template <typename T>
+  Field whole_number(std::string_view key, T& target, std::uint64_t minimum,
+                     std::optional<std::uint64_t> maximum = std::nullopt);
+  template <typename E, std::size_t N>
+  Field choice(std::string_view key, E& target, const std::array<Choice<E>, N>& choices);
+
+  // ---- sections ----
+  Fields root_fields(Config& config);
+  Fields admin_fields(AdminConfig& admin);
+  Fields backends_fields(BackendsConfig& backends);
+  Fields health_check_fields(HealthCheckConfig& health_check);
+  Fields rollout_fields(RolloutConfig& rollout);
+  Fields thresholds_fields(Thresholds& thresholds);
+  Fields routing_fields(RoutingConfig& routing);
+  Fields timeouts_fields(TimeoutsConfig& timeouts);
+  Fields limits_fields(LimitsConfig& limits);
+  void read_endpoints(const Value& list, std::vector<Address>& target);
+  void read_steps(const Value& list, std::vector<RolloutStep>& target);
+  std::optional<RolloutStep> read_step(const Value& step);
+  std::optional<RolloutStep> read_step_map(const Value& step);
+
+  // ---- rules that span several keys ----
+  void check_live_endpoints(const Config& config);
+  void check_listeners_differ(const Config& config);
+  void resolve_admin_token(AdminConfig& admin);
+  bool read_token_file(AdminConfig& admin);  // into admin.token; false after an error
+
+  std::string source_;
+  std::vector<ConfigError> errors_;
+  std::map<std::string, Position, std::less<>> positions_;  // of every key read
+};
+
+ConfigResult Loader::load(std::string_view yaml) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    fail(position_of(e.mark), "", e.msg);
+    return {std::nullopt, std::move(errors_)};
+  }
+  Config config;
+  if (documents.size() > 1) {
+    fail(position_of(documents[1].Mark()), "", "only one YAML document is allowed");
+  }
+  if (!documents.empty()) {
+    const auto& root = documents.front();
+    read_map({root, "", position_of(root.Mark())}, root_fields(config));
+  }
+  check_live_endpoints(config);
+  resolve_admin_token(config.admin);
+  check_listeners_differ(config);
+  if (errors_.empty()) return {std::move(config), {}};
+  std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  return {std::nullopt, std::move(errors_)};
+}
+
+Position Loader::position_for(std::string path) const {
+  for (;;) {
+    if (const auto found = positions_.find(path); found != positions_.end()) return found->second;
+    if (path.empty()) return {};
+    const auto cut = path.find_last_of(".[");
+    path.resize(cut == std::string::npos ? 0 : cut);
+  }
+}
+
+bool Loader::has_error_under(std::string_view path) const {
+  return std::any_of(errors_.begin(), errors_.end(),
+                     [&](const ConfigError& e) { return e.key_path.starts_with(path); });
+}
+
+// ---- structure ----
+
+void Loader::read_map(const Value& map, const Fields& fields) {
+  positions_.emplace(map.path, map.position);
+  if (map.node.IsNull()) return;  // `admin:` with nothing under it: all defaults
+  if (!map.node.IsMap()) {
+    fail(map, fmt::format("expected a map of keys, got {}", describe_kind(map.node)));
+    return;
+  }
+  std::set<std::string> seen;
+  for (const auto& entry : map.node) read_entry(map.path, entry.first, entry.second, fields, seen);
+}
+
+void Loader::read_entry(const std::string& parent, const YAML::Node& key, const YAML::Node& value,
+                        const Fields& fields, std::set<std::string>& seen) {
+  const Position key_position = position_of(key.Mark());
+  if (!key.IsScalar()) {
+    fail(key_position, parent, "keys must be plain names");
+    return;
+  }
+  const std::string& name = key.Scalar();
+  const std::string path = child_path(parent, name);
+  if (!seen.insert(name).second) {
+    fail(key_position, path, "duplicate key");
+    return;
+  }
+  const auto field =
+      std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == name; });
+  if (field == fields.end()) {
+    fail(key_position, path, unknown_key_message(name, fields));
+    return;
+  }
+  // An empty value's mark points past it, at the next token: point at its key instead.
+  const Position value_position = value.IsNull() ? key_position : position_of(value.Mark());
+  positions_[path] = value_position;
+  field->read({value, path, value_position});
+}
+
+Value Loader::element(const Value& list, std::size_t index) {
+  const YAML::Node node = list.node[index];
+  return {node, fmt::format("{}[{}]", list.path, index), position_of(node.Mark())};
+}
+
+std::optional<std::string> Loader::scalar(const Value& value, std::string_view expected) {
+  if (value.node.IsScalar()) return value.node.Scalar();
+  fail(value, fmt::format("expected {}, got {}", expected, describe_kind(value.node)));
+  return std::nullopt;
+}
+
+// ---- single values ----
+
+std::optional<Duration> Loader::read_duration(const Value& value, Duration minimum) {
+  const auto text = scalar(value, "a duration like 10s");
+  if (!text) return std::nullopt;
+  const auto parsed = config_detail::parse_duration_explained(*text);
+  if (!parsed.value) {
+    fail(value, fmt::format("invalid duration '{}': {}", *text, parsed.error));
+    return std::nullopt;
+  }
+  if (*parsed.value < minimum) {
+    fail(value, fmt::format("must be greater than 0, got {}", *text));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<std::uint64_t> Loader::read_whole_number(const Value& value, std::uint64_t minimum,
+                                                       std::uint64_t maximum, bool open_ended) {
+  const auto text = scalar(value, "a whole number");
+  if (!text) return std::nullopt;
+  const auto range = open_ended ? fmt::format("must be at least {}", minimum)
+                                : fmt::format("must be between {} and {}", minimum, maximum);
+  const bool negative = text->starts_with('-') &&
+                        config_detail::parse_unsigned(std::string_view(*text).substr(1)).value;
+  const auto parsed = config_detail::parse_unsigned(*text);
+  if (negative || (parsed.value && *parsed.value < minimum)) {
+    fail(value, fmt::format("{}, got {}", range, *text));
+    return std::nullopt;
+  }
+  if (!parsed.value) {
+    fail(value, parsed.error);
+    return std::nullopt;
+  }
+  if (*parsed.value > maximum) {
+    fail(value, open_ended ? fmt::format("{} is too large (at most {})", *text, maximum)
+                           : fmt::format("{}, got {}", range, *text));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<double> Loader::read_number(const Value& value, double minimum, double maximum) {
+  const auto text = scalar(value, "a number");
+  if (!text) return std::nullopt;
+  const auto parsed = config_detail::parse_number(*text);
+  if (!parsed.value) {
+    fail(value, parsed.error);
+    return std::nullopt;
+  }
+  if (*parsed.value < minimum || *parsed.value > maximum) {
+    fail(value, maximum == std::numeric_limits<double>::infinity()
+                    ? fmt::format("must be at least {}, got {}", minimum, *text)
+                    : fmt::format("must be between {} and {}, got {}", minimum, maximum, *text));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<bool> Loader::read_flag(const Value& value) {
+  const auto text = scalar(value, "true or false");
+  if (!text) return std::nullopt;
+  if (*text == "true" || *text == "True" || *text == "TRUE") return true;
+  if (*text == "false" || *text == "False" || *text == "FALSE") return false;
+  fail(value, fmt::format("expected true or false, got '{}'", *text));
+  return std::nullopt;
+}
+
+std::optional<Address> Loader::read_address(const Value& value, PortZero port_zero) {
+  const auto text = scalar(value, "an address like 127.0.0.1:8080");
+  if (!text) return std::nullopt;
+  const auto parsed = config_detail::parse_address_explained(*text);
+  if (!parsed.value) {
+    fail(value, fmt::format("invalid address '{}': {}", *text, parsed.error));
+    return std::nullopt;
+  }
+  if (parsed.value->port == 0 && port_zero == PortZero::rejected) {
+    fail(value, fmt::format("invalid address '{}': the port must be 1..65535", *text));
+    return std::nullopt;
+  }
+  return parsed.value;
+}
+
+std::optional<std::uint32_t> Loader::read_weight(const Value& value) {
+  const auto text = scalar(value, "a percentage like 10 or 0.5");
+  if (!text) return std::nullopt;
+  const auto number = config_detail::parse_number(*text);
+  const auto weight = number.value ? config_detail::parse_weight_explained(*number.value)
+                                   : Parsed<std::uint32_t>::fail(number.error);
+  if (!weight.value) {
+    fail(value, fmt::format("invalid weight '{}': {}", *text, weight.error));
+    return std::nullopt;
+  }
+  return weight.value;
+}
+
+// ---- fields ----
+
+Field Loader::section(std::string_view key, Fields fields) {
+  return {key, [this, fields = std::move(fields)](const Value& v) { read_map(v, fields); }};
+}
+
+Field Loader::text(std::string_view key, std::string& target, Check check) {
+  return {key, [this, &target, check](const Value& v) {
+            if (v.node.IsNull()) {  // `key:` with nothing after it means ""
+              target.clear();
+              return;
+            }
+            const auto text = scalar(v, "a string");
+            if (!text) return;
+            if (const auto why = check && !text->empty() ? check(*text) : ""; !why.empty()) {
+              fail(v, why);
+              return;
+            }
+            target = *text;
+          }};
+}
+
+Field Loader::duration(std::string_view key, Duration& target, Duration minimum) {
+  return {key, [this, &target, minimum](const Value& v) {
+            if (const auto d = read_duration(v, minimum)) target = *d;
+          }};
+}
+
+Field Loader::number(std::string_view key, double& target, double minimum, double maximum) {
+  return {key, [this, &target, minimum, maximum](const Value& v) {
+            if (const auto n = read_number(v, minimum, maximum)) target = *n;
+          }};
+}
+
+Field Loader::flag(std::string_view key, bool& target) {
+  return {key, [this, &target](const Value& v) {
+            if (const auto f = read_flag(v)) target = *f;
+          }};
+}
+
+Field Loader::address(std::string_view key, Address& target, PortZero port_zero) {
+  return {key, [this, &target, port_zero](const Value& v) {
+            if (auto a = read_address(v, port_zero)) target = std::move(*a);
+          }};
+}
+
+template <typename T>
+Field Loader::whole_number(std::string_view key, T& target, std::uint64_t minimum,
+                           std::optional<std::uint64_t> maximum) {
+  const std::uint64_t limit = maximum.value_or(std::numeric_limits<T>::max());
+  return {key, [this, &target, minimum, limit, open_ended = !maximum](const Value& v) {
+            if (const auto n = read_whole_number(v, minimum, limit, open_ended)) {
+              target = static_cast<T>(*n);
+            }
+          }};
+}
+
+template <typename E, std::size_t N>
+Field Loader::choice(std::string_view key, E& target, const std::array<Choice<E>, N>& choices) {
+  return {key, [this, &target, &choices](const Value& v) {
+            const auto text = scalar(v, "a name");
+            if (!text) return;
+            for (const auto& c : choices) {
+              if (c.name == *text) {
+                target = c.value;
+                return;
+              }
+            }
+            std::vector<std::string_view> names;
+            for (const auto& c : choices) names.push_back(c.name);
+            fail(v, fmt::format("invalid value '{}': expected one of {}", *text,
+                                fmt::join(names, ", ")));
+          }};
+}
+
+// ---- sections ----
+
+Fields Loader::root_fields(Config& c) {
+  return {
+      address("listen", c.listen, PortZero::allowed),
+      whole_number("workers", c.workers, 0, 1024),
+      section("admin", admin_fields(c.admin)),
+      section("backends", backends_fields(c.backends)),
+      section("rollout", rollout_fields(c.rollout)),
+      section("routing", routing_fields(c.routing)),
+      section("timeouts", timeouts_fields(c.timeouts)),
+      section("limits", limits_fields(c.limits)),
+      text("state_file", c.state_file),
+      section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url)}),
+      section("log", {choice("level", c.log.level, kLogLevels),
+                      choice("format", c.log.format, kLogFormats)}),
+  };
+}
+
+Fields Loader::admin_fields(AdminConfig& admin) {
+  return {
+      address("listen", admin.listen, PortZero::allowed),
+      text("token", admin.token),
+      text("token_file", admin.token_file),
+  };
+}
+
+Fields Loader::backends_fields(BackendsConfig& backends) {
+  auto endpoints_of = [this](ColorBackends& color) -> Fields {
+    return {{"endpoints", [this, &color](const Value& v) { read_endpoints(v, color.endpoints); }}};
+  };
+  return {
+      choice("live", backends.live, kColorChoices),
+      section("blue", endpoints_of(backends.blue)),
+      section("green", endpoints_of(backends.green)),
+      section("health_check", health_check_fields(backends.health_check)),
+  };
+}
+
+Fields Loader::health_check_fields(HealthCheckConfig& hc) {
+  return {
+      text("path", hc.path, config_detail::check_url_path),
+      duration("interval", hc.interval, kPositive),
+      duration("timeout", hc.timeout, kPositive),
+      whole_number("unhealthy_after", hc.unhealthy_after, 1),
+      whole_number("healthy_after", hc.healthy_after, 1),
+  };
+}
+
+Fields Loader::rollout_fields(RolloutConfig& r) {
+  return {
+      {"steps", [this, &r](const Value& v) { read_steps(v, r.steps); }},
+      duration("step_duration", r.step_duration, kPositive),
+      duration("check_interval", r.check_interval, kPositive),
+      whole_number("min_requests", r.min_requests, 0),
+      whole_number("failure_limit", r.failure_limit, 1),
+      flag("auto_start", r.auto_start),
+      duration("retain_previous", r.retain_previous, kZeroAllowed),
+      section("thresholds", thresholds_fields(r.thresholds)),
+  };
+}
+
+Fields Loader::thresholds_fields(Thresholds& t) {
+  constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+  return {
+      number("max_error_rate", t.max_error_rate, 0, 1),
+      duration("max_p99", t.max_p99, kPositive),
+      number("max_p99_increase", t.max_p99_increase, 0, kUnbounded),
+      duration("p99_noise_floor", t.p99_noise_floor, kZeroAllowed),
+  };
+}
+
+Fields Loader::routing_fields(RoutingConfig& routing) {
+  return {
+      text("sticky_header", routing.sticky_header, config_detail::check_http_token),
+      text("sticky_cookie", routing.sticky_cookie, config_detail::check_http_token),
+      text("override_header", routing.override_header, config_detail::check_http_token),
+  };
+}
+
+Fields Loader::timeouts_fields(TimeoutsConfig& t) {
+  return {
+      duration("client_header", t.client_header, kPositive),
+      duration("client_idle", t.client_idle, kPositive),
+      duration("upstream_connect", t.upstream_connect, kPositive),
+      duration("upstream_response", t.upstream_response, kPositive),
+      duration("drain", t.drain, kZeroAllowed),  // 0 = close at once
+  };
+}
+
+Fields Loader::limits_fields(LimitsConfig& limits) {
+  return {
+      whole_number("max_header_bytes", limits.max_header_bytes, 1024),
+      whole_number("max_body_bytes", limits.max_body_bytes, 0),
+      whole_number("max_connections", limits.max_connections, 1),
+  };
+}
+
+void Loader::read_endpoints(const Value& list, std::vector<Address>& target) {
+  if (list.node.IsNull()) {  // `endpoints:` with nothing: none
+    target.clear();
+    return;
+  }
+  if (!list.node.IsSequence()) {
+    fail(list, fmt::format("expected a list of host:port, got {}", describe_kind(list.node)));
+    return;
+  }
+  const auto errors_before = errors_.size();
+  std::vector<Address> endpoints;
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    const Value item = element(list, i);
+    auto endpoint = read_address(item, PortZero::rejected);
+    if (!endpoint) continue;
+    if (std::find(endpoints.begin(), endpoints.end(), *endpoint) != endpoints.end()) {
+      fail(item, fmt::format("duplicate endpoint {}", endpoint->to_string()));
+      continue;
+    }
+    endpoints.push_back(std::move(*endpoint));
+  }
+  if (errors_.size() == errors_before) target = std::move(endpoints);
+}
+
+void Loader::read_steps(const Value& list, std::vector<RolloutStep>& target) {
+  if (!list.node.IsSequence()) {
+    fail(list, fmt::format("expected a list of steps like [10, 25, 50, 75, 100], got {}",
+                           describe_kind(list.node)));
+    return;
+  }
+  if (list.node.size() == 0) {
+    fail(list, "at least one step is required, and the last one must be 100");
+    return;
+  }
+  const auto errors_before = errors_.size();
+  std::vector<RolloutStep> steps;
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    const Value item = element(list, i);
+    const auto step = read_step(item);
+    if (!step) continue;
+    if (!steps.empty() && step->weight_bp <= steps.back().weight_bp) {
+      fail(item, fmt::format("steps must be strictly increasing: {} follows {}",
+                             as_percent(step->weight_bp), as_percent(steps.back().weight_bp)));
+    }
+    const bool last = i + 1 == list.node.size();
+    if (last && step->weight_bp != kFullWeight) {
+      fail(item, fmt::format("the last step must be 100, got {}", as_percent(step->weight_bp)));
+    }
+    steps.push_back(*step);
+  }
+  if (errors_.size() == errors_before) target = std::move(steps);
+}
+
+std::optional<RolloutStep> Loader::read_step(const Value& step) {
+  if (step.node.IsMap()) return read_step_map(step);
+  if (!step.node.IsScalar()) {
+    fail(step, fmt::format("expected a percentage or {{weight: 10, duration: 10m}}, got {}",
+                           describe_kind(step.node)));
+    return std::nullopt;
+  }
+  const auto weight = read_weight(step);
+  if (!weight) return std::nullopt;
+  return RolloutStep{*weight, std::nullopt};
+}
+
+std::optional<RolloutStep> Loader::read_step_map(const Value& step) {
+  RolloutStep result;
+  bool has_weight = false;
+  const Fields fields{
+      {"weight",
+       [&](const Value& v) {
+         has_weight = true;
+         if (const auto weight = read_weight(v)) result.weight_bp = *weight;
+       }},
+      {"duration",
+       [&](const Value& v) {
+         if (const auto d = read_duration(v, kPositive)) result.duration = *d;
+       }},
+  };
+  const auto errors_before = errors_.size();
+  read_map(step, fields);
+  if (!has_weight) {
+    fail(step.position, child_path(step.path, "weight"),
+         "missing: a step map is {weight: 10, duration: 10m}");
+  }
+  if (errors_.size() != errors_before) return std::nullopt;
+  return result;
+}
+
+// ---- rules that span several keys ----
+
+void Loader::check_live_endpoints(const Config& config) {
+  const Color live = config.backends.live;
+  const auto path = fmt::format("backends.{}", name(live));
+  if (!config.backends.of(live).endpoints.empty() || has_error_under("backends.live") ||
+      has_error_under(path)) {
+    return;
+  }
+  const auto endpoints_path = path + ".endpoints";
+  fail(position_for(endpoints_path), endpoints_path,
+       fmt::format("the live color ({}) needs at least one endpoint", name(live)));
+}
+
+void Loader::check_listeners_differ(const Config& config) {
+  if (config.listen.port == 0 || config.listen != config.admin.listen) return;
+  fail(position_for("admin.listen"), "admin.listen",
+       fmt::format("the admin API cannot share the data plane's address {}",
+                   config.listen.to_string()));
+}
+
+void Loader::resolve_admin_token(AdminConfig& admin) {
+  if (has_error_under("admin")) return;
+  if (!admin.token_file.empty() && !read_token_file(admin)) return;
+  if (admin.token.empty() && !is_loopback(admin.listen)) {
+    fail(position_for("admin.token"), "admin.token",
+         "a token is required when admin.listen is not a loopback address");
+  }
+}
+
+bool Loader::read_token_file(AdminConfig& admin) {
+  const auto why = [&]() -> std::string {
+    if (!admin.token.empty()) return "admin.token and admin.token_file are mutually exclusive";
+    const auto content = read_whole_file(admin.token_file);
+    if (!content.value) {
+      return fmt::format("cannot read token file '{}': {}", admin.token_file, content.error);
+    }
+    const auto end = content.value->find_last_not_of(" \t\r\n");  // editors add a newline
+    if (end == std::string::npos) return fmt::format("token file '{}' is empty", admin.token_file);
+    admin.token = content.value->substr(0, end + 1);
+    return {};
+  }();
+  if (!why.empty()) fail(position_for("admin.token_file"), "admin.token_file", why);
+  return why.empty();
+}
+
+}  // namespace
+
+unsigned Config::worker_count() const {
+  if (workers != 0) return workers;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string ConfigError::to_string() const {
+  std::string out = file;
+  if (line > 0) out += fmt::format(":{}:{}", line, column);
+  out += ": ";
+  if (!key_path.empty()) out += key_path + ": ";
+  return out + message;
+}
+
+ConfigResult load_config_string(std::string_view yaml, std::string_view source_name) {
+  return Loader(source_name).load(yaml);
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  const auto text = read_whole_file(path);
+  if (!text.value) {
+    return {std::nullopt, {{path, 0, 0, "", fmt::format("cannot read file: {}", text.error)}}};
+  }
+  return load_config_string(*text.value, path);
+}
+
+}  // namespace bgp
