@@ -1,1 +1,220 @@
-// placeholder: being written
+#include "controller/admin.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "controller/controller.h"
+
+namespace bgp {
+
+namespace http = boost::beast::http;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kMaxAdminBody = 64 * 1024;
+constexpr auto kAdminIoTimeout = std::chrono::seconds(10);
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+bool is_mutation_path(std::string_view path) {
+  return path.starts_with("/rollout/") || path == "/weights";
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+bool is_json_content_type(std::string_view value) {
+  const auto semicolon = value.find(';');
+  auto media = value.substr(0, semicolon);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return boost::beast::iequals(media, "application/json");
+}
+
+// The origins a page served by the admin port itself would have; anything else is cross-site.
+bool is_own_origin(std::string_view origin, const tcp::endpoint& local) {
+  const auto port = std::to_string(local.port());
+  const auto address = local.address();
+  std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  if (origin == "http://" + host + ":" + port) return true;
+  return address.is_loopback() && origin == "http://localhost:" + port;
+}
+
+}  // namespace
+
+bool tokens_equal(std::string_view presented, std::string_view expected) noexcept {
+  // Touches every byte of the expected token whatever the input, so timing reveals nothing.
+  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char p = i < presented.size() ? presented[i] : 0;
+    diff |= static_cast<unsigned char>(p ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+AdminApi::AdminApi(Controller& controller, std::function<std::string()> render_metrics, Logger& log)
+    : controller_(controller), render_metrics_(std::move(render_metrics)), log_(log) {}
+
+AdminResponse AdminApi::handle(const AdminRequest& request, const std::string& peer) {
+  const auto path = path_of(request.target());
+  AdminResponse response;
+  response.version(11);
+  response.keep_alive(request.keep_alive());
+  if (request.method() == http::verb::get && path == "/metrics") {
+    response.result(http::status::ok);
+    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    response.body() = render_metrics_();
+  } else {
+    const ApiResult result = route(request);
+    response.result(result.status);
+    response.set(http::field::content_type, "application/json");
+    response.body() = boost::json::serialize(result.body);
+    if (result.status == 405) {
+      response.set(http::field::allow,
+                   is_mutation_path(path) ? (path == "/weights" ? "PUT" : "POST") : "GET");
+    }
+    if (is_mutation_path(path)) {
+      log_.info("audit: {} {} from {} -> {}", std::string_view(request.method_string()),
+                std::string_view(request.target()), peer, result.status);
+    }
+  }
+  response.prepare_payload();
+  return response;
+}
+
+ApiResult AdminApi::route(const AdminRequest& request) {
+  const auto path = path_of(request.target());
+  const auto method = request.method();
+  const bool read = method == http::verb::get || method == http::verb::head;
+  if (path == "/healthz" || path == "/readyz" || path == "/status") {
+    if (!read) return ApiResult::error(405, "method not allowed");
+    if (path == "/healthz") return ApiResult::ok({{"status", "ok"}});
+    if (path == "/readyz") {
+      return controller_.ready() ? ApiResult::ok({{"status", "ready"}})
+                                 : ApiResult::error(503, "not ready");
+    }
+    return controller_.status();
+  }
+  if (!is_mutation_path(path)) return ApiResult::error(404, "no such path");
+  const auto expected = path == "/weights" ? http::verb::put : http::verb::post;
+  if (method != expected) return ApiResult::error(405, "method not allowed");
+  if (auto refusal = refuse_mutation(request)) return *refusal;
+  return mutate(request, path);
+}
+
+// Authentication and cross-site rules shared by every mutation.
+std::optional<ApiResult> AdminApi::refuse_mutation(const AdminRequest& request) const {
+  if (!token_.empty()) {
+    const std::string_view auth = request[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    if (!auth.starts_with(kBearer) || !tokens_equal(auth.substr(kBearer.size()), token_)) {
+      return ApiResult::error(401, "missing or wrong bearer token");
+    }
+  }
+  if (boost::beast::iequals(request["Sec-Fetch-Site"], "cross-site")) {
+    return ApiResult::error(403, "cross-site request refused");
+  }
+  if (const std::string_view origin = request[http::field::origin]; !origin.empty()) {
+    if (!is_own_origin(origin, local_endpoint_)) {
+      return ApiResult::error(403, "cross-origin request refused");
+    }
+  }
+  if (!request.body().empty() && !is_json_content_type(request[http::field::content_type])) {
+    return ApiResult::error(415, "Content-Type must be application/json");
+  }
+  return std::nullopt;
+}
+
+ApiResult AdminApi::mutate(const AdminRequest& request, std::string_view path) {
+  boost::json::object body;
+  if (!request.body().empty()) {
+    boost::system::error_code ec;
+    auto parsed = boost::json::parse(request.body(), ec);
+    if (ec || !parsed.is_object()) return ApiResult::error(400, "body must be a JSON object");
+    body = std::move(parsed.as_object());
+  }
+  if (path == "/rollout/start") return controller_.start_rollout(body);
+  if (!body.empty() && path != "/weights") {
+    return ApiResult::error(400, "this call takes no body");
+  }
+  if (path == "/rollout/pause") return controller_.pause();
+  if (path == "/rollout/resume") return controller_.resume();
+  if (path == "/rollout/promote") return controller_.promote();
+  if (path == "/rollout/rollback") return controller_.rollback();
+  if (path == "/weights") return controller_.set_weights(body);
+  return ApiResult::error(404, "no such path");
+}
+
+AdminServer::AdminServer(asio::io_context& io, AdminApi& api, Logger& log)
+    : io_(io), api_(api), log_(log), acceptor_(io) {}
+
+void AdminServer::start(const Address& listen) {
+  asio::ip::tcp::resolver resolver(io_);
+  const auto endpoint =
+      resolver.resolve(listen.host, std::to_string(listen.port)).begin()->endpoint();
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen();
+  api_.set_local_endpoint(acceptor_.local_endpoint());
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+}
+
+void AdminServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+asio::awaitable<void> AdminServer::accept_loop() {
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;  // e.g. too many open files: keep serving the others
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  boost::system::error_code peer_ec;
+  const auto peer = socket.remote_endpoint(peer_ec);
+  const std::string peer_name = peer_ec ? "?" : peer.address().to_string();
+  boost::beast::tcp_stream stream(std::move(socket));
+  boost::beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(kMaxAdminBody);
+    stream.expires_after(kAdminIoTimeout);
+    auto [read_ec, _] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    if (read_ec) {
+      if (read_ec == http::error::body_limit || read_ec == http::error::header_limit) {
+        AdminResponse too_large{http::status::payload_too_large, 11};
+        too_large.set(http::field::content_type, "application/json");
+        too_large.body() = R"({"error":"request too large"})";
+        too_large.keep_alive(false);
+        too_large.prepare_payload();
+        co_await http::async_write(stream, too_large, use_nothrow);
+      }
+      break;
+    }
+    AdminResponse response = api_.handle(parser.get(), peer_name);
+    stream.expires_after(kAdminIoTimeout);
+    auto [write_ec, __] = co_await http::async_write(stream, response, use_nothrow);
+    if (write_ec || !response.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+}  // namespace bgp

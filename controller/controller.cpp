@@ -1,1 +1,357 @@
-// placeholder: being written
+#include "controller/controller.h"
+
+#include <boost/json.hpp>
+
+#include "controller/health_probe.h"
+#include "controller/notifier.h"
+#include "controller/state_store.h"
+
+namespace bgp {
+
+namespace json = boost::json;
+
+namespace {
+
+json::object weights_json(const Weights& w) {
+  return {{"blue", w.percent(Color::blue)}, {"green", w.percent(Color::green)}};
+}
+
+json::value time_json(const std::optional<TimePoint>& t) {
+  return t ? json::value(format_time(*t)) : json::value(nullptr);
+}
+
+json::array steps_json(const std::vector<RolloutStep>& steps) {
+  json::array out;
+  for (const auto& s : steps) out.emplace_back(s.weight_bp / 100.0);
+  return out;
+}
+
+json::object color_window_json(const ColorWindow& w) {
+  return {{"requests", w.requests},
+          {"errors", w.errors},
+          {"error_rate", w.error_rate()},
+          {"p99_ms", w.p99_ms}};
+}
+
+json::object history_json(const HistoryEvent& e) {
+  return {{"at", format_time(e.at)},
+          {"event", name(e.event)},
+          {"step", e.step ? json::value(*e.step) : json::value(nullptr)},
+          {"weights", weights_json(e.weights)},
+          {"detail", e.detail}};
+}
+
+// A step in a start request's body: 10, 0.5 or {"weight": 10, "duration": "30s"}.
+std::optional<RolloutStep> parse_step(const json::value& v) {
+  std::optional<double> weight;
+  std::optional<Duration> duration;
+  if (v.is_number()) {
+    weight = v.to_number<double>();
+  } else if (v.is_object()) {
+    for (const auto& [key, value] : v.as_object()) {
+      if (key == "weight" && value.is_number()) {
+        weight = value.to_number<double>();
+      } else if (key == "duration" && value.is_string()) {
+        duration = parse_duration(value.as_string());
+        if (!duration) return std::nullopt;
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+  if (!weight) return std::nullopt;
+  const auto bp = parse_weight_bp(*weight);
+  if (!bp) return std::nullopt;
+  return RolloutStep{*bp, duration};
+}
+
+}  // namespace
+
+Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config> config,
+                       SnapshotSlot& routing, const StatsRegistry& stats, Logger& log, Clock clock)
+    : io_(io),
+      config_(std::move(config)),
+      routing_(routing),
+      stats_(stats),
+      log_(log),
+      clock_(std::move(clock)),
+      state_(initial_state(config_->backends.live)),
+      health_(config_->backends),
+      notifier_(std::make_unique<Notifier>(io, log)),
+      check_timer_(io) {
+  notifier_->set_webhook(config_->notify.webhook);
+}
+
+Controller::~Controller() = default;
+
+void Controller::restore() {
+  endpoints_ = resolve_endpoints(config_->backends);
+  if (!config_->state_file.empty()) {
+    if (auto saved = load_state(config_->state_file)) {
+      state_ = std::move(*saved);
+      log_.info("restored rollout state from {}: {}, live {}, step {}", config_->state_file,
+                name(state_.phase), name(state_.live),
+                state_.step ? std::to_string(*state_.step) : "none");
+    }
+  }
+  window_start_ = stats_.totals();
+  publish_snapshot();
+}
+
+void Controller::start() {
+  start_probes();
+  if (config_->rollout.auto_start && !state_.running()) {
+    const auto result = start_rollout({});
+    if (result.status != 200) log_.warn("auto_start: {}", json::serialize(result.body));
+  }
+  schedule_check();
+}
+
+void Controller::stop() {
+  check_timer_.cancel();
+  if (prober_) prober_->stop();
+}
+
+void Controller::reload(std::shared_ptr<const Config> config) {
+  auto endpoints = resolve_endpoints(config->backends);
+  config_ = std::move(config);
+  endpoints_ = std::move(endpoints);
+  health_.reconfigure(config_->backends);
+  notifier_->set_webhook(config_->notify.webhook);
+  start_probes();
+  publish_snapshot();
+  check_timer_.cancel();  // re-plan the next check with the new check_interval
+  schedule_check();
+}
+
+void Controller::start_probes() {
+  if (prober_) prober_->stop();
+  prober_ = std::make_unique<HealthProber>(
+      io_, config_->backends.health_check,
+      [this](Color color, const std::string& label, bool ok) { on_probe(color, label, ok); });
+  prober_->start(endpoints_);
+}
+
+// The next check comes after check_interval, or sooner when the current step ends before that.
+void Controller::schedule_check() {
+  auto delay = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      config_->rollout.check_interval);
+  if (const auto step_end = next_step_at(state_)) {
+    const auto until_end = *step_end - clock_();
+    if (until_end < delay) delay = std::max<std::chrono::steady_clock::duration>(until_end, {});
+  }
+  check_timer_.expires_after(delay);
+  check_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    check();
+    schedule_check();
+  });
+}
+
+void Controller::check() {
+  if (!state_.running()) return;
+  const bool candidate_healthy = health_.any_healthy(state_.candidate());
+  Decision d = evaluate(config_->rollout, state_, current_window(), candidate_healthy, clock_());
+  const bool repeated_hold = d.verdict == Verdict::hold && state_.held;  // said once is enough
+  if (!d.message.empty() && !repeated_hold) {
+    const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
+    log_.log(level, "{}", d.message);
+  }
+  switch (d.verdict) {
+    case Verdict::step_passed:
+      announce("step", d.message);
+      break;
+    case Verdict::promoted:
+      announce("promote", d.message);
+      break;
+    case Verdict::rollback:
+      announce("rollback", d.message);
+      break;
+    default:
+      break;
+  }
+  last_decision_ = d.message.empty() ? last_decision_ : d.message;
+  commit(std::move(d.state), d.weights_changed, d.new_window);
+}
+
+void Controller::commit(RolloutState next, bool weights_changed, bool new_window) {
+  const bool changed = !(next == state_);
+  state_ = std::move(next);
+  if (new_window) window_start_ = stats_.totals();
+  if (weights_changed) publish_snapshot();
+  if (changed) persist();
+}
+
+void Controller::persist() {
+  if (config_->state_file.empty()) return;
+  try {
+    save_state(config_->state_file, state_);
+  } catch (const std::exception& e) {
+    log_.error("{}", e.what());  // keep serving; the operator sees the error
+  }
+}
+
+void Controller::publish_snapshot() {
+  auto snapshot = std::make_shared<RoutingSnapshot>();
+  snapshot->version = ++snapshot_version_;
+  snapshot->live = state_.live;
+  snapshot->weights = state_.weights;
+  snapshot->endpoints = endpoints_;
+  for (Color c : kColors) {
+    for (Endpoint& e : snapshot->endpoints[index(c)]) e.healthy = health_.healthy(c, e.label);
+  }
+  snapshot->config = config_;
+  routing_.publish(std::move(snapshot));
+}
+
+void Controller::on_probe(Color color, const std::string& label, bool success) {
+  if (!health_.observe(color, label, success)) return;
+  const bool healthy = health_.healthy(color, label);
+  log_.log(healthy ? LogLevel::info : LogLevel::warn, "endpoint {} ({}) is now {}", label,
+           name(color), healthy ? "healthy" : "unhealthy");
+  publish_snapshot();
+  // A candidate that lost its last healthy endpoint rolls back now, not at the next check.
+  if (state_.running() && color == state_.candidate() && !health_.any_healthy(color)) check();
+}
+
+void Controller::announce(std::string_view event, std::string_view detail) {
+  notifier_->post({{"event", event},
+                   {"at", format_time(clock_())},
+                   {"state", name(state_.phase)},
+                   {"live", name(state_.live)},
+                   {"candidate", name(state_.candidate())},
+                   {"detail", detail}});
+}
+
+StepWindow Controller::current_window() const {
+  const StatsTotals window = stats_.totals().since(window_start_);
+  StepWindow out;
+  for (Color c : kColors) {
+    const ColorTotals& t = window.of(c);
+    out.of(c) = {t.requests, t.errors, t.p99_ms()};
+  }
+  return out;
+}
+
+bool Controller::ready() const {
+  return listening_ && health_.any_healthy(state_.live);
+}
+
+ApiResult Controller::status() const {
+  const StepWindow window = current_window();
+  json::object out{
+      {"state", name(state_.phase)},
+      {"live", name(state_.live)},
+      {"candidate", name(state_.candidate())},
+      {"weights", weights_json(state_.weights)},
+      {"step", state_.step ? json::value(*state_.step) : json::value(nullptr)},
+      {"steps", steps_json(state_.running() ? state_.steps : config_->rollout.steps)},
+      {"step_started_at",
+       state_.step ? json::value(format_time(state_.step_started_at)) : json::value(nullptr)},
+      {"next_step_at", time_json(next_step_at(state_))},
+      {"held", state_.held},
+      {"window",
+       {{"blue", color_window_json(window.of(Color::blue))},
+        {"green", color_window_json(window.of(Color::green))}}},
+      {"last_decision", last_decision_},
+  };
+  out["last_rollback"] = state_.last_rollback
+                             ? json::value{{"at", format_time(state_.last_rollback->at)},
+                                           {"reason", name(state_.last_rollback->reason)},
+                                           {"detail", state_.last_rollback->detail}}
+                             : json::value(nullptr);
+  out["retained"] = state_.retained ? json::value{{"color", name(state_.retained->color)},
+                                                  {"until", format_time(state_.retained->until)}}
+                                    : json::value(nullptr);
+  json::array history;
+  for (const auto& e : state_.history) history.push_back(history_json(e));
+  out["history"] = std::move(history);
+  return ApiResult::ok(std::move(out));
+}
+
+ApiResult Controller::apply(const OpResult& result, std::string_view action) {
+  if (!result.ok()) {
+    return ApiResult::error(static_cast<unsigned>(result.error->status), result.error->message);
+  }
+  if (!result.message.empty()) log_.info("{}", result.message);
+  commit(result.state, result.weights_changed, result.new_window);
+  announce(action, result.message);
+  check_timer_.cancel();  // a new step may end sooner than the planned check
+  schedule_check();
+  return status();
+}
+
+ApiResult Controller::start_rollout(const json::object& body) {
+  std::optional<std::vector<RolloutStep>> steps;
+  std::optional<Duration> step_duration;
+  for (const auto& [key, value] : body) {
+    if (key == "steps" && value.is_array()) {
+      steps.emplace();
+      for (const auto& v : value.as_array()) {
+        auto step = parse_step(v);
+        if (!step) return ApiResult::error(400, "steps: each is a percent or {weight, duration}");
+        steps->push_back(*step);
+      }
+    } else if (key == "step_duration" && value.is_string()) {
+      step_duration = parse_duration(value.as_string());
+      if (!step_duration || step_duration->count() <= 0) {
+        return ApiResult::error(400, "step_duration: a duration like \"30s\"");
+      }
+    } else {
+      return ApiResult::error(400,
+                              fmt::format("unknown or mistyped field '{}'", std::string_view(key)));
+    }
+  }
+  return apply(bgp::start(config_->rollout, state_, std::move(steps), step_duration, clock_()),
+               "start");
+}
+
+ApiResult Controller::pause() {
+  return apply(bgp::pause(state_, clock_()), "pause");
+}
+ApiResult Controller::resume() {
+  return apply(bgp::resume(state_, clock_()), "resume");
+}
+ApiResult Controller::promote() {
+  return apply(bgp::promote(config_->rollout, state_, clock_()), "promote");
+}
+ApiResult Controller::rollback() {
+  return apply(bgp::rollback(state_, clock_()), "rollback");
+}
+
+ApiResult Controller::set_weights(const json::object& body) {
+  if (body.size() != 1) return ApiResult::error(400, R"(body: {"green": N} or {"blue": N})");
+  const auto& [key, value] = *body.begin();
+  const auto color = parse_color(key);
+  if (!color) return ApiResult::error(400, "weights: the key is \"blue\" or \"green\"");
+  if (!value.is_number()) return ApiResult::error(400, "weights: the value is a number");
+  const auto bp = parse_weight_bp(value.to_number<double>());
+  if (!bp) return ApiResult::error(400, "weights: 0 to 100 with at most two decimals");
+  return apply(bgp::set_weights(state_, *color, *bp, clock_()), "weights");
+}
+
+ControlView Controller::control_view() const {
+  ControlView view;
+  view.weights = state_.weights;
+  view.state = std::string(name(state_.phase));
+  view.step = state_.step ? static_cast<int>(*state_.step) : -1;
+  for (std::size_t r = 0; r < kRollbackReasons; ++r) {
+    view.rollbacks[std::string(name(static_cast<RollbackReason>(r)))] = state_.rollbacks[r];
+  }
+  view.promotions = state_.promotions;
+  if (state_.step) {
+    const StepWindow window = current_window();
+    for (Color c : kColors) {
+      view.step_error_rate[index(c)] = window.of(c).error_rate();
+      view.step_p99_seconds[index(c)] = window.of(c).p99_ms / 1000.0;
+    }
+  }
+  for (Color c : kColors) {
+    for (const auto& e : health_.endpoints(c)) {
+      view.endpoints.push_back({c, e.label, e.streak.healthy()});
+    }
+  }
+  return view;
+}
+
+}  // namespace bgp

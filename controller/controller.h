@@ -1,0 +1,91 @@
+// The control loop: every check_interval it reads the step window from the stats shards, calls the
+// pure rollout decision, publishes a new routing snapshot when the weights or health change, keeps
+// the state file and posts webhook events. Runs on one io_context (the control thread) together
+// with the admin API, so nothing here needs a lock.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.h"
+#include "config/log.h"
+#include "controller/api.h"
+#include "controller/health.h"
+#include "controller/rollout.h"
+#include "metrics/exporter.h"
+#include "metrics/stats.h"
+#include "proxy/snapshot.h"
+
+namespace bgp {
+
+class HealthProber;
+class Notifier;
+
+class Controller {
+ public:
+  using Clock = std::function<TimePoint()>;
+
+  Controller(
+      boost::asio::io_context& io, std::shared_ptr<const Config> config, SnapshotSlot& routing,
+      const StatsRegistry& stats, Logger& log,
+      Clock clock = [] { return std::chrono::system_clock::now(); });
+  ~Controller();
+
+  // Loads the state file (throws std::runtime_error naming it when corrupt) and publishes the
+  // first snapshot. Call before the data plane starts.
+  void restore();
+  // Starts the check timer, the health probes and, with rollout.auto_start, a rollout.
+  void start();
+  void stop();
+  // SIGHUP with a valid file: new endpoints, routing, timeouts and policy; the rollout state stays.
+  void reload(std::shared_ptr<const Config> config);
+  void set_data_plane_listening(bool listening) { listening_ = listening; }
+
+  bool ready() const;
+  ApiResult status() const;
+  ApiResult start_rollout(const boost::json::object& body);
+  ApiResult pause();
+  ApiResult resume();
+  ApiResult promote();
+  ApiResult rollback();
+  ApiResult set_weights(const boost::json::object& body);
+
+  ControlView control_view() const;  // for /metrics
+
+ private:
+  void start_probes();
+  void schedule_check();
+  void check();
+  ApiResult apply(const OpResult& result, std::string_view action);
+  void commit(RolloutState next, bool weights_changed, bool new_window);
+  void publish_snapshot();
+  void on_probe(Color color, const std::string& label, bool success);
+  void announce(std::string_view event, std::string_view detail);
+  StepWindow current_window() const;
+  void persist();
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const Config> config_;
+  SnapshotSlot& routing_;
+  const StatsRegistry& stats_;
+  Logger& log_;
+  Clock clock_;
+
+  std::array<std::vector<Endpoint>, 2> endpoints_;  // resolved once per config
+  RolloutState state_;
+  StatsTotals window_start_;  // the shard totals when the current step began
+  HealthTable health_;
+  std::unique_ptr<HealthProber> prober_;
+  std::unique_ptr<Notifier> notifier_;
+  boost::asio::steady_timer check_timer_;
+  std::uint64_t snapshot_version_ = 0;
+  bool listening_ = false;
+  std::string last_decision_;  // the last verdict line, shown in /status
+};
+
+}  // namespace bgp

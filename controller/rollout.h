@@ -1,0 +1,174 @@
+// The rollout's state and the pure functions that move it: `evaluate` (called every check_interval
+// with the step's measurements) and the operator transitions (start, pause, resume, promote,
+// rollback, set_weights). Nothing here reads a clock, does I/O or logs: time and measurements are
+// arguments, so a whole rollout runs in a unit test in microseconds.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/color.h"
+#include "config/config.h"
+
+namespace bgp {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+enum class Phase : std::uint8_t { stable, progressing, paused, rolled_back };
+std::string_view name(Phase phase) noexcept;  // SPEC's "stable" | "progressing" | ...
+std::optional<Phase> parse_phase(std::string_view text) noexcept;
+
+enum class RollbackReason : std::uint8_t { error_rate, p99, p99_increase, health, manual };
+inline constexpr std::size_t kRollbackReasons = 5;
+std::string_view name(RollbackReason reason) noexcept;
+std::optional<RollbackReason> parse_rollback_reason(std::string_view text) noexcept;
+
+enum class EventKind : std::uint8_t { start, step, pause, resume, weights, rollback, promote };
+std::string_view name(EventKind event) noexcept;
+std::optional<EventKind> parse_event_kind(std::string_view text) noexcept;
+
+struct HistoryEvent {
+  TimePoint at;
+  EventKind event = EventKind::start;
+  std::optional<std::size_t> step;  // the step the event concerns, if a rollout ran
+  Weights weights;                  // the split after the event
+  std::string detail;
+  bool operator==(const HistoryEvent&) const = default;
+};
+inline constexpr std::size_t kHistoryLimit = 100;  // the oldest events are dropped beyond this
+
+struct LastRollback {
+  TimePoint at;
+  RollbackReason reason = RollbackReason::manual;
+  std::string detail;  // the numbers and the threshold
+  bool operator==(const LastRollback&) const = default;
+};
+
+// The previous live color after a promotion: still configured, no traffic, instant rollback target.
+struct Retained {
+  Color color = Color::blue;
+  TimePoint until;
+  bool operator==(const Retained&) const = default;
+};
+
+// Everything /status shows and the state file keeps.
+struct RolloutState {
+  Phase phase = Phase::stable;
+  Color live = Color::blue;
+  Weights weights;                  // in force now
+  std::vector<RolloutStep> steps;   // this rollout's steps (config or start override)
+  Duration step_duration = 5min;    // for steps without their own duration
+  std::optional<std::size_t> step;  // null when no rollout runs
+  TimePoint step_started_at;        // shifted forward on resume by the time spent paused
+  std::optional<TimePoint> paused_at;
+  int consecutive_breaches = 0;
+  bool held = false;                           // step over but inconclusive: too few requests
+  std::optional<double> live_baseline_p99_ms;  // live p99 of the last check with enough live data
+  std::optional<Retained> retained;
+  std::uint64_t promotions = 0;
+  std::array<std::uint64_t, kRollbackReasons> rollbacks{};  // indexed by RollbackReason
+  std::optional<LastRollback> last_rollback;
+  std::vector<HistoryEvent> history;  // oldest first, at most kHistoryLimit
+
+  Color candidate() const noexcept { return other(live); }
+  Duration duration_of(std::size_t index) const {
+    return steps.at(index).duration.value_or(step_duration);
+  }
+  bool running() const noexcept { return phase == Phase::progressing || phase == Phase::paused; }
+  bool operator==(const RolloutState&) const = default;
+};
+
+// The state before any rollout: everything to `live`.
+RolloutState initial_state(Color live);
+
+// When the current step ends (not counting time paused); null when no step runs or paused.
+std::optional<TimePoint> next_step_at(const RolloutState& state);
+
+// One color's measurements since the current step began.
+struct ColorWindow {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  double p99_ms = 0;
+
+  double error_rate() const noexcept {
+    return requests ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
+  }
+};
+
+struct StepWindow {
+  std::array<ColorWindow, 2> colors{};
+
+  const ColorWindow& of(Color c) const noexcept { return colors[index(c)]; }
+  ColorWindow& of(Color c) noexcept { return colors[index(c)]; }
+};
+
+enum class Verdict : std::uint8_t {
+  none,         // nothing to report
+  breach,       // a threshold breached, fewer than failure_limit in a row
+  rollback,     // rolled back (state.last_rollback says why)
+  hold,         // the step is over but inconclusive: too few candidate requests
+  step_passed,  // the next step began
+  promoted,     // the last step passed: the candidate is live
+};
+std::string_view name(Verdict verdict) noexcept;
+
+struct Decision {
+  RolloutState state;  // the next state
+  Verdict verdict = Verdict::none;
+  std::optional<RollbackReason> reason;  // for breach and rollback
+  std::string message;                   // one human line with the numbers; "" for none
+  bool weights_changed = false;          // publish a new routing snapshot
+  bool new_window = false;               // a new step window begins: reset the window baseline
+};
+
+// Judges the current step's window. Call every check_interval; any cadence is correct (a step
+// advances at most once per call, and the next step starts at `now`).
+Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const StepWindow& window,
+                  bool candidate_healthy, TimePoint now);
+
+// The outcome of an operator transition: the new state, or an error with an HTTP status.
+struct OpError {
+  int status = 409;  // 409 conflicting state, 400 bad argument
+  std::string message;
+};
+struct OpResult {
+  RolloutState state;  // the new state; the unchanged one on error
+  std::string message;
+  bool weights_changed = false;
+  bool new_window = false;
+  std::optional<OpError> error;
+
+  bool ok() const noexcept { return !error; }
+};
+
+// From stable or rolled_back: step 0 of `steps_override` (else policy.steps) begins now.
+OpResult start(const RolloutConfig& policy, const RolloutState& state,
+               std::optional<std::vector<RolloutStep>> steps_override,
+               std::optional<Duration> step_duration_override, TimePoint now);
+OpResult pause(const RolloutState& state, TimePoint now);
+// Back to progressing at the current step's weight; the step's clock resumes where it stopped.
+OpResult resume(const RolloutState& state, TimePoint now);
+OpResult promote(const RolloutConfig& policy, const RolloutState& state, TimePoint now);
+// A running rollout rolls back (reason manual); after a promotion, within retain_previous, the
+// previous color becomes live again; a hand-set split goes back to all-live.
+OpResult rollback(const RolloutState& state, TimePoint now);
+// The split by hand: `bp` basis points to `color`. A progressing rollout becomes paused.
+OpResult set_weights(const RolloutState& state, Color color, std::uint32_t bp, TimePoint now);
+
+// Checks steps given for one rollout: 0..100%, strictly increasing, last 100%, durations > 0.
+// Returns the problem, or nullopt when valid.
+std::optional<std::string> validate_steps(const std::vector<RolloutStep>& steps);
+
+// RFC 3339 UTC: "2026-11-22T10:00:00Z", with milliseconds when not whole ("...:00.250Z").
+std::string format_time(TimePoint t);
+std::optional<TimePoint> parse_time(std::string_view text);  // the inverse (fraction optional)
+
+// Basis points as a percent: 1000 -> "10%", 50 -> "0.5%", 1050 -> "10.5%".
+std::string format_percent(std::uint32_t bp);
+
+}  // namespace bgp
