@@ -26,17 +26,17 @@ inline constexpr std::uint32_t kFullWeight = 10000;
 struct Weights {
   std::array<std::uint32_t, 2> bp{kFullWeight, 0};
 
-  static Weights all_to(Color c) noexcept {
+  static constexpr Weights all_to(Color c) noexcept {
     Weights w;
     w.set(c, kFullWeight);
     return w;
   }
-  std::uint32_t of(Color c) const noexcept { return bp[index(c)]; }
-  void set(Color c, std::uint32_t basis_points) noexcept {  // the other color gets the rest
+  constexpr std::uint32_t of(Color c) const noexcept { return bp[index(c)]; }
+  constexpr void set(Color c, std::uint32_t basis_points) noexcept {  // the other color gets the rest
     bp[index(c)] = basis_points;
     bp[index(other(c))] = kFullWeight - basis_points;
   }
-  double percent(Color c) const noexcept { return of(c) / 100.0; }
+  constexpr double percent(Color c) const noexcept { return of(c) / 100.0; }
   bool operator==(const Weights&) const = default;
 };
 
