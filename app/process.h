@@ -1,0 +1,152 @@
+// One running bgproxy: config, data plane, controller, admin API and signal handling, wired
+// together. `bgproxy run` and `bgproxy demo` both run one.
+#pragma once
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "app/commands.h"
+#include "config/config.h"
+#include "config/log.h"
+#include "controller/admin.h"
+#include "controller/controller.h"
+#include "metrics/exporter.h"
+#include "proxy/server.h"
+
+namespace bgp {
+
+// Settings that need a new process; a reload keeps the running values and says so.
+inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
+  if (!(running.listen == next.listen) || running.workers != next.workers ||
+      !(running.admin.listen == next.admin.listen)) {
+    log.warn("reload: listen, workers and admin.listen take effect only after a restart");
+  }
+}
+
+class Process {
+ public:
+  Process(std::shared_ptr<const Config> config, std::optional<std::string> path)
+      : config_(std::move(config)),
+        path_(std::move(path)),
+        log_(config_->log),
+        stats_(config_->worker_count()),
+        controller_(control_, config_, routing_, stats_, log_),
+        exporter_(
+            stats_, [this] { return controller_.control_view(); }, std::string(kVersion)),
+        api_(
+            controller_, [this] { return render_text(exporter_); }, log_),
+        admin_(control_, api_, log_),
+        signals_(control_, SIGINT, SIGTERM, SIGHUP) {
+    api_.set_token(config_->admin.token);
+  }
+
+  boost::asio::io_context& control() { return control_; }
+  Controller& controller() { return controller_; }
+  Server& server() { return *server_; }
+  AdminServer& admin() { return admin_; }
+
+  // Serves until SIGTERM/SIGINT (or stop()); `on_started` runs once everything listens.
+  int run(const std::function<void()>& on_started = {}) {
+    try {
+      controller_.restore();
+    } catch (const std::exception& e) {
+      log_.error("{}", e.what());
+      return 1;
+    }
+    if (!start_listeners()) return 1;
+    controller_.set_data_plane_listening(true);
+    controller_.start();
+    wait_for_signal();
+    if (on_started) on_started();
+    log_.info("bgproxy {} listening on {} (admin {}), {} workers", kVersion,
+              config_->listen.to_string(), config_->admin.listen.to_string(),
+              config_->worker_count());
+    control_.run();
+    return 0;
+  }
+
+ private:
+  bool start_listeners() {
+    server_ = std::make_unique<Server>(*config_, routing_, stats_, log_);
+    try {
+      server_->start();
+    } catch (const std::exception& e) {
+      log_.error("cannot listen on {}: {}", config_->listen.to_string(), e.what());
+      return false;
+    }
+    try {
+      admin_.start(config_->admin.listen);
+    } catch (const std::exception& e) {
+      log_.error("cannot listen on admin {}: {}", config_->admin.listen.to_string(), e.what());
+      return false;
+    }
+    return true;
+  }
+
+  void wait_for_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        reload();
+        wait_for_signal();
+      } else {
+        drain_and_stop();
+      }
+    });
+  }
+
+  // Drains and stops, as SIGTERM does (call on the control thread).
+  void stop() { drain_and_stop(); }
+
+  void reload() {
+    if (!path_) {
+      log_.warn("reload: no config file was given (-c); nothing to reload");
+      return;
+    }
+    auto result = load_config_file(*path_);
+    if (!result.ok()) {
+      log_.error("reload refused, the running config stays: {} error(s)", result.errors.size());
+      for (const auto& error : result.errors) log_.error("{}", error.to_string());
+      return;
+    }
+    auto next = std::make_shared<const Config>(std::move(*result.config));
+    warn_restart_only_changes(*config_, *next, log_);
+    log_.configure(next->log);
+    api_.set_token(next->admin.token);
+    controller_.reload(next);
+    config_ = std::move(next);
+    log_.info("reloaded {}", *path_);
+  }
+
+  void drain_and_stop() {
+    log_.info("draining: up to {} for requests in flight",
+              format_duration(config_->timeouts.drain));
+    controller_.set_data_plane_listening(false);
+    admin_.stop();
+    controller_.stop();
+    server_->drain(config_->timeouts.drain);
+    log_.info("stopped");
+    control_.stop();
+  }
+
+  std::shared_ptr<const Config> config_;
+  std::optional<std::string> path_;
+  Logger log_;
+  boost::asio::io_context control_{1};
+  SnapshotSlot routing_;
+  StatsRegistry stats_;
+  Controller controller_;
+  Exporter exporter_;
+  AdminApi api_;
+  AdminServer admin_;
+  boost::asio::signal_set signals_;
+  std::unique_ptr<Server> server_;
+};
+
+}  // namespace bgp

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bgproxy needs that are missing (with sudo when not root).
+# Usage: scripts/install-deps.sh [build|test|bench]...   (default: build)
+set -euo pipefail
+
+build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
+  libyaml-cpp-dev libfmt-dev)
+test=(libgtest-dev libgmock-dev prometheus curl)
+bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
+
+wanted=()
+for group in "${@:-build}"; do
+  case "$group" in
+    build) wanted+=("${build[@]}") ;;
+    test) wanted+=("${build[@]}" "${test[@]}") ;;
+    bench) wanted+=("${build[@]}" "${bench[@]}") ;;
+    *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
