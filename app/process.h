@@ -22,6 +22,12 @@
 namespace bgp {
 
 // Settings that need a new process; a reload keeps the running values and says so.
+inline std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e) {
+  const auto address = e.address();
+  const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(e.port());
+}
+
 inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
   if (!(running.listen == next.listen) || running.workers != next.workers ||
       !(running.admin.listen == next.admin.listen)) {
@@ -51,6 +57,9 @@ class Process {
   Server& server() { return *server_; }
   AdminServer& admin() { return admin_; }
 
+  // Drains and stops, as SIGTERM does (call on the control thread).
+  void stop() { drain_and_stop(); }
+
   // Serves until SIGTERM/SIGINT (or stop()); `on_started` runs once everything listens.
   int run(const std::function<void()>& on_started = {}) {
     try {
@@ -65,7 +74,7 @@ class Process {
     wait_for_signal();
     if (on_started) on_started();
     log_.info("bgproxy {} listening on {} (admin {}), {} workers", kVersion,
-              config_->listen.to_string(), config_->admin.listen.to_string(),
+              endpoint_text(server_->local_endpoint()), endpoint_text(admin_.local_endpoint()),
               config_->worker_count());
     control_.run();
     return 0;
@@ -100,9 +109,6 @@ class Process {
       }
     });
   }
-
-  // Drains and stops, as SIGTERM does (call on the control thread).
-  void stop() { drain_and_stop(); }
 
   void reload() {
     if (!path_) {
