@@ -168,10 +168,16 @@ class Narrator {
     const std::string_view state = status.at("state").as_string();
     const bool promoted = state == "stable" && status.at("retained").is_object();
     if (state != "rolled_back" && !promoted) return false;
-    fmt::print(
-        "\ndemo: {}. Try `bgproxy demo --green-error-rate 0.1` or "
-        "`--green-latency 300ms` to see a rollback.\n",
-        promoted ? "green was promoted and is now live" : "green was rolled back");
+    if (promoted) {
+      fmt::print(
+          "\ndemo: green passed every step and is live; blue is kept for an instant "
+          "rollback.\n      Make green bad to see a rollback: bgproxy demo "
+          "--green-error-rate 0.1 (or --green-latency 300ms)\n");
+    } else {
+      const auto& rollback = status.at("last_rollback").as_object();
+      fmt::print("\ndemo: green was rolled back ({}); blue kept the traffic.\n",
+                 std::string_view(rollback.at("reason").as_string()));
+    }
     std::fflush(stdout);
     process_.stop();
     return true;
