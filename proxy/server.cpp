@@ -1,1 +1,255 @@
-// placeholder: being written
+#include "proxy/server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+#include <future>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detail/socket_option.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/deadline.h"
+#include "proxy/session.h"
+
+namespace bgp {
+
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using ReusePort = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+constexpr Duration kAcceptBackoff = std::chrono::milliseconds(50);  // out of descriptors
+constexpr Duration kAbortGrace = std::chrono::seconds(1);  // sessions wind down after an abort
+
+std::string describe(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address().to_string();
+  const auto port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
+[[noreturn]] void throw_listen_error(const error_code& ec, const tcp::endpoint& endpoint) {
+  throw std::system_error(static_cast<std::error_code>(ec),
+                          "cannot listen on " + describe(endpoint));
+}
+
+tcp::endpoint resolve_listen_address(const Address& address) {
+  net::io_context io;
+  tcp::resolver resolver(io);
+  error_code ec;
+  const auto results =
+      resolver.resolve(address.host, std::to_string(address.port),
+                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    throw std::system_error(static_cast<std::error_code>(ec),
+                            "cannot resolve listen address " + address.to_string());
+  }
+  return results.begin()->endpoint();
+}
+
+// With SO_REUSEPORT a second process of the same user would share the port silently; a plain
+// bind first finds out whether anybody listens there already.
+void ensure_port_free(const tcp::endpoint& endpoint) {
+  if (endpoint.port() == 0) return;
+  net::io_context io;
+  tcp::acceptor probe(io);
+  error_code ec;
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  if (ec) throw_listen_error(ec, endpoint);
+}
+
+void listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(ReusePort(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) throw_listen_error(ec, endpoint);
+}
+
+bool out_of_resources(const error_code& ec) noexcept {
+  const int value = ec.value();
+  return ec.category() == boost::system::system_category() &&
+         (value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM);
+}
+
+void log_session_failure(Logger& log, std::exception_ptr failure) {
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    log.error("connection ended by an error: {}", e.what());
+  } catch (...) {
+    log.error("connection ended by an unknown error");
+  }
+}
+
+// Over limits.max_connections (a process-wide count) a new connection is closed at once.
+net::awaitable<void> accept_connections(tcp::acceptor& acceptor, WorkerContext& worker,
+                                        std::atomic<std::uint64_t>& open) {
+  net::steady_timer backoff(acceptor.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (!acceptor.is_open() || worker.draining) co_return;
+    if (ec) {
+      worker.log.debug("accept failed: {}", ec.message());
+      if (out_of_resources(ec)) {
+        backoff.expires_after(kAcceptBackoff);
+        co_await backoff.async_wait(use_tuple);
+      }
+      continue;
+    }
+    const auto limit = worker.config_of(worker.snapshots.get()).limits.max_connections;
+    if (open.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
+      open.fetch_sub(1, std::memory_order_relaxed);
+      error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    net::co_spawn(
+        acceptor.get_executor(),
+        serve_connection(std::move(socket), ConnectionTicket(open), worker),
+        [&log = worker.log](std::exception_ptr failure) { log_session_failure(log, failure); });
+  }
+}
+
+}  // namespace
+
+// One event loop: its own listener, sessions, pool, snapshot cache and random generator.
+// Members are destroyed in reverse order: the context (and its pooled sockets) before the
+// io_context, which then frees any session frame still suspended.
+class Server::Worker {
+ public:
+  Worker(Server& server, std::size_t index, std::uint64_t seed)
+      : index_(index),
+        log_(server.log_),
+        context(server.routing_, server.config_, server.stats_.shard(index), server.log_, seed) {}
+  ~Worker() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void start(std::atomic<std::uint64_t>& open) {
+    net::co_spawn(io, accept_connections(acceptor, context, open),
+                  [&log = log_](std::exception_ptr failure) { log_session_failure(log, failure); });
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void begin_drain() {
+    error_code ignored;
+    acceptor.close(ignored);
+    context.begin_drain();
+  }
+
+  bool stopped_by(Clock::time_point deadline) {
+    return stopped_.wait_until(deadline) == std::future_status::ready;
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      try {
+        io.run();
+        break;
+      } catch (const std::exception& e) {
+        log_.error("worker {}: {}", index_, e.what());
+      }
+    }
+    stopped_promise_.set_value();
+  }
+
+  std::size_t index_;
+  Logger& log_;
+  std::promise<void> stopped_promise_;
+  std::future<void> stopped_ = stopped_promise_.get_future();
+  std::thread thread_;
+
+ public:
+  net::io_context io{1};
+  tcp::acceptor acceptor{io};
+  WorkerContext context;
+};
+
+Server::Server(const Config& config, const SnapshotSlot& routing, StatsRegistry& stats, Logger& log)
+    : config_(std::make_shared<const Config>(config)),
+      routing_(routing),
+      stats_(stats),
+      log_(log) {}
+
+Server::~Server() {
+  if (running_) drain(Duration::zero());
+}
+
+void Server::start() {
+  if (running_) return;
+  const unsigned count = std::max(1u, config_->worker_count());
+  if (!routing_.load()) throw std::logic_error("no routing snapshot published before start");
+  if (stats_.size() < count) {
+    throw std::invalid_argument("stats registry has fewer shards than workers");
+  }
+  tcp::endpoint endpoint = resolve_listen_address(config_->listen);
+  ensure_port_free(endpoint);
+  std::random_device entropy;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < count; ++i) {
+    const std::uint64_t seed = (std::uint64_t{entropy()} << 32) ^ entropy() ^ i;
+    auto worker = std::make_unique<Worker>(*this, i, seed);
+    listen_on(worker->acceptor, endpoint);
+    if (i == 0) endpoint = worker->acceptor.local_endpoint();  // port 0: the others join it
+    workers.push_back(std::move(worker));
+  }
+  local_endpoint_ = endpoint;
+  workers_ = std::move(workers);
+  for (auto& worker : workers_) worker->start(open_connections_);
+  running_ = true;
+  log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
+}
+
+boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
+  return local_endpoint_;
+}
+
+void Server::drain(Duration timeout) {
+  if (!running_) return;
+  const auto deadline = Clock::now() + timeout;
+  for (auto& worker : workers_) net::post(worker->io, [&w = *worker] { w.begin_drain(); });
+  if (!wait_for_workers(deadline)) {
+    log_.warn("drain: closing the connections still open after {} ms", timeout.count());
+    for (auto& worker : workers_) {
+      net::post(worker->io, [&context = worker->context] { context.abort_connections(); });
+    }
+    if (!wait_for_workers(Clock::now() + kAbortGrace)) {
+      for (auto& worker : workers_) worker->io.stop();
+    }
+  }
+  join_workers();
+  running_ = false;
+  log_.info("data plane stopped");
+}
+
+bool Server::wait_for_workers(std::chrono::steady_clock::time_point deadline) {
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [&](const auto& worker) { return worker->stopped_by(deadline); });
+}
+
+void Server::join_workers() {
+  for (auto& worker : workers_) worker->join();
+}
+
+}  // namespace bgp

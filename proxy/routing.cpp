@@ -1,0 +1,85 @@
+#include "proxy/routing.h"
+
+#include <boost/beast/core/string.hpp>
+
+namespace bgp {
+
+namespace {
+
+namespace http = boost::beast::http;
+
+std::string_view trim(std::string_view s) noexcept {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<Color> override_color(const http::fields& head, const RoutingConfig& routing) {
+  if (routing.override_header.empty()) return std::nullopt;
+  const auto it = head.find(routing.override_header);
+  if (it == head.end()) return std::nullopt;
+  const std::string_view value = trim(it->value());
+  for (Color c : kColors) {
+    if (boost::beast::iequals(value, name(c))) return c;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> sticky_key(const http::fields& head, const RoutingConfig& routing) {
+  if (!routing.sticky_header.empty()) {
+    const auto it = head.find(routing.sticky_header);
+    if (it != head.end() && !trim(it->value()).empty()) return trim(it->value());
+  }
+  if (!routing.sticky_cookie.empty()) {
+    const auto cookies = head.equal_range(http::field::cookie);
+    for (auto it = cookies.first; it != cookies.second; ++it) {
+      const auto value = cookie_value(it->value(), routing.sticky_cookie);
+      if (value && !value->empty()) return value;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Color choose_color(const http::fields& head, const RoutingSnapshot& snapshot,
+                   const RoutingConfig& routing, SplitMix64& random) {
+  if (const auto forced = override_color(head, routing)) return *forced;
+  if (const auto key = sticky_key(head, routing)) {
+    return pick_color(snapshot.weights, snapshot.live, sticky_hash(*key));
+  }
+  return pick_color(snapshot.weights, snapshot.live, random.next());
+}
+
+std::optional<std::string_view> cookie_value(std::string_view cookie_header,
+                                             std::string_view name) noexcept {
+  while (!cookie_header.empty()) {
+    const auto semicolon = cookie_header.find(';');
+    const std::string_view pair = trim(cookie_header.substr(0, semicolon));
+    const auto equals = pair.find('=');
+    if (equals != std::string_view::npos && trim(pair.substr(0, equals)) == name) {
+      std::string_view value = trim(pair.substr(equals + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      return value;
+    }
+    if (semicolon == std::string_view::npos) break;
+    cookie_header.remove_prefix(semicolon + 1);
+  }
+  return std::nullopt;
+}
+
+const Endpoint* EndpointCursor::next_healthy(const RoutingSnapshot& snapshot,
+                                             Color color) noexcept {
+  const auto& endpoints = snapshot.endpoints_of(color);
+  std::size_t& next = next_[index(color)];
+  for (std::size_t tried = 0; tried < endpoints.size(); ++tried) {
+    const Endpoint& candidate = endpoints[next++ % endpoints.size()];
+    if (candidate.healthy) return &candidate;
+  }
+  return nullptr;
+}
+
+}  // namespace bgp

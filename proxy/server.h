@@ -1,0 +1,61 @@
+// The data plane: one event loop per worker thread, each with its own SO_REUSEPORT listener,
+// upstream pool, stats shard and snapshot cache (shared nothing on the hot path).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/config.h"
+#include "config/log.h"
+#include "metrics/stats.h"
+#include "proxy/snapshot.h"
+
+namespace bgp {
+
+class Server {
+ public:
+  // `stats` has one shard per worker (worker i writes shard i only). The slot already holds a
+  // snapshot; every request reads the newest one (routing, timeouts and limits).
+  Server(const Config& config, const SnapshotSlot& routing, StatsRegistry& stats, Logger& log);
+  ~Server();  // stops and joins if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds one listener per worker on config.listen (SO_REUSEPORT) and starts config.worker_count()
+  // threads. Throws std::system_error when the address cannot be bound (port in use),
+  // std::invalid_argument when `stats` has fewer shards than workers, std::logic_error when the
+  // slot holds no snapshot yet.
+  void start();
+
+  // The bound address (with listen port 0: the port picked by the system).
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+
+  // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
+  // responses carry Connection: close) up to `timeout`, then closes everything and joins.
+  void drain(Duration timeout);
+
+  std::uint64_t open_connections() const noexcept {
+    return open_connections_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  class Worker;
+
+  bool wait_for_workers(std::chrono::steady_clock::time_point deadline);
+  void join_workers();
+
+  std::shared_ptr<const Config> config_;
+  const SnapshotSlot& routing_;
+  StatsRegistry& stats_;
+  Logger& log_;
+  std::atomic<std::uint64_t> open_connections_{0};  // all workers: limits.max_connections
+  boost::asio::ip::tcp::endpoint local_endpoint_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  bool running_ = false;
+};
+
+}  // namespace bgp

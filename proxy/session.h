@@ -1,0 +1,101 @@
+// One downstream connection: read a request, route it, relay it to an upstream and the response
+// back, record it once; repeat while the connection is kept alive.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include "config/config.h"
+#include "config/log.h"
+#include "metrics/stats.h"
+#include "proxy/routing.h"
+#include "proxy/snapshot.h"
+#include "proxy/split.h"
+#include "proxy/upstream_pool.h"
+
+namespace bgp {
+
+// A downstream connection as its worker sees it, so that draining can reach it. Linked into the
+// worker's list while its session runs; unlinks itself when destroyed.
+class ConnectionHandle : public boost::intrusive::list_base_hook<
+                             boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+
+  explicit ConnectionHandle(tcp::socket& client) : client_(client) {}
+  ConnectionHandle(const ConnectionHandle&) = delete;
+  ConnectionHandle& operator=(const ConnectionHandle&) = delete;
+
+  // Waiting for the first byte of a next request (a keep-alive connection between requests).
+  void set_idle(bool idle) noexcept { idle_ = idle; }
+  bool idle() const noexcept { return idle_; }
+  // The upstream socket the session is using now, if any (closed by abort()).
+  void set_upstream(tcp::socket* upstream) noexcept { upstream_ = upstream; }
+
+  void close_if_idle() noexcept;  // ends the wait for a next request
+  void abort() noexcept;          // closes both sides now (the drain timeout passed)
+
+ private:
+  tcp::socket& client_;
+  tcp::socket* upstream_ = nullptr;
+  bool idle_ = false;
+};
+
+using ConnectionList =
+    boost::intrusive::list<ConnectionHandle, boost::intrusive::constant_time_size<false>>;
+
+// Everything the sessions of one worker share. Owned by the worker and touched only on its thread.
+struct WorkerContext {
+  WorkerContext(const SnapshotSlot& routing, std::shared_ptr<const Config> startup_config,
+                StatsShard& shard, Logger& logger, std::uint64_t random_seed)
+      : snapshots(routing),
+        fallback_config(std::move(startup_config)),
+        stats(shard),
+        log(logger),
+        random(random_seed) {}
+
+  // The config in force for a snapshot (the start-up config if a snapshot carries none).
+  const Config& config_of(const RoutingSnapshot& snapshot) const noexcept {
+    return snapshot.config ? *snapshot.config : *fallback_config;
+  }
+
+  void begin_drain() noexcept;        // no keep-alive from now on; idle connections close
+  void abort_connections() noexcept;  // closes every connection now
+
+  SnapshotCache snapshots;
+  std::shared_ptr<const Config> fallback_config;
+  StatsShard& stats;
+  Logger& log;
+  SplitMix64 random;
+  EndpointCursor endpoints;
+  UpstreamPool upstreams;
+  ConnectionList connections;
+  bool draining = false;
+};
+
+// One counted downstream connection: limits.max_connections is a process-wide count.
+class ConnectionTicket {
+ public:
+  // Adopts one unit already added to `open` by the acceptor.
+  explicit ConnectionTicket(std::atomic<std::uint64_t>& open) noexcept : open_(&open) {}
+  ConnectionTicket(ConnectionTicket&& other) noexcept
+      : open_(std::exchange(other.open_, nullptr)) {}
+  ConnectionTicket& operator=(ConnectionTicket&&) = delete;
+  ~ConnectionTicket() {
+    if (open_) open_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t>* open_;
+};
+
+// Serves one accepted connection until it closes. Runs on the worker's io_context thread.
+boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket client,
+                                              ConnectionTicket ticket, WorkerContext& worker);
+
+}  // namespace bgp

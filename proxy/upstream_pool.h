@@ -1,0 +1,59 @@
+// A worker's keep-alive connections to upstream endpoints. One pool per worker thread: no locks.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/config.h"
+
+namespace bgp {
+
+class UpstreamPool {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using Clock = std::chrono::steady_clock;
+
+  struct Limits {
+    std::size_t max_idle_per_endpoint = 64;
+    Duration max_idle_time = std::chrono::seconds(30);  // older idle connections are closed
+  };
+
+  UpstreamPool() = default;
+  explicit UpstreamPool(Limits limits) : limits_(limits) {}
+
+  // An idle connection to `endpoint` that still looks open (the most recently used first), if any.
+  // Connections the upstream closed meanwhile, or idle for too long, are dropped on the way.
+  std::optional<tcp::socket> take(const tcp::endpoint& endpoint);
+
+  // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`.
+  void put_back(const tcp::endpoint& endpoint, tcp::socket socket);
+
+  std::size_t idle_count() const noexcept;
+  void clear() noexcept;  // closes every idle connection (draining)
+
+ private:
+  struct IdleConnection {
+    tcp::socket socket;
+    Clock::time_point since;
+  };
+  struct PerEndpoint {
+    tcp::endpoint endpoint;
+    std::vector<IdleConnection> idle;  // oldest first
+  };
+
+  PerEndpoint& entry_for(const tcp::endpoint& endpoint);
+  void drop_expired(PerEndpoint& entry, Clock::time_point now) noexcept;
+
+  Limits limits_;
+  std::vector<PerEndpoint> endpoints_;  // a handful of endpoints: a linear search beats hashing
+};
+
+// Whether an idle socket still looks usable: nothing to read and no EOF or error pending
+// (one non-blocking peek; a response byte arriving unasked also makes the connection unusable).
+bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept;
+
+}  // namespace bgp

@@ -1,0 +1,113 @@
+#include "proxy/routing.h"
+
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace bgp {
+namespace {
+
+namespace http = boost::beast::http;
+
+RoutingSnapshot snapshot_with(std::uint32_t green_bp, int blue_endpoints = 1) {
+  RoutingSnapshot snapshot;
+  snapshot.live = Color::blue;
+  snapshot.weights.set(Color::green, green_bp);
+  for (int i = 0; i < blue_endpoints; ++i) {
+    const std::uint16_t port = static_cast<std::uint16_t>(9000 + i);
+    snapshot.endpoints[index(Color::blue)].push_back(
+        {{"127.0.0.1", port}, "127.0.0.1:" + std::to_string(port), {}, true});
+  }
+  return snapshot;
+}
+
+RoutingConfig sticky_config() {
+  RoutingConfig routing;
+  routing.sticky_header = "X-User-Id";
+  routing.sticky_cookie = "session";
+  return routing;
+}
+
+TEST(ChooseColor, OverrideHeaderWinsInAnyCase) {
+  const auto snapshot = snapshot_with(0);
+  SplitMix64 random(1);
+  http::fields head;
+  head.set("X-Bluegreen", " GREEN ");
+  head.set("X-User-Id", "someone");
+  EXPECT_EQ(choose_color(head, snapshot, sticky_config(), random), Color::green);
+  head.set("x-bluegreen", "Blue");
+  EXPECT_EQ(choose_color(head, snapshot_with(kFullWeight), sticky_config(), random), Color::blue);
+}
+
+TEST(ChooseColor, UnknownOverrideValueFallsBackToTheSplit) {
+  const auto snapshot = snapshot_with(0);
+  SplitMix64 random(1);
+  http::fields head;
+  head.set("X-Bluegreen", "purple");
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(choose_color(head, snapshot, {}, random), Color::blue);
+}
+
+TEST(ChooseColor, StickyHeaderKeepsAKeyOnOneColor) {
+  const auto snapshot = snapshot_with(5000);
+  SplitMix64 random(7);
+  std::set<Color> seen_for_key;
+  int green_keys = 0;
+  for (int user = 0; user < 200; ++user) {
+    http::fields head;
+    head.set("X-User-Id", "user-" + std::to_string(user));
+    const Color first = choose_color(head, snapshot, sticky_config(), random);
+    for (int again = 0; again < 5; ++again) {
+      ASSERT_EQ(choose_color(head, snapshot, sticky_config(), random), first) << user;
+    }
+    green_keys += first == Color::green;
+  }
+  EXPECT_GT(green_keys, 60);  // half of 200 keys, roughly
+  EXPECT_LT(green_keys, 140);
+}
+
+TEST(ChooseColor, StickyCookieIsFoundAmongOtherCookies) {
+  const auto snapshot = snapshot_with(5000);
+  SplitMix64 random(3);
+  http::fields by_cookie;
+  by_cookie.set(http::field::cookie, "theme=dark; session=abc123; lang=en");
+  http::fields by_header;
+  by_header.set("X-User-Id", "abc123");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random),
+              pick_color(snapshot.weights, Color::blue, sticky_hash("abc123")));
+    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random),
+              choose_color(by_header, snapshot, sticky_config(), random));
+  }
+}
+
+TEST(CookieValue, ParsesPairs) {
+  EXPECT_EQ(cookie_value("a=1; b=2", "b"), "2");
+  EXPECT_EQ(cookie_value("a=1;b=\"quoted\"", "b"), "quoted");
+  EXPECT_EQ(cookie_value("ab=1; a=2", "a"), "2");
+  EXPECT_FALSE(cookie_value("a=1; b=2", "c"));
+  EXPECT_FALSE(cookie_value("", "a"));
+}
+
+TEST(EndpointCursor, RoundRobinsOverHealthyEndpoints) {
+  auto snapshot = snapshot_with(0, 3);
+  snapshot.endpoints[index(Color::blue)][1].healthy = false;
+  EndpointCursor cursor;
+  std::multiset<std::uint16_t> picked;
+  for (int i = 0; i < 10; ++i)
+    picked.insert(cursor.next_healthy(snapshot, Color::blue)->address.port);
+  EXPECT_EQ(picked.count(9001), 0u);
+  EXPECT_EQ(picked.count(9000), 5u);
+  EXPECT_EQ(picked.count(9002), 5u);
+}
+
+TEST(EndpointCursor, NoneWhenNoEndpointIsHealthy) {
+  auto snapshot = snapshot_with(0, 2);
+  for (auto& endpoint : snapshot.endpoints[index(Color::blue)]) endpoint.healthy = false;
+  EndpointCursor cursor;
+  EXPECT_EQ(cursor.next_healthy(snapshot, Color::blue), nullptr);
+  EXPECT_EQ(cursor.next_healthy(snapshot, Color::green), nullptr);  // no endpoints at all
+}
+
+}  // namespace
+}  // namespace bgp
