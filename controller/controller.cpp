@@ -12,8 +12,14 @@ namespace json = boost::json;
 
 namespace {
 
+// A percent from basis points: whole numbers as integers (25, not 2.5E1), else a decimal.
+json::value percent_json(std::uint32_t bp) {
+  if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
+  return json::value(bp / 100.0);
+}
+
 json::object weights_json(const Weights& w) {
-  return {{"blue", w.percent(Color::blue)}, {"green", w.percent(Color::green)}};
+  return {{"blue", percent_json(w.of(Color::blue))}, {"green", percent_json(w.of(Color::green))}};
 }
 
 json::value time_json(const std::optional<TimePoint>& t) {
@@ -22,7 +28,7 @@ json::value time_json(const std::optional<TimePoint>& t) {
 
 json::array steps_json(const std::vector<RolloutStep>& steps) {
   json::array out;
-  for (const auto& s : steps) out.emplace_back(s.weight_bp / 100.0);
+  for (const auto& s : steps) out.push_back(percent_json(s.weight_bp));
   return out;
 }
 
