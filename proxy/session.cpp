@@ -20,6 +20,7 @@
 
 #include "proxy/deadline.h"
 #include "proxy/http_framing.h"
+#include "proxy/request_head.h"
 
 namespace bgp {
 
@@ -51,12 +52,14 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using boost::system::error_code;
 
-using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
 constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
+// What a buffer may hold beyond a head: one read. Bounds too what a chunk-size line or trailers
+// can take while a body is read (Beast waits for their end), so no peer grows a buffer at will.
+constexpr std::size_t kBufferSlack = kReadChunk;
 constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
@@ -125,9 +128,26 @@ unsigned status_for_client_body_error(const error_code& ec) noexcept {
 
 // Refusals close the connection: the rest of the request cannot be trusted.
 bool is_refusal(http::status status) noexcept {
-  return status == http::status::bad_request || status == http::status::request_timeout ||
-         status == http::status::payload_too_large ||
-         status == http::status::request_header_fields_too_large;
+  switch (status) {
+    case http::status::bad_request:
+    case http::status::request_timeout:
+    case http::status::payload_too_large:
+    case http::status::uri_too_long:
+    case http::status::expectation_failed:
+    case http::status::request_header_fields_too_large:
+    case http::status::not_implemented:
+    case http::status::http_version_not_supported:
+      return true;
+    default:
+      return false;
+  }
+}
+
+HeadLimits head_limits(const LimitsConfig& limits) noexcept {
+  HeadLimits head;
+  head.max_header_bytes = static_cast<std::size_t>(limits.max_header_bytes);
+  head.max_body_bytes = limits.max_body_bytes;
+  return head;
 }
 
 // Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
@@ -187,6 +207,9 @@ class Session {
     config_ = &worker_.config_of(*snapshot_);
     request_.reset();
     if (!co_await wait_for_request()) co_return Next::close;
+    // The idle wait may have lasted through a rollback or a reload: route with what holds now.
+    snapshot_ = worker_.snapshots.hold();
+    config_ = &worker_.config_of(*snapshot_);
     Exchange ex;
     const Head head = co_await read_request_head(ex);
     if (head == Head::closed) co_return Next::close;
@@ -209,12 +232,14 @@ class Session {
   // a connection's first request). False when the connection should close instead.
   net::awaitable<bool> wait_for_request() {
     client_buffer_.consume(leading_empty_lines(readable(client_buffer_)));
+    head_deadline_ =
+        (first_request_ ? accepted_at_ : Clock::now()) + config_->timeouts.client_header;
     if (client_buffer_.size() > 0) co_return true;
     // While draining, a request the client already sent is still served (with Connection: close).
     error_code ignored;
     if (worker_.draining && client_.available(ignored) == 0) co_return false;
-    const auto deadline = first_request_ ? accepted_at_ + config_->timeouts.client_header
-                                         : Clock::now() + config_->timeouts.client_idle;
+    const auto deadline =
+        first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     handle_.set_idle(true);
     auto [ec, n] = co_await with_deadline(timer_, deadline, [&](auto t) {
       return client_.async_read_some(client_buffer_.prepare(kReadChunk), std::move(t));
@@ -222,54 +247,50 @@ class Session {
     handle_.set_idle(false);
     if (ec) co_return false;
     client_buffer_.commit(n);
+    // The head must be whole within client_header of its first byte (or of the accept).
+    if (!first_request_) head_deadline_ = Clock::now() + config_->timeouts.client_header;
     co_return true;
   }
 
-  // Reads until the whole head is buffered (so that the raw bytes can be checked), then parses it.
+  // Reads until the whole head is buffered (so that its raw bytes can be checked), then reads it.
   net::awaitable<Head> read_request_head(Exchange& ex) {
     first_request_ = false;
-    const auto deadline = Clock::now() + config_->timeouts.client_header;
-    const std::uint64_t limit = config_->limits.max_header_bytes;
+    head_limits_ = head_limits(config_->limits);
+    // A peer never makes the buffer hold more than a head and one read (Beast stops reading a
+    // body at this size too). What it holds already stays allowed after a limit was lowered: the
+    // scan then refuses the head before reading more.
+    client_buffer_.max_size(
+        std::max(client_buffer_.size(), head_limits_.max_head_bytes() + kBufferSlack));
     HeadScan scan;
     for (;;) {
       if (const auto empty = leading_empty_lines(readable(client_buffer_)); empty > 0) {
         client_buffer_.consume(empty);
-        scan.scanned = 0;
+        scan = {};
       }
-      scan = scan_request_head(readable(client_buffer_), scan.scanned);
-      if (scan.end > 0 || scan.malformed) break;
-      if (client_buffer_.size() > limit) {
-        co_return refused(ex, http::status::request_header_fields_too_large);
-      }
-      auto [ec, n] = co_await with_deadline(timer_, deadline, [&](auto t) {
+      scan = scan_request_head(readable(client_buffer_), scan, head_limits_);
+      if (scan.refusal) co_return refused(ex, *scan.refusal);
+      if (scan.end > 0) break;
+      auto [ec, n] = co_await with_deadline(timer_, head_deadline_, [&](auto t) {
         return client_.async_read_some(client_buffer_.prepare(kReadChunk), std::move(t));
       })(use_tuple);
       if (ec == net::error::timed_out) co_return refused(ex, http::status::request_timeout);
       if (ec) co_return Head::closed;  // the client left in the middle of a head
       client_buffer_.commit(n);
     }
-    if (scan.malformed) co_return refused(ex, http::status::bad_request);
-    if (scan.end > limit) co_return refused(ex, http::status::request_header_fields_too_large);
-    const auto raw_head = readable(client_buffer_).substr(0, scan.end);
-    if (const auto refusal = check_raw_request_head(raw_head)) co_return refused(ex, *refusal);
-    co_return parse_request_head(ex);
+    co_return parse_request_head(ex, scan.end);
   }
 
-  Head parse_request_head(Exchange& ex) {
-    const auto& limits = config_->limits;
+  Head parse_request_head(Exchange& ex, std::size_t head_size) {
     RequestParser& parser = request_.emplace();
-    parser.header_limit(
-        static_cast<std::uint32_t>(std::min<std::uint64_t>(limits.max_header_bytes, UINT32_MAX)));
-    if (limits.max_body_bytes > 0) {
-      parser.body_limit(limits.max_body_bytes);
-    } else {
-      parser.body_limit(boost::none);
-    }
-    error_code ec;
-    client_buffer_.consume(parser.put(client_buffer_.data(), ec));
+    const HeadVerdict verdict =
+        bgp::read_request_head(readable(client_buffer_).substr(0, head_size), head_limits_, parser);
+    client_buffer_.consume(head_size);
     ex.received_at = Clock::now();
-    if (ec) return refused(ex, status_for_parse_error(ec));
-    if (!parser.is_header_done()) return refused(ex, http::status::bad_request);
+    if (verdict.refusal) {
+      request_.reset();  // nothing of it is used; what follows it is never read as a request
+      return refused(ex, *verdict.refusal);
+    }
+    framing_ = verdict.framing;
     const auto& request = parser.get();
     ex.version = request.version();
     ex.method = request.method();
@@ -297,9 +318,6 @@ class Session {
   net::awaitable<Next> handle(Exchange& ex) {
     const auto& request = request_->get();
     ex.color = choose_color(request, *snapshot_, config_->routing, worker_.random);
-    if (const auto refusal = check_request_framing(request)) {
-      co_return co_await respond_error(ex, *refusal);
-    }
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (!ex.endpoint) co_return co_await respond_error(ex, http::status::service_unavailable);
     prepare_upstream_request(ex);
@@ -311,8 +329,12 @@ class Session {
     strip_hop_by_hop(request, ex.upgrade);
     // This proxy answers 100 Continue itself, right before it reads the body.
     if (ex.expects_continue) request.erase(http::field::expect);
-    // One normalized Content-Length for the next hop (duplicates were checked to agree).
-    if (const auto length = request_->content_length()) request.content_length(*length);
+    // One normalized framing field for the next hop (duplicate lengths were checked to agree).
+    if (framing_.kind == BodyFraming::Kind::length) request.content_length(framing_.length);
+    if (framing_.kind == BodyFraming::Kind::chunked) {
+      request.set(http::field::transfer_encoding, "chunked");
+    }
+    // Only HTTP/1.0 may come without Host (an HTTP/1.1 request without one was refused).
     if (request.find(http::field::host) == request.end()) {
       request.set(http::field::host, ex.endpoint->label);
     }
@@ -435,7 +457,12 @@ class Session {
       }
       const unsigned status = parser.get().result_int();
       // Interim responses (100, 103) are not relayed; the final response follows.
-      if (status / 100 != 1 || status == 101) co_return Step::done;
+      if (status / 100 == 1 && status != 101) continue;
+      // An ambiguous response is not relayed, and its connection not reused (fail() closes it).
+      if (!is_acceptable_response(parser.get())) {
+        co_return upstream_failed(ex, http::error::bad_transfer_encoding, false);
+      }
+      co_return Step::done;
     }
   }
 
@@ -507,7 +534,10 @@ class Session {
     auto& response = parser.get();
     const bool upgraded = ex.status == 101;
     const bool has_body = !response_has_no_body(ex.method, ex.status);
-    bool keep_alive = ex.client_keep_alive && !worker_.draining && request_->is_done();
+    // After an upgrade request the client may already have sent bytes of the new protocol: unless
+    // the upstream switched (101, a tunnel), they are never read as HTTP; the connection ends.
+    bool keep_alive =
+        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
     strip_hop_by_hop(response, upgraded);
     add_via(response, response.version());
     if (ex.version < 11 && response.chunked()) {
@@ -631,6 +661,7 @@ class Session {
     upstream_.emplace(std::move(socket));
     upstream_reused_ = reused;
     upstream_buffer_.clear();
+    upstream_buffer_.max_size(kUpstreamHeaderLimit + kBufferSlack);
     handle_.set_upstream(&*upstream_);
   }
 
@@ -658,6 +689,9 @@ class Session {
   std::string client_ip_;
   const Clock::time_point accepted_at_ = Clock::now();
   bool first_request_ = true;
+  Clock::time_point head_deadline_{};  // the current request head must be whole by then
+  HeadLimits head_limits_;             // of the current request
+  BodyFraming framing_;                // of the current request
 
   std::shared_ptr<const RoutingSnapshot> snapshot_;  // in force for the current request
   const Config* config_ = nullptr;                   // snapshot_'s config
