@@ -71,6 +71,20 @@ std::optional<RolloutStep> parse_step(const json::value& v) {
   return RolloutStep{*bp, duration};
 }
 
+// The webhook event a verdict produces, if any.
+std::optional<std::string_view> event_of(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::step_passed:
+      return "step";
+    case Verdict::promoted:
+      return "promote";
+    case Verdict::rollback:
+      return "rollback";
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config> config,
@@ -162,22 +176,11 @@ void Controller::check() {
   if (!d.message.empty() && !repeated_hold) {
     const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
     log_.log(level, "{}", d.message);
+    last_decision_ = d.message;
   }
-  switch (d.verdict) {
-    case Verdict::step_passed:
-      announce("step", d.message);
-      break;
-    case Verdict::promoted:
-      announce("promote", d.message);
-      break;
-    case Verdict::rollback:
-      announce("rollback", d.message);
-      break;
-    default:
-      break;
-  }
-  last_decision_ = d.message.empty() ? last_decision_ : d.message;
   commit(std::move(d.state), d.weights_changed, d.new_window);
+  // Announced after the commit so that the event describes the state the verdict produced.
+  if (const auto event = event_of(d.verdict)) announce(*event, d.message);
 }
 
 void Controller::commit(RolloutState next, bool weights_changed, bool new_window) {
