@@ -1,10 +1,6 @@
 // Signals on the real bgproxy (SPEC section 2): SIGHUP reloads the config file without dropping
 // open connections and refuses an invalid file; SIGTERM drains (requests in flight finish, new
 // connections are refused, idle keep-alive connections close) and exits 0.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -13,96 +9,18 @@
 #include <string>
 
 #include <gtest/gtest.h>
-#include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "integration/harness.h"
+#include "integration/raw_conn.h"
 
 namespace bgt {
 namespace {
 
 namespace http = boost::beast::http;
 
-// One client connection that never reconnects behind the test's back (HttpClient does): a
-// request on it fails once the proxy closed it.
-class Conn {
- public:
-  explicit Conn(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~Conn() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-
-  bool connected() const { return fd_ >= 0; }
-
-  // GET `target` with `headers` (raw lines, each ending in \r\n); nullopt when no whole response
-  // came back within `timeout`.
-  std::optional<http::response<http::string_body>> get(std::string_view target,
-                                                       std::string_view headers = {},
-                                                       Ms timeout = 5s) {
-    const std::string request =
-        "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" + std::string(headers) + "\r\n";
-    for (std::size_t sent = 0; sent < request.size();) {
-      const auto n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return std::nullopt;
-      sent += static_cast<std::size_t>(n);
-    }
-    http::response_parser<http::string_body> parser;
-    parser.eager(true);
-    const auto deadline = Clock::now() + timeout;
-    while (!parser.is_done()) {
-      if (!pending_.empty()) {
-        boost::system::error_code ec;
-        const auto used = parser.put(boost::asio::buffer(pending_), ec);
-        pending_.erase(0, used);
-        if (ec && ec != http::error::need_more) return std::nullopt;
-        if (used > 0 && !ec) continue;
-      }
-      if (!fill(deadline)) return std::nullopt;
-    }
-    return parser.release();
-  }
-
-  // True when the peer closes the connection within `timeout`.
-  bool closed_within(Ms timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (fill(deadline)) pending_.clear();
-    return eof_;
-  }
-
- private:
-  bool fill(Clock::time_point deadline) {
-    if (fd_ < 0 || eof_) return false;
-    const auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
-    pollfd p{fd_, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-    char chunk[16 * 1024];
-    const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    pending_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  int fd_;
-  bool eof_ = false;
-  std::string pending_;
-};
-
-std::string backend_of(const std::optional<http::response<http::string_body>>& r) {
-  return r ? std::string(r->at("X-Backend")) : "(no response)";
+std::string backend_of(const std::optional<Reply>& r) {
+  return r ? r->header("X-Backend") : "(no response)";
 }
 
 class ReloadDrainTest : public ::testing::Test {
