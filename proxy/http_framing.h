@@ -1,6 +1,6 @@
-// HTTP/1.1 message rules of SPEC section 6 that do no I/O: where a request head ends, which
-// requests are refused (request smuggling shapes), hop-by-hop headers, forwarding headers, and the
-// proxy's own error responses. Pure functions, tested without sockets.
+// HTTP/1.1 message rules of SPEC section 6 that do no I/O: which upstream responses are refused,
+// hop-by-hop headers, forwarding headers, and the proxy's own error responses. Pure functions,
+// tested without sockets. (Request heads: request_head.h.)
 #pragma once
 
 #include <cstddef>
@@ -17,32 +17,10 @@ namespace bgp {
 
 namespace http = boost::beast::http;
 
-// The result of scanning received bytes for the end of a request head.
-struct HeadScan {
-  std::size_t end = 0;      // offset just past the empty line ending the head; 0 = not yet
-  bool malformed = false;   // a bare LF: no valid head can follow
-  std::size_t scanned = 0;  // where the next scan may resume
-};
-
-// Looks for the CRLF CRLF that ends a head, resuming at `from` (a previous scan's `scanned`).
-HeadScan scan_request_head(std::string_view bytes, std::size_t from) noexcept;
-
-// How many bytes of empty lines precede a request line (RFC 9112 section 2.2 lets a server ignore
-// them).
-std::size_t leading_empty_lines(std::string_view bytes) noexcept;
-
-// Checks on the raw head that Beast's parser does not make (it unfolds obs-fold silently).
-// Returns the status to refuse the request with, if any.
-std::optional<http::status> check_raw_request_head(std::string_view head) noexcept;
-
-// Checks the framing of a parsed request head: the one place where ambiguous framing is refused
-// (Content-Length with Transfer-Encoding, a Transfer-Encoding other than one final "chunked",
-// malformed or differing Content-Length). Returns the status to refuse the request with, if any.
-std::optional<http::status> check_request_framing(const http::request_header<>& head) noexcept;
-
-// The answer to a request Beast's parser rejected: 431 head too large, 413 body too large, else
-// 400.
-http::status status_for_parse_error(const boost::system::error_code& ec) noexcept;
+// Whether an upstream's final response head frames its body unambiguously: a status from 100 to
+// 599, HTTP/1.0 or 1.1, and a Transfer-Encoding (if any) that is one field holding exactly
+// "chunked" on HTTP/1.1 with no Content-Length. Anything else gets the client a 502.
+bool is_acceptable_response(const http::response_header<>& head) noexcept;
 
 // Removes the hop-by-hop headers: Connection and every header it lists, Keep-Alive,
 // Proxy-Connection, TE, Trailer, and Upgrade unless `upgrading` (then `Connection: upgrade` stays).

@@ -120,10 +120,7 @@ net::awaitable<void> accept_connections(tcp::acceptor& acceptor, WorkerContext& 
       socket.close(ignored);
       continue;
     }
-    net::co_spawn(
-        acceptor.get_executor(),
-        serve_connection(std::move(socket), ConnectionTicket(open), worker),
-        [&log = worker.log](std::exception_ptr failure) { log_session_failure(log, failure); });
+    start_connection(std::move(socket), ConnectionTicket(open), worker);
   }
 }
 
@@ -137,7 +134,8 @@ class Server::Worker {
   Worker(Server& server, std::size_t index, std::uint64_t seed)
       : index_(index),
         log_(server.log_),
-        context(server.routing_, server.config_, server.stats_.shard(index), server.log_, seed) {}
+        context(io.get_executor(), buffers, server.routing_, server.config_,
+                server.stats_.shard(index), server.log_, seed) {}
   ~Worker() {
     if (thread_.joinable()) thread_.join();
   }
@@ -181,7 +179,10 @@ class Server::Worker {
   std::thread thread_;
 
  public:
-  net::io_context io{1};
+  BufferPool buffers;  // outlives `io`: sessions freed with it give their buffers back
+  // Only this worker's thread touches its sockets: no locking in the reactor's I/O (posting from
+  // other threads, as drain() does, stays safe).
+  net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor{io};
   WorkerContext context;
 };

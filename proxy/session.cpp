@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -19,7 +23,9 @@
 #include <boost/beast/http/write.hpp>
 
 #include "proxy/deadline.h"
+#include "proxy/heap_optional.h"
 #include "proxy/http_framing.h"
+#include "proxy/relay_head.h"
 #include "proxy/request_head.h"
 
 namespace bgp {
@@ -33,6 +39,12 @@ void ConnectionHandle::abort() noexcept {
   boost::system::error_code ignored;
   client_.close(ignored);
   if (upstream_) upstream_->close(ignored);
+}
+
+void ConnectionHandle::on_expired() noexcept {
+  boost::system::error_code ignored;
+  client_.cancel(ignored);
+  if (upstream_) upstream_->cancel(ignored);
 }
 
 void WorkerContext::begin_drain() noexcept {
@@ -63,6 +75,10 @@ constexpr std::size_t kBufferSlack = kReadChunk;
 constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
+// How long a keep-alive connection waits for its next request with its session (coroutine frames,
+// a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
+// of a busy client, so that parking costs nothing under load.
+constexpr Duration kParkAfter = std::chrono::milliseconds(50);
 
 enum class Next { keep_alive, close, tunnel };  // what the connection does after a request
 enum class Step { done, retry, failed };        // how a stage of the upstream exchange ended
@@ -90,7 +106,10 @@ struct RelayResult {
   error_code ec;
 };
 
-std::string_view readable(const beast::flat_buffer& buffer) noexcept {
+// A session's read buffer: its memory comes from the worker's BufferPool.
+using IoBuffer = beast::basic_flat_buffer<PoolAllocator<char>>;
+
+std::string_view readable(const IoBuffer& buffer) noexcept {
   const auto data = buffer.data();
   return {static_cast<const char*>(data.data()), data.size()};
 }
@@ -169,47 +188,100 @@ net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, Duration idle_time
   to.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+// What a downstream connection keeps from its accept to its close, also while it is parked
+// (idle with no session: no coroutine, buffer or parser; see Session::wait_for_request()).
+struct Connection {
+  Connection(tcp::socket socket, ConnectionTicket connection_ticket, WorkerContext& context)
+      : worker(context),
+        stats(context.stats),
+        ticket(std::move(connection_ticket)),
+        client(std::move(socket)),
+        client_ip(client_address(client)) {
+    error_code ignored;
+    client.set_option(tcp::no_delay(true), ignored);
+    client.non_blocking(true, ignored);  // wait_for_request() reads without blocking
+    worker.connections.push_back(handle);
+    stats.connection_opened();
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // May run when the worker's io_context is destroyed: touches nothing of the worker but the shard.
+  ~Connection() { stats.connection_closed(); }
+
+  WorkerContext& worker;
+  StatsShard& stats;
+  ConnectionTicket ticket;
+  tcp::socket client;
+  ConnectionHandle handle{client};
+  std::string client_ip;
+  const Clock::time_point accepted_at = Clock::now();
+  Clock::time_point idle_deadline{};  // while parked: when the connection is closed
+  bool first_request = true;
+};
+
+// How the wait for a next request ended.
+enum class Wait { ready, close, park };
+
+// The work on a connection while it is busy: from a request's first bytes until the connection
+// closes or is parked. Lives on the connection's coroutine frame.
 class Session {
  public:
-  Session(tcp::socket client, WorkerContext& worker)
-      : worker_(worker),
-        stats_(worker.stats),
-        client_(std::move(client)),
-        handle_(client_),
+  explicit Session(Connection& connection)
+      : worker_(connection.worker),
+        stats_(connection.stats),
+        client_(connection.client),
+        handle_(connection.handle),
         timer_(client_.get_executor()),
-        client_ip_(client_address(client_)) {
-    error_code ignored;
-    client_.set_option(tcp::no_delay(true), ignored);
-    worker_.connections.push_back(handle_);
-    stats_.connection_opened();
-  }
+        client_ip_(connection.client_ip),
+        accepted_at_(connection.accepted_at),
+        idle_deadline_(connection.idle_deadline),
+        first_request_(connection.first_request),
+        client_buffer_(PoolAllocator<char>(worker_.buffers)),
+        upstream_buffer_(PoolAllocator<char>(worker_.buffers)) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  // May run when the worker's io_context is destroyed: touches nothing of the worker but the shard.
-  ~Session() { stats_.connection_closed(); }
+  ~Session() { handle_.set_upstream(nullptr); }
 
-  net::awaitable<void> run() {
+  // Serves requests until the connection is to close (false) or to be parked (true).
+  net::awaitable<bool> run() {
     for (;;) {
+      take_snapshot();
+      request_.reset();
+      const Wait wait = co_await wait_for_request();
+      if (wait == Wait::park) co_return true;
+      if (wait == Wait::close) break;
+      // The idle wait may have lasted through a rollback or a reload: route with what holds now.
+      take_snapshot();
       const Next next = co_await serve_one();
-      if (next == Next::tunnel) co_await tunnel();
+      if (next == Next::tunnel) {
+        handle_.disarm();  // the tunnel keeps its own deadlines
+        co_await tunnel();
+      }
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
     client_.close(ignored);
+    co_return false;
   }
 
  private:
   enum class Head { ready, closed, refused };
 
-  // One request: its head, its answer, its record (exactly once, here).
+  void take_snapshot() {
+    snapshot_ = worker_.snapshots.hold();
+    config_ = &worker_.config_of(*snapshot_);
+  }
+
+  // The next operation on either socket must end within `timeout` (the worker's deadline wheel
+  // cancels it otherwise; timed() then tells a timeout from other cancellations).
+  void arm(Duration timeout) noexcept { handle_.arm(worker_.deadlines, Clock::now() + timeout); }
+  error_code timed(const error_code& ec) const noexcept {
+    if (ec == net::error::operation_aborted && handle_.expired()) return net::error::timed_out;
+    return ec;
+  }
+
+  // One request after its first bytes arrived: its head, its answer, its record (exactly once).
   net::awaitable<Next> serve_one() {
-    snapshot_ = worker_.snapshots.hold();
-    config_ = &worker_.config_of(*snapshot_);
-    request_.reset();
-    if (!co_await wait_for_request()) co_return Next::close;
-    // The idle wait may have lasted through a rollback or a reload: route with what holds now.
-    snapshot_ = worker_.snapshots.hold();
-    config_ = &worker_.config_of(*snapshot_);
     Exchange ex;
     const Head head = co_await read_request_head(ex);
     if (head == Head::closed) co_return Next::close;
@@ -229,28 +301,41 @@ class Session {
   // --- the request head ------------------------------------------------------------------------
 
   // Waits for the first bytes of a request: up to client_idle between requests (client_header for
-  // a connection's first request). False when the connection should close instead.
-  net::awaitable<bool> wait_for_request() {
+  // a connection's first request). A connection still idle after kParkAfter is parked instead:
+  // the session ends and park() waits on (Wait::park; idle_deadline_ says until when).
+  net::awaitable<Wait> wait_for_request() {
     client_buffer_.consume(leading_empty_lines(readable(client_buffer_)));
     head_deadline_ =
         (first_request_ ? accepted_at_ : Clock::now()) + config_->timeouts.client_header;
-    if (client_buffer_.size() > 0) co_return true;
+    if (client_buffer_.size() > 0) co_return Wait::ready;
     // While draining, a request the client already sent is still served (with Connection: close).
     error_code ignored;
-    if (worker_.draining && client_.available(ignored) == 0) co_return false;
+    if (worker_.draining && client_.available(ignored) == 0) co_return Wait::close;
     const auto deadline =
         first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
+    // A read, not a wait for readiness: Asio re-registers the socket with epoll for every wait
+    // (one more system call per request). The buffer comes from the worker's pool and goes back
+    // to it when the connection is parked.
     handle_.set_idle(true);
-    auto [ec, n] = co_await with_deadline(timer_, deadline, [&](auto t) {
-      return client_.async_read_some(client_buffer_.prepare(kReadChunk), std::move(t));
-    })(use_tuple);
+    handle_.arm(worker_.deadlines, std::min(deadline, Clock::now() + kParkAfter));
+    auto [read_ec, n] =
+        co_await client_.async_read_some(client_buffer_.prepare(kReadChunk), use_tuple);
     handle_.set_idle(false);
-    if (ec) co_return false;
+    const bool expired = handle_.expired();
+    handle_.disarm();  // the head is read against head_deadline_ (read_request_head)
+    if (read_ec && expired && !worker_.draining && Clock::now() < deadline) {
+      idle_deadline_ = deadline;
+      co_return Wait::park;
+    }
+    if (read_ec) co_return Wait::close;
     client_buffer_.commit(n);
     // The head must be whole within client_header of its first byte (or of the accept).
     if (!first_request_) head_deadline_ = Clock::now() + config_->timeouts.client_header;
-    co_return true;
+    co_return Wait::ready;
   }
+
+  // Room for a usual head at once (a small allocation, not grown step by step).
+  static constexpr std::size_t kHeadReserve = 1000;
 
   // Reads until the whole head is buffered (so that its raw bytes can be checked), then reads it.
   net::awaitable<Head> read_request_head(Exchange& ex) {
@@ -315,31 +400,30 @@ class Session {
 
   // --- routing and forwarding ------------------------------------------------------------------
 
+  // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
   net::awaitable<Next> handle(Exchange& ex) {
     const auto& request = request_->get();
     ex.color = choose_color(request, *snapshot_, config_->routing, worker_.random);
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
-    if (!ex.endpoint) co_return co_await respond_error(ex, http::status::service_unavailable);
-    prepare_upstream_request(ex);
-    co_return co_await forward(ex);
+    if (!ex.endpoint) return respond_error(ex, http::status::service_unavailable);
+    return forward(ex);
   }
 
-  void prepare_upstream_request(const Exchange& ex) {
-    auto& request = request_->get();
-    strip_hop_by_hop(request, ex.upgrade);
-    // This proxy answers 100 Continue itself, right before it reads the body.
-    if (ex.expects_continue) request.erase(http::field::expect);
-    // One normalized framing field for the next hop (duplicate lengths were checked to agree).
-    if (framing_.kind == BodyFraming::Kind::length) request.content_length(framing_.length);
-    if (framing_.kind == BodyFraming::Kind::chunked) {
-      request.set(http::field::transfer_encoding, "chunked");
-    }
-    // Only HTTP/1.0 may come without Host (an HTTP/1.1 request without one was refused).
-    if (request.find(http::field::host) == request.end()) {
-      request.set(http::field::host, ex.endpoint->label);
-    }
-    add_forwarding_headers(request, client_ip_, ex.version);
-    request.version(11);
+  // The head the upstream gets, into head_out_ (relay_head.h): hop-by-hop headers removed, one
+  // normalized framing field (duplicate lengths were checked to agree), Host when an HTTP/1.0
+  // request had none, forwarding headers added; `Expect` dropped, since this proxy answers
+  // 100 Continue itself right before it reads the body.
+  void write_upstream_head(const Exchange& ex) {
+    UpstreamRequestOptions options;
+    options.client_ip = client_ip_;
+    options.default_host = ex.endpoint->label;
+    options.framing = framing_;
+    options.received_version = ex.version;
+    options.upgrade = ex.upgrade;
+    options.drop_expect = ex.expects_continue;
+    head_out_.clear();
+    head_out_.reserve(kHeadReserve);
+    write_upstream_request_head(request_->get(), options, head_out_);
   }
 
   // Sends the request upstream and relays the response back; a reused connection that turns out
@@ -347,20 +431,22 @@ class Session {
   net::awaitable<Next> forward(Exchange& ex) {
     for (int attempt = 0;; ++attempt) {
       const bool may_reuse = attempt == 0;
-      if (!co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
+      // The usual case, a pooled connection, needs no coroutine frame of its own.
+      const bool pooled = may_reuse && take_pooled(*ex.endpoint);
+      if (!pooled && !co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
       Step step = co_await send_request(ex);
       if (step == Step::done) step = co_await receive_response_head(ex);
       if (step == Step::retry && attempt == 0) continue;
       if (step != Step::done) co_return co_await fail(ex);
+      if (simple_) co_return co_await relay_simple_response(ex, *simple_);
       co_return co_await relay_response(ex);
     }
   }
 
-  // A pooled connection to the chosen endpoint, else a fresh one; a failed connect is tried once
-  // more on the color's next healthy endpoint.
+  // A fresh connection to the chosen endpoint (take_pooled() found none, or may not be used); a
+  // failed connect is tried once more on the color's next healthy endpoint, pooled if allowed.
   net::awaitable<bool> open_upstream(Exchange& ex, bool may_reuse) {
     discard_upstream();
-    if (may_reuse && take_pooled(*ex.endpoint)) co_return true;
     if (co_await connect(ex)) co_return true;
     const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (next == nullptr || next == ex.endpoint) co_return false;
@@ -369,7 +455,9 @@ class Session {
     co_return co_await connect(ex);
   }
 
+  // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
   bool take_pooled(const Endpoint& endpoint) {
+    discard_upstream();
     auto pooled = worker_.upstreams.take(endpoint.resolved);
     if (!pooled) return false;
     use_upstream(std::move(*pooled), true);
@@ -378,10 +466,9 @@ class Session {
 
   net::awaitable<bool> connect(Exchange& ex) {
     use_upstream(tcp::socket(client_.get_executor()), false);
-    const auto deadline = Clock::now() + config_->timeouts.upstream_connect;
-    auto [ec] = co_await with_deadline(timer_, deadline, [&](auto t) {
-      return upstream_->async_connect(ex.endpoint->resolved, std::move(t));
-    })(use_tuple);
+    arm(config_->timeouts.upstream_connect);
+    auto [connect_ec] = co_await upstream_->async_connect(ex.endpoint->resolved, use_tuple);
+    const error_code ec = timed(connect_ec);
     if (!ec) {
       error_code ignored;
       upstream_->set_option(tcp::no_delay(true), ignored);
@@ -397,25 +484,20 @@ class Session {
 
   net::awaitable<Step> send_request(Exchange& ex) {
     RequestParser& parser = *request_;
-    http::request_serializer<http::buffer_body> serializer{parser.get()};
     const auto write_timeout = config_->timeouts.upstream_response;
-    auto& body = parser.get().body();
-    body = {nullptr, 0, !parser.is_done()};
+    write_upstream_head(ex);
     // The head goes alone first when a body follows: a dead reused connection shows before any
     // body byte is taken from the client, so the request can still be sent again.
-    auto [ec, n] = co_await with_deadline(timer_, Clock::now() + write_timeout, [&](auto t) {
-      return parser.is_done() ? http::async_write(*upstream_, serializer, std::move(t))
-                              : http::async_write_header(*upstream_, serializer, std::move(t));
-    })(use_tuple);
+    arm(write_timeout);
+    auto [write_ec, n] = co_await net::async_write(*upstream_, net::buffer(head_out_), use_tuple);
+    const error_code ec = timed(write_ec);
     if (ec) {
       co_return upstream_failed(ex, ec,
                                 upstream_reused_ && !ex.body_started && is_connection_closed(ec));
     }
     if (parser.is_done()) co_return Step::done;
     if (!co_await send_continue(ex)) co_return client_failed(ex, kClientClosedRequest);
-    const RelayResult relayed =
-        co_await relay_body(parser, client_, client_buffer_, config_->timeouts.client_idle,
-                            serializer, *upstream_, write_timeout, &ex.body_started);
+    const RelayResult relayed = co_await relay_request_body(ex, write_timeout);
     switch (relayed.failed) {
       case RelayResult::Side::none:
         co_return Step::done;
@@ -427,34 +509,103 @@ class Session {
     co_return upstream_failed(ex, relayed.ec, false);
   }
 
+  // Moves a request body from the client (through Beast's parser, which enforces its framing and
+  // limits) to the upstream a piece at a time: as it came for a length, one chunk per piece when
+  // chunked (chunk extensions and trailers are not forwarded).
+  net::awaitable<RelayResult> relay_request_body(Exchange& ex, Duration write_timeout) {
+    RequestParser& parser = *request_;
+    auto& body = parser.get().body();
+    auto& relay = relay_buffer();
+    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
+    while (!parser.is_done()) {
+      ex.body_started = true;
+      body = {relay.data(), relay.size(), true};
+      arm(config_->timeouts.client_idle);
+      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, use_tuple);
+      if (read_ec && read_ec != http::error::need_buffer) {
+        co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
+      }
+      const std::size_t filled = relay.size() - body.size;
+      const bool last = chunked && parser.is_done();
+      if (filled == 0 && !last) continue;
+      std::array<char, 24> size_line;
+      std::size_t size_line_length = 0;
+      if (chunked && filled > 0) {
+        const auto end = std::to_chars(size_line.data(), size_line.data() + 20, filled, 16).ptr;
+        size_line_length = static_cast<std::size_t>(end - size_line.data()) + 2;
+        end[0] = '\r';
+        end[1] = '\n';
+      }
+      static constexpr std::string_view kChunkEnd = "\r\n";
+      static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+      const std::array<net::const_buffer, 4> pieces{
+          net::buffer(size_line.data(), size_line_length), net::buffer(relay.data(), filled),
+          net::buffer(kChunkEnd.data(), chunked && filled > 0 ? kChunkEnd.size() : 0),
+          net::buffer(kLastChunk.data(), last ? kLastChunk.size() : 0)};
+      arm(write_timeout);
+      auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, use_tuple);
+      if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
+    }
+    co_return RelayResult{};
+  }
+
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
   net::awaitable<bool> send_continue(Exchange& ex) {
     if (!ex.expects_continue || ex.version < 11 || ex.continue_sent) co_return true;
     ex.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    auto [ec, n] =
-        co_await with_deadline(timer_, Clock::now() + config_->timeouts.client_idle, [&](auto t) {
-          return net::async_write(client_, net::buffer(kContinue), std::move(t));
-        })(use_tuple);
+    arm(config_->timeouts.client_idle);
+    auto [ec, n] = co_await net::async_write(client_, net::buffer(kContinue), use_tuple);
     co_return !ec;
   }
 
+  // Reads the upstream's final response head. A simple one (relay_head.h) is left in
+  // upstream_buffer_ for relay_simple_response(); any other goes through Beast's parser
+  // (response_), which the head is then consumed into.
   net::awaitable<Step> receive_response_head(Exchange& ex) {
     for (;;) {
+      simple_.reset();
+      response_.reset();
+      handle_.arm(worker_.deadlines, Clock::now() + config_->timeouts.upstream_response);
+      std::size_t scanned = 0;
+      bool bare_lf = false;
+      for (;;) {
+        response_head_size_ = find_head_end(readable(upstream_buffer_), scanned, bare_lf);
+        if (response_head_size_ > 0 || bare_lf) break;
+        if (upstream_buffer_.size() >= kUpstreamHeaderLimit) {
+          co_return upstream_failed(ex, http::error::header_limit, false);
+        }
+        auto [read_ec, n] =
+            co_await upstream_->async_read_some(upstream_buffer_.prepare(kReadChunk), use_tuple);
+        if (read_ec) {
+          const error_code ec = timed(read_ec);
+          const bool nothing_received = upstream_buffer_.size() == 0;
+          const bool may_retry = upstream_reused_ && !ex.body_started && nothing_received &&
+                                 is_idempotent(ex.method) && is_connection_closed(ec);
+          co_return upstream_failed(ex, ec, may_retry);
+        }
+        upstream_buffer_.commit(n);
+      }
+      const std::string_view head = readable(upstream_buffer_).substr(0, response_head_size_);
+      if (!bare_lf && !ex.upgrade) {
+        simple_ = parse_simple_response(head);
+        // A body delimited by the connection's end is left to Beast's parser.
+        if (simple_ && !simple_->content_length &&
+            !response_has_no_body(ex.method, simple_->status)) {
+          simple_.reset();
+        }
+        if (simple_) co_return Step::done;
+      }
       ResponseParser& parser = response_.emplace();
       parser.header_limit(kUpstreamHeaderLimit);
       parser.body_limit(boost::none);
       if (ex.method == http::verb::head) parser.skip(true);
-      const auto deadline = Clock::now() + config_->timeouts.upstream_response;
-      auto [ec, n] = co_await with_deadline(timer_, deadline, [&](auto t) {
-        return http::async_read_header(*upstream_, upstream_buffer_, parser, std::move(t));
-      })(use_tuple);
-      if (ec) {
-        const bool nothing_received = !parser.got_some() && upstream_buffer_.size() == 0;
-        const bool may_retry = upstream_reused_ && !ex.body_started && nothing_received &&
-                               is_idempotent(ex.method) && is_connection_closed(ec);
-        co_return upstream_failed(ex, ec, may_retry);
-      }
+      error_code ec;
+      const std::size_t used =
+          parser.put(bare_lf ? upstream_buffer_.data() : net::buffer(head.data(), head.size()), ec);
+      if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
+      if (ec) co_return upstream_failed(ex, ec, false);
+      upstream_buffer_.consume(used);
       const unsigned status = parser.get().result_int();
       // Interim responses (100, 103) are not relayed; the final response follows.
       if (status / 100 == 1 && status != 101) continue;
@@ -505,10 +656,8 @@ class Session {
     http::response_serializer<http::buffer_body> serializer{parser.get()};
     ex.response_started = true;
     if (ex.status == 101 || response_has_no_body(ex.method, ex.status)) {
-      auto [ec, n] =
-          co_await with_deadline(timer_, Clock::now() + config_->timeouts.client_idle, [&](auto t) {
-            return http::async_write_header(client_, serializer, std::move(t));
-          })(use_tuple);
+      arm(config_->timeouts.client_idle);
+      auto [ec, n] = co_await http::async_write_header(client_, serializer, use_tuple);
       ex.finished_at = Clock::now();
       if (ec) co_return Next::close;
       if (ex.status == 101) co_return Next::tunnel;
@@ -523,6 +672,56 @@ class Session {
     if (upstream_reusable && parser.is_done() && upstream_buffer_.size() == 0) {
       release_upstream(*ex.endpoint);
     }
+    if (keep_alive) co_return Next::keep_alive;
+    co_await close_after_answer();
+    co_return Next::close;
+  }
+
+  // The fast path: a simple response (relay_head.h) with its body delimited by Content-Length (or
+  // none). Its head is rewritten into head_out_ and goes out in one write with the body bytes that
+  // came with it; the rest of the body is copied as it arrives.
+  net::awaitable<Next> relay_simple_response(Exchange& ex, const SimpleResponse& response) {
+    ex.status = response.status;
+    const bool keep_alive =
+        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
+    head_out_.clear();
+    head_out_.reserve(kHeadReserve);
+    write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_),
+                               response, ex.version, keep_alive, head_out_);
+    upstream_buffer_.consume(response_head_size_);
+    std::uint64_t remaining =
+        response_has_no_body(ex.method, ex.status) ? 0 : response.content_length.value_or(0);
+    ex.response_started = true;
+    std::size_t body_bytes = static_cast<std::size_t>(
+        std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
+    net::const_buffer head = net::buffer(head_out_);
+    for (;;) {
+      const std::array<net::const_buffer, 2> pieces{
+          head, net::buffer(upstream_buffer_.data().data(), body_bytes)};
+      arm(config_->timeouts.client_idle);
+      auto [write_ec, written] = co_await net::async_write(client_, pieces, use_tuple);
+      if (write_ec) {
+        ex.finished_at = Clock::now();
+        co_return Next::close;
+      }
+      head = {};
+      upstream_buffer_.consume(body_bytes);
+      remaining -= body_bytes;
+      if (remaining == 0) break;
+      arm(config_->timeouts.upstream_response);
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
+      auto [read_ec, n] =
+          co_await upstream_->async_read_some(upstream_buffer_.prepare(want), use_tuple);
+      if (read_ec) {
+        ex.finished_at = Clock::now();
+        upstream_failed(ex, timed(read_ec), false);
+        co_return Next::close;
+      }
+      upstream_buffer_.commit(n);
+      body_bytes = n;
+    }
+    ex.finished_at = Clock::now();
+    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(*ex.endpoint);
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
     co_return Next::close;
@@ -560,7 +759,7 @@ class Session {
   // chunk at a time, so that it is never held whole (Beast's `relay` example, asynchronous).
   template <bool isRequest>
   net::awaitable<RelayResult> relay_body(http::parser<isRequest, http::buffer_body>& parser,
-                                         tcp::socket& from, beast::flat_buffer& from_buffer,
+                                         tcp::socket& from, IoBuffer& from_buffer,
                                          Duration read_timeout,
                                          http::serializer<isRequest, http::buffer_body>& serializer,
                                          tcp::socket& to, Duration write_timeout,
@@ -571,21 +770,20 @@ class Session {
         body = {nullptr, 0, false};
       } else {
         if (body_started) *body_started = true;
-        body = {relay_.data(), relay_.size(), true};
-        auto [ec, n] = co_await with_deadline(timer_, Clock::now() + read_timeout, [&](auto t) {
-          return http::async_read(from, from_buffer, parser, std::move(t));
-        })(use_tuple);
+        auto& relay = relay_buffer();
+        body = {relay.data(), relay.size(), true};
+        arm(read_timeout);
+        auto [ec, n] = co_await http::async_read(from, from_buffer, parser, use_tuple);
         if (ec && ec != http::error::need_buffer)
-          co_return RelayResult{RelayResult::Side::reader, ec};
-        const std::size_t filled = relay_.size() - body.size;
+          co_return RelayResult{RelayResult::Side::reader, timed(ec)};
+        const std::size_t filled = relay.size() - body.size;
         // A zero-sized chunk would end a chunked body early: hand over no buffer instead.
-        body = {filled > 0 ? relay_.data() : nullptr, filled, !parser.is_done()};
+        body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
       }
-      auto [ec, n] = co_await with_deadline(timer_, Clock::now() + write_timeout, [&](auto t) {
-        return http::async_write(to, serializer, std::move(t));
-      })(use_tuple);
+      arm(write_timeout);
+      auto [ec, n] = co_await http::async_write(to, serializer, use_tuple);
       if (ec && ec != http::error::need_buffer)
-        co_return RelayResult{RelayResult::Side::writer, ec};
+        co_return RelayResult{RelayResult::Side::writer, timed(ec)};
       if (serializer.is_done()) co_return RelayResult{};
     }
   }
@@ -599,9 +797,8 @@ class Session {
         ex.client_keep_alive && request_read && !worker_.draining && !is_refusal(status);
     auto response = make_error_response(status, ex.version >= 11 ? 11 : 10, keep_alive);
     ex.response_started = true;
-    auto [ec, n] = co_await with_deadline(
-        timer_, Clock::now() + config_->timeouts.client_idle,
-        [&](auto t) { return http::async_write(client_, response, std::move(t)); })(use_tuple);
+    arm(config_->timeouts.client_idle);
+    auto [ec, n] = co_await http::async_write(client_, response, use_tuple);
     ex.finished_at = Clock::now();
     if (ec) co_return Next::close;
     if (keep_alive) co_return Next::keep_alive;
@@ -620,11 +817,10 @@ class Session {
       client_.close(ignored);
       co_return;
     }
-    const auto deadline = Clock::now() + std::min(kLingerTime, config_->timeouts.client_idle);
+    const auto linger = std::min(kLingerTime, config_->timeouts.client_idle);
+    handle_.arm(worker_.deadlines, Clock::now() + linger);
     for (std::size_t dropped = 0; dropped < kLingerBytes;) {
-      auto [ec, n] = co_await with_deadline(timer_, deadline, [&](auto t) {
-        return client_.async_read_some(net::buffer(relay_), std::move(t));
-      })(use_tuple);
+      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), use_tuple);
       if (ec) break;
       dropped += n;
     }
@@ -646,7 +842,7 @@ class Session {
     discard_upstream();
   }
 
-  net::awaitable<bool> flush(beast::flat_buffer& buffer, tcp::socket& to) {
+  net::awaitable<bool> flush(IoBuffer& buffer, tcp::socket& to) {
     if (buffer.size() == 0) co_return true;
     auto [ec, n] = co_await with_deadline(
         timer_, Clock::now() + config_->timeouts.client_idle,
@@ -681,36 +877,84 @@ class Session {
     upstream_buffer_.clear();
   }
 
+  // The chunk bodies are relayed through, allocated by the first body of a busy period.
+  std::array<char, kRelayChunk>& relay_buffer() { return relay_ ? *relay_ : relay_.emplace(); }
+
   WorkerContext& worker_;
   StatsShard& stats_;
-  tcp::socket client_;
-  ConnectionHandle handle_;
-  net::steady_timer timer_;  // one deadline at a time, reused by every operation
-  std::string client_ip_;
-  const Clock::time_point accepted_at_ = Clock::now();
-  bool first_request_ = true;
+  tcp::socket& client_;
+  ConnectionHandle& handle_;
+  net::steady_timer timer_;  // the request head's deadline, and the tunnel's (else: the wheel)
+  const std::string& client_ip_;
+  const Clock::time_point& accepted_at_;
+  Clock::time_point& idle_deadline_;
+  bool& first_request_;
   Clock::time_point head_deadline_{};  // the current request head must be whole by then
   HeadLimits head_limits_;             // of the current request
   BodyFraming framing_;                // of the current request
 
-  std::shared_ptr<const RoutingSnapshot> snapshot_;  // in force for the current request
-  const Config* config_ = nullptr;                   // snapshot_'s config
+  SnapshotLease snapshot_;          // in force for the current request
+  const Config* config_ = nullptr;  // snapshot_'s config
 
-  beast::flat_buffer client_buffer_;
-  beast::flat_buffer upstream_buffer_;
-  std::array<char, kRelayChunk> relay_;
-  std::optional<RequestParser> request_;
-  std::optional<ResponseParser> response_;
+  // Request-scoped memory: a parked connection has none (its session, and this, is gone).
+  IoBuffer client_buffer_;
+  IoBuffer upstream_buffer_;
+  std::string head_out_;  // the head being sent: the upstream's request, or the client's response
+  HeapOptional<std::array<char, kRelayChunk>> relay_;
+  HeapOptional<RequestParser> request_;
+  HeapOptional<ResponseParser> response_;  // a response the fast path does not take
+  std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
+  std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_
   std::optional<tcp::socket> upstream_;
   bool upstream_reused_ = false;
 };
 
+void spawn(std::unique_ptr<Connection> connection);
+
+// Waits for the next request of a parked connection without a coroutine: the wait's handler owns
+// the connection, and a session starts again when bytes arrive. The idle deadline stays armed;
+// its expiry, a drain or an abort cancels the wait, and the connection closes.
+void park(std::unique_ptr<Connection> connection) {
+  Connection& parked = *connection;
+  parked.handle.set_idle(true);
+  parked.handle.arm(parked.worker.deadlines, parked.idle_deadline);
+  parked.client.async_wait(tcp::socket::wait_read,
+                           [connection = std::move(connection)](const error_code& ec) mutable {
+                             connection->handle.set_idle(false);
+                             if (ec) return;  // closes the connection
+                             connection->handle.disarm();
+                             spawn(std::move(connection));
+                           });
+}
+
+net::awaitable<void> serve(std::unique_ptr<Connection> connection) {
+  bool parking = false;
+  {
+    Session session(*connection);
+    parking = co_await session.run();
+  }
+  if (parking) park(std::move(connection));
+}
+
+void spawn(std::unique_ptr<Connection> connection) {
+  const auto executor = connection->client.get_executor();
+  Logger& log = connection->worker.log;
+  net::co_spawn(executor, serve(std::move(connection)), [&log](std::exception_ptr failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      log.error("connection ended by an error: {}", e.what());
+    } catch (...) {
+      log.error("connection ended by an unknown error");
+    }
+  });
+}
+
 }  // namespace
 
-net::awaitable<void> serve_connection(tcp::socket client, [[maybe_unused]] ConnectionTicket ticket,
-                                      WorkerContext& worker) {
-  Session session(std::move(client), worker);
-  co_await session.run();
+void start_connection(tcp::socket client, ConnectionTicket ticket, WorkerContext& worker) {
+  spawn(std::make_unique<Connection>(std::move(client), std::move(ticket), worker));
 }
 
 }  // namespace bgp

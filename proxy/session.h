@@ -6,13 +6,15 @@
 #include <cstdint>
 #include <memory>
 
-#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include "config/config.h"
 #include "config/log.h"
 #include "metrics/stats.h"
+#include "proxy/buffer_pool.h"
+#include "proxy/deadline_wheel.h"
 #include "proxy/routing.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
@@ -20,16 +22,16 @@
 
 namespace bgp {
 
-// A downstream connection as its worker sees it, so that draining can reach it. Linked into the
-// worker's list while its session runs; unlinks itself when destroyed.
+// A downstream connection as its worker sees it, so that draining and deadlines can reach it.
+// Linked into the worker's list while its session runs; unlinks itself when destroyed.
 class ConnectionHandle : public boost::intrusive::list_base_hook<
-                             boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+                             boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
+                         public DeadlineWheel::Entry {
  public:
   using tcp = boost::asio::ip::tcp;
 
   explicit ConnectionHandle(tcp::socket& client) : client_(client) {}
-  ConnectionHandle(const ConnectionHandle&) = delete;
-  ConnectionHandle& operator=(const ConnectionHandle&) = delete;
+  ~ConnectionHandle() = default;
 
   // Waiting for the first byte of a next request (a keep-alive connection between requests).
   void set_idle(bool idle) noexcept { idle_ = idle; }
@@ -41,6 +43,8 @@ class ConnectionHandle : public boost::intrusive::list_base_hook<
   void abort() noexcept;          // closes both sides now (the drain timeout passed)
 
  private:
+  void on_expired() noexcept override;  // cancels the operations on both sockets
+
   tcp::socket& client_;
   tcp::socket* upstream_ = nullptr;
   bool idle_ = false;
@@ -51,9 +55,13 @@ using ConnectionList =
 
 // Everything the sessions of one worker share. Owned by the worker and touched only on its thread.
 struct WorkerContext {
-  WorkerContext(const SnapshotSlot& routing, std::shared_ptr<const Config> startup_config,
+  // `pool` must outlive the worker's io_context (sessions it frees give their buffers back).
+  WorkerContext(boost::asio::io_context::executor_type executor, BufferPool& pool,
+                const SnapshotSlot& routing, std::shared_ptr<const Config> startup_config,
                 StatsShard& shard, Logger& logger, std::uint64_t random_seed)
-      : snapshots(routing),
+      : buffers(pool),
+        deadlines(executor),
+        snapshots(routing),
         fallback_config(std::move(startup_config)),
         stats(shard),
         log(logger),
@@ -67,6 +75,8 @@ struct WorkerContext {
   void begin_drain() noexcept;        // no keep-alive from now on; idle connections close
   void abort_connections() noexcept;  // closes every connection now
 
+  BufferPool& buffers;
+  DeadlineWheel deadlines;  // of every connection's current operation
   SnapshotCache snapshots;
   std::shared_ptr<const Config> fallback_config;
   StatsShard& stats;
@@ -94,8 +104,10 @@ class ConnectionTicket {
   std::atomic<std::uint64_t>* open_;
 };
 
-// Serves one accepted connection until it closes. Runs on the worker's io_context thread.
-boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket client,
-                                              ConnectionTicket ticket, WorkerContext& worker);
+// Serves one accepted connection until it closes, on the worker's io_context thread. A keep-alive
+// connection idle for a moment between requests is parked: it keeps its socket and a few fields
+// (no coroutine, buffer or parser) until its next request arrives.
+void start_connection(boost::asio::ip::tcp::socket client, ConnectionTicket ticket,
+                      WorkerContext& worker);
 
 }  // namespace bgp

@@ -23,6 +23,12 @@ std::shared_ptr<const RoutingSnapshot> SnapshotSlot::load() const {
   return current_;
 }
 
+void SnapshotCache::refresh(std::uint64_t version) {
+  // The one allocation per published snapshot and worker; intrusive_ptr adopts it.
+  current_ = boost::intrusive_ptr<SnapshotLease::Held>(new SnapshotLease::Held(slot_.load()));
+  seen_version_ = version;
+}
+
 std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends) {
   boost::asio::io_context io;
   boost::asio::ip::tcp::resolver resolver(io);

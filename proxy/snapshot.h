@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
 #include "config/color.h"
 #include "config/config.h"
@@ -51,29 +53,51 @@ class SnapshotSlot {
   std::atomic<std::uint64_t> version_{0};
 };
 
-// A worker's copy of the current snapshot (one per worker thread, not shared).
+// A snapshot kept alive for one request on one worker. Copying it counts without atomics: a
+// shared_ptr copy per request would bounce one reference count between every worker's cache.
+class SnapshotLease {
+ public:
+  SnapshotLease() = default;
+
+  const RoutingSnapshot& operator*() const noexcept { return *held_->snapshot; }
+  const RoutingSnapshot* operator->() const noexcept { return held_->snapshot.get(); }
+  explicit operator bool() const noexcept { return held_ != nullptr; }
+
+ private:
+  friend class SnapshotCache;
+  // One worker's reference to a snapshot; lives while the worker's cache or a lease points to it.
+  struct Held : boost::intrusive_ref_counter<Held, boost::thread_unsafe_counter> {
+    explicit Held(std::shared_ptr<const RoutingSnapshot> s) : snapshot(std::move(s)) {}
+    std::shared_ptr<const RoutingSnapshot> snapshot;
+  };
+  explicit SnapshotLease(boost::intrusive_ptr<Held> held) noexcept : held_(std::move(held)) {}
+
+  boost::intrusive_ptr<Held> held_;
+};
+
+// A worker's copy of the current snapshot (one per worker thread, not shared). Leases taken from
+// it must be released on the same thread (or after the worker stopped).
 class SnapshotCache {
  public:
   explicit SnapshotCache(const SnapshotSlot& slot) : slot_(slot) {}
 
   const RoutingSnapshot& get() {
     const auto version = slot_.version();
-    if (version != seen_version_ || !snapshot_) {
-      snapshot_ = slot_.load();
-      seen_version_ = version;
-    }
-    return *snapshot_;
+    if (version != seen_version_ || !current_) refresh(version);
+    return *current_->snapshot;
   }
   // Keeps the snapshot alive across a request even if a newer one arrives meanwhile.
-  std::shared_ptr<const RoutingSnapshot> hold() {
+  SnapshotLease hold() {
     get();
-    return snapshot_;
+    return SnapshotLease(current_);
   }
 
  private:
+  void refresh(std::uint64_t version);
+
   const SnapshotSlot& slot_;
   std::uint64_t seen_version_ = 0;
-  std::shared_ptr<const RoutingSnapshot> snapshot_;
+  boost::intrusive_ptr<SnapshotLease::Held> current_;
 };
 
 // Resolves every configured endpoint (blocking DNS, control plane only). Throws on failure.

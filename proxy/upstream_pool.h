@@ -18,7 +18,10 @@ class UpstreamPool {
   using Clock = std::chrono::steady_clock;
 
   struct Limits {
-    std::size_t max_idle_per_endpoint = 64;
+    // As many as a busy worker has in flight: every connection over the limit is closed after its
+    // response, and the next request pays a connect (under 1000 concurrent requests, a stream of
+    // connects that overflows the upstream's accept queue). Idle ones still expire.
+    std::size_t max_idle_per_endpoint = 4096;
     Duration max_idle_time = std::chrono::seconds(30);  // older idle connections are closed
   };
 

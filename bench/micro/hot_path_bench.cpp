@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
 #include "metrics/stats.h"
+#include "proxy/relay_head.h"
 #include "proxy/split.h"
 
 namespace {
@@ -75,6 +79,49 @@ void BM_WindowP99(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_WindowP99)->Arg(1)->Arg(2)->Arg(8);
+
+// What nginx answers to the load of bench/compare.sh.
+constexpr std::string_view kNginxResponse =
+    "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 22 Nov 2026 05:48:36 GMT\r\n"
+    "Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n";
+
+void BM_ParseSimpleResponse(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(bgp::parse_simple_response(kNginxResponse));
+}
+BENCHMARK(BM_ParseSimpleResponse);
+
+void BM_WriteClientResponseHead(benchmark::State& state) {
+  const auto response = bgp::parse_simple_response(kNginxResponse).value();
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    bgp::write_client_response_head(kNginxResponse, response, 11, true, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_WriteClientResponseHead);
+
+// A browser-like request head, parsed once; the upstream head written from it per iteration.
+void BM_WriteUpstreamRequestHead(benchmark::State& state) {
+  namespace http = boost::beast::http;
+  http::request_parser<http::string_body> parser;
+  boost::system::error_code ec;
+  constexpr std::string_view kRequest =
+      "GET /api/items?page=2 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0\r\n"
+      "Accept: text/html,application/json\r\nAccept-Encoding: gzip, br\r\n"
+      "Cookie: session=abc123; theme=dark\r\nConnection: keep-alive\r\n\r\n";
+  parser.put(boost::asio::buffer(kRequest.data(), kRequest.size()), ec);
+  bgp::UpstreamRequestOptions options;
+  options.client_ip = "127.0.0.1";
+  options.default_host = "127.0.0.1:9001";
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    bgp::write_upstream_request_head(parser.get(), options, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_WriteUpstreamRequestHead);
 
 }  // namespace
 

@@ -1,75 +1,39 @@
 #include "proxy/http_framing.h"
 
 #include <gtest/gtest.h>
-#include <boost/beast/http/error.hpp>
 
 namespace bgp {
 namespace {
 
-http::request_header<> head_with(std::initializer_list<std::pair<const char*, const char*>> fields,
-                                 unsigned version = 11) {
-  http::request_header<> head;
-  head.method(http::verb::post);
-  head.target("/");
+http::response_header<> response_with(
+    unsigned status, std::initializer_list<std::pair<const char*, const char*>> fields,
+    unsigned version = 11) {
+  http::response_header<> head;
+  head.result(status);
   head.version(version);
   for (const auto& [name, value] : fields) head.insert(name, value);
   return head;
 }
 
-TEST(CheckRequestFraming, AcceptsPlainShapes) {
-  EXPECT_FALSE(check_request_framing(head_with({})));
-  EXPECT_FALSE(check_request_framing(head_with({{"Content-Length", "5"}})));
+TEST(IsAcceptableResponse, AcceptsPlainFraming) {
+  EXPECT_TRUE(is_acceptable_response(response_with(200, {})));
+  EXPECT_TRUE(is_acceptable_response(response_with(200, {{"Content-Length", "5"}})));
+  EXPECT_TRUE(is_acceptable_response(response_with(200, {{"Transfer-Encoding", "chunked"}})));
+  EXPECT_TRUE(is_acceptable_response(response_with(204, {}, 10)));
+}
+
+TEST(IsAcceptableResponse, RefusesAmbiguousFramingAndBadStatusLines) {
+  EXPECT_FALSE(is_acceptable_response(
+      response_with(200, {{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})));
+  EXPECT_FALSE(is_acceptable_response(response_with(200, {{"Transfer-Encoding", "gzip"}})));
   EXPECT_FALSE(
-      check_request_framing(head_with({{"Content-Length", "5"}, {"Content-Length", "5"}})));
-  EXPECT_FALSE(check_request_framing(head_with({{"Transfer-Encoding", "chunked"}})));
-  EXPECT_FALSE(check_request_framing(head_with({{"Transfer-Encoding", "gzip, Chunked"}})));
-}
-
-TEST(CheckRequestFraming, RefusesSmugglingShapes) {
-  const auto bad = http::status::bad_request;
-  EXPECT_EQ(
-      check_request_framing(head_with({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})),
-      bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Transfer-Encoding", "chunked, gzip"}})), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Transfer-Encoding", "chunked, chunked"}})), bad);
-  EXPECT_EQ(check_request_framing(
-                head_with({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}})),
-            bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Transfer-Encoding", "identity"}})), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Transfer-Encoding", "chunked"}}, 10)), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Content-Length", "5"}, {"Content-Length", "6"}})),
-            bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Content-Length", "5, 6"}})), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Content-Length", "-1"}})), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Content-Length", "0x10"}})), bad);
-  EXPECT_EQ(check_request_framing(head_with({{"Content-Length", ""}})), bad);
-}
-
-TEST(ScanRequestHead, FindsTheEndAcrossReads) {
-  const std::string head = "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
-  auto scan = scan_request_head(std::string_view(head).substr(0, 20), 0);
-  EXPECT_EQ(scan.end, 0u);
-  scan = scan_request_head(head, scan.scanned);
-  EXPECT_EQ(scan.end, head.size() - 4);
-  EXPECT_FALSE(scan.malformed);
-}
-
-TEST(ScanRequestHead, BareLineFeedIsMalformed) {
-  EXPECT_TRUE(scan_request_head("GET / HTTP/1.1\nHost: a\n\n", 0).malformed);
-}
-
-TEST(CheckRawRequestHead, RefusesObsFold) {
-  EXPECT_FALSE(check_raw_request_head("GET / HTTP/1.1\r\nA: b\r\n\r\n"));
-  EXPECT_EQ(check_raw_request_head("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n"),
-            http::status::bad_request);
-  EXPECT_EQ(check_raw_request_head("GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n"),
-            http::status::bad_request);
-}
-
-TEST(LeadingEmptyLines, CountsWholeLinesOnly) {
-  EXPECT_EQ(leading_empty_lines("\r\n\r\nGET"), 4u);
-  EXPECT_EQ(leading_empty_lines("\r"), 0u);
-  EXPECT_EQ(leading_empty_lines("GET"), 0u);
+      is_acceptable_response(response_with(200, {{"Transfer-Encoding", "gzip, chunked"}})));
+  EXPECT_FALSE(is_acceptable_response(
+      response_with(200, {{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}})));
+  EXPECT_FALSE(is_acceptable_response(response_with(200, {{"Transfer-Encoding", "chunked"}}, 10)));
+  EXPECT_FALSE(is_acceptable_response(response_with(99, {})));
+  EXPECT_FALSE(is_acceptable_response(response_with(600, {})));
+  EXPECT_FALSE(is_acceptable_response(response_with(200, {}, 20)));
 }
 
 TEST(StripHopByHop, RemovesListedAndStandardHopHeaders) {
@@ -123,13 +87,6 @@ TEST(ErrorResponse, SaysWhatHappened) {
   EXPECT_EQ(response.body(), "502 Bad Gateway\n");
   EXPECT_FALSE(response.keep_alive());
   EXPECT_EQ(response[http::field::content_length], "16");
-}
-
-TEST(StatusForParseError, MapsLimits) {
-  EXPECT_EQ(status_for_parse_error(http::error::header_limit),
-            http::status::request_header_fields_too_large);
-  EXPECT_EQ(status_for_parse_error(http::error::body_limit), http::status::payload_too_large);
-  EXPECT_EQ(status_for_parse_error(http::error::bad_field), http::status::bad_request);
 }
 
 }  // namespace

@@ -489,8 +489,8 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{
             "ChunkedNotLast",
             std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")},
-        std::pair{"UnknownEncoding",
-                  std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n")},
+        std::pair{"IdentityEncoding",
+                  std::string("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n")},
         std::pair{"DifferingLengths",
                   std::string("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                               "Content-Length: 6\r\n\r\nhello!")},

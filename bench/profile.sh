@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where does bgproxy spend its time under load?
+#
+# Starts one nginx backend (blue and green), bgproxy with the same config as bench/compare.sh
+# (1 worker, 75/25 split), drives it with wrk, and profiles the proxy during the load:
+#
+#   bench/profile.sh [--bgproxy build/bgproxy] [--conns 64] [--duration 10s] [--tool perf]
+#
+#   --tool perf       perf record -e cpu-clock -g on the proxy; prints the top functions, self and
+#                     with children (perf.data is kept in the temp dir)
+#   --tool callgrind  runs the proxy under callgrind (instruction counts repeat on a noisy machine)
+#                     and prints instructions per request and the top functions
+#   --tool none       load only: prints wrk's figures
+#   --tool idle       memory per idle keep-alive connection: RSS before and after --idle-conns
+#                     connections (bench/idle_conns.cpp, as bench/compare.sh measures it)
+#   --workers N       bgproxy workers (default 1)
+#   --idle-conns N    connections for --tool idle (default 10000)
+#   --keep-tmp        keep the temp dir (configs, logs, perf.data / callgrind.out)
+#
+# Everything listens on 127.0.0.1:P+1..P+3 (--port-base P, default 18200) and stops at exit.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+
+BGPROXY=$REPO_DIR/build/bgproxy
+CONNS=64
+DURATION=10s
+TOOL=perf
+WORKERS=1
+PORT_BASE=18200
+KEEP_TMP=0
+IDLE_CONNS=10000
+
+die() { echo "profile.sh: error: $*" >&2; exit 1; }
+while (($#)); do
+  case $1 in
+    --bgproxy) BGPROXY=$2; shift 2 ;;
+    --conns) CONNS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --tool) TOOL=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --port-base) PORT_BASE=$2; shift 2 ;;
+    --idle-conns) IDLE_CONNS=$2; shift 2 ;;
+    --keep-tmp) KEEP_TMP=1; shift ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option: $1" ;;
+  esac
+done
+[[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY"
+case $TOOL in perf | callgrind | none | idle) ;; *) die "--tool must be perf, callgrind, none or idle" ;; esac
+
+P_BLUE=$((PORT_BASE + 1)) P_GREEN=$((PORT_BASE + 2)) P_PROXY=$((PORT_BASE + 3))
+P_ADMIN=$((PORT_BASE + 4))
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-profile.XXXXXX")
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((KEEP_TMP)); then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+wait_http() { # url seconds
+  local i
+  for ((i = 0; i < $2 * 10; ++i)); do
+    curl -fsS --max-time 1 -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+mkdir -p "$TMP/backend"
+cat >"$TMP/backend/nginx.conf" <<EOF
+daemon off;
+master_process on;
+error_log $TMP/backend/error.log warn;
+pid $TMP/backend/nginx.pid;
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    keepalive_timeout 300s;
+    default_type text/plain;
+    client_body_temp_path $TMP/backend/cb;
+    proxy_temp_path $TMP/backend/p;
+    fastcgi_temp_path $TMP/backend/f;
+    uwsgi_temp_path $TMP/backend/u;
+    scgi_temp_path $TMP/backend/s;
+    server { listen 127.0.0.1:$P_BLUE; location / { return 200 "ok\n"; } }
+    server { listen 127.0.0.1:$P_GREEN; location / { return 200 "ok\n"; } }
+}
+EOF
+nginx -p "$TMP/backend" -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log" \
+  >"$TMP/backend/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$P_BLUE/" 10 || die "the nginx backend did not start"
+
+cat >"$TMP/bgproxy.yaml" <<EOF
+listen: 127.0.0.1:$P_PROXY
+workers: $WORKERS
+admin:
+  listen: 127.0.0.1:$P_ADMIN
+backends:
+  live: blue
+  blue:  { endpoints: [127.0.0.1:$P_BLUE] }
+  green: { endpoints: [127.0.0.1:$P_GREEN] }
+routing:
+  sticky_header: X-User-Id
+timeouts:
+  client_idle: 300s
+limits:
+  max_connections: 20000
+log:
+  level: warn
+EOF
+case $TOOL in
+  callgrind)
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
+      "$BGPROXY" run -c "$TMP/bgproxy.yaml" >"$TMP/bgproxy.log" 2>&1 &
+    ;;
+  *) "$BGPROXY" run -c "$TMP/bgproxy.yaml" >"$TMP/bgproxy.log" 2>&1 & ;;
+esac
+PROXY_PID=$!
+PIDS+=($PROXY_PID)
+wait_http "http://127.0.0.1:$P_PROXY/" 60 || { cat "$TMP/bgproxy.log" >&2; die "bgproxy did not start"; }
+curl -fsS --max-time 10 -X PUT -H 'Content-Type: application/json' -d '{"green":25}' \
+  "http://127.0.0.1:$P_ADMIN/weights" >/dev/null || die "PUT /weights failed"
+
+requests_total() {
+  curl -fsS --max-time 10 "http://127.0.0.1:$P_ADMIN/metrics" |
+    awk '/^bgproxy_requests_total[{]/ { n += $NF } END { printf "%d\n", n }'
+}
+
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY/" >/dev/null  # warm-up: pools, caches
+
+if [[ $TOOL == idle ]]; then
+  g++ -O2 -std=c++20 -o "$TMP/idle_conns" "$SCRIPT_DIR/idle_conns.cpp" || die "cannot build idle_conns"
+  rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PROXY_PID/status"; }
+  sleep 1
+  before=$(rss)
+  "$TMP/idle_conns" 127.0.0.1 "$P_PROXY" "$IDLE_CONNS" --hold 600 >"$TMP/idle.txt" 2>&1 &
+  IDLE_PID=$!
+  PIDS+=($IDLE_PID)
+  for ((i = 0; i < 1200; ++i)); do
+    grep -q '^READY' "$TMP/idle.txt" && break
+    sleep 0.1
+  done
+  sleep 1
+  with=$(rss)
+  kill -TERM "$IDLE_PID"
+  wait "$IDLE_PID" || true
+  cat "$TMP/idle.txt"
+  opened=$(sed -n 's/^READY ok=\([0-9]*\).*/\1/p' "$TMP/idle.txt")
+  echo "RSS ${before} kB idle -> ${with} kB with ${opened:-0} connections:" \
+    "$(((with - before) * 1024 / (opened > 0 ? opened : 1))) bytes per connection"
+  exit 0
+fi
+before=$(requests_total)
+case $TOOL in
+  perf)
+    perf record -e cpu-clock -g -o "$TMP/perf.data" -p "$PROXY_PID" >"$TMP/perf.log" 2>&1 &
+    PERF_PID=$!
+    ;;
+  callgrind) callgrind_control -z "$PROXY_PID" >/dev/null ;;
+esac
+wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$P_PROXY/" | tee "$TMP/wrk.txt"
+case $TOOL in
+  perf)
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" || true
+    ;;
+  callgrind) callgrind_control -d "$PROXY_PID" >/dev/null ;;
+esac
+requests=$(($(requests_total) - before))
+echo "requests recorded by bgproxy during the run: $requests"
+
+case $TOOL in
+  perf)
+    report() { perf report -i "$TMP/perf.data" --stdio -g none "$@" 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | cut -c1-160; }
+    echo "== by object"
+    report --no-children --sort dso | head -8
+    echo "== self, user space (top 30)"
+    report --no-children --sort dso,symbol --dsos "$(basename "$BGPROXY")",libc.so.6 | head -30
+    echo "== self, kernel (top 15)"
+    report --no-children --sort symbol --dsos '[kernel.kallsyms]' | head -15
+    ;;
+  callgrind)
+    sleep 1
+    out=$(ls -t "$TMP"/callgrind.out* | head -1)
+    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    echo "instructions: $total, per request: $((total / (requests > 0 ? requests : 1)))"
+    callgrind_annotate --inclusive=no "$out" 2>/dev/null | sed -n '1,60p' | tail -45
+    ;;
+esac

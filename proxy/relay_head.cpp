@@ -1,0 +1,385 @@
+#include "proxy/relay_head.h"
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/container/small_vector.hpp>
+
+namespace bgp {
+
+namespace {
+
+using boost::beast::iequals;
+using Names = boost::container::small_vector<std::string_view, 8>;
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
+
+// tchar (RFC 9110 section 5.6.2), the bytes of a field name.
+constexpr std::array<bool, 256> make_token_table() {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
+  return table;
+}
+constexpr auto kToken = make_token_table();
+
+constexpr bool is_token_char(char c) noexcept {
+  return kToken[static_cast<unsigned char>(c)];
+}
+// SP / HTAB / VCHAR / obs-text: a field value's bytes, a reason phrase's too.
+constexpr bool is_text_char(char c) noexcept {
+  const auto u = static_cast<unsigned char>(c);
+  return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Whether token `name` equals `lower` (lower case letters and '-') in any case. Setting bit 0x20
+// lowers a letter and leaves every other token character as it is or outside [a-z-].
+constexpr bool same_lower(std::string_view name, std::string_view lower) noexcept {
+  if (name.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    if ((name[i] | 0x20) != lower[i]) return false;
+  }
+  return true;
+}
+
+bool listed(const Names& names, std::string_view name) noexcept {
+  for (std::string_view n : names) {
+    if (iequals(n, name)) return true;
+  }
+  return false;
+}
+
+// Joins values the way http_framing's append_to_list does: ", " between non-empty prefixes.
+void append_list(std::string& out, std::string_view name, const Names& values,
+                 std::string_view element) {
+  out += name;
+  out += ": ";
+  bool empty = true;
+  for (std::string_view v : values) {
+    if (!empty) out += ", ";
+    out += v;
+    empty = empty && v.empty();
+  }
+  if (!empty) out += ", ";
+  out += element;
+  out += kCrlf;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += kCrlf;
+}
+
+// A header named in Connection that goes with it: never one that frames the message or names it
+// (as http_framing's strip_hop_by_hop).
+bool removable_by_connection(std::string_view name, bool upgrading) noexcept {
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+      iequals(name, "host") || iequals(name, "connection")) {
+    return false;
+  }
+  return !(upgrading && iequals(name, "upgrade"));
+}
+
+// --- responses ----------------------------------------------------------------------------------
+
+// The fields a response head is read or rewritten for; a name is classified by its length and
+// then one case-insensitive comparison (this runs for every field of every response).
+enum class FieldKind {
+  other,
+  hop_by_hop,  // Keep-Alive, TE, Trailer, Upgrade
+  connection,
+  proxy_connection,  // Beast's parser checks it as a token list: left to it
+  via,
+  content_length,
+  transfer_encoding
+};
+
+constexpr FieldKind classify(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2:
+      return same_lower(name, "te") ? FieldKind::hop_by_hop : FieldKind::other;
+    case 3:
+      return same_lower(name, "via") ? FieldKind::via : FieldKind::other;
+    case 7:
+      return same_lower(name, "trailer") || same_lower(name, "upgrade") ? FieldKind::hop_by_hop
+                                                                         : FieldKind::other;
+    case 10:
+      if (same_lower(name, "connection")) return FieldKind::connection;
+      return same_lower(name, "keep-alive") ? FieldKind::hop_by_hop : FieldKind::other;
+    case 14:
+      return same_lower(name, "content-length") ? FieldKind::content_length : FieldKind::other;
+    case 16:
+      return same_lower(name, "proxy-connection") ? FieldKind::proxy_connection
+                                                  : FieldKind::other;
+    case 17:
+      return same_lower(name, "transfer-encoding") ? FieldKind::transfer_encoding
+                                                   : FieldKind::other;
+    default:
+      return FieldKind::other;
+  }
+}
+
+std::optional<std::uint64_t> parse_length(std::string_view digits) noexcept {
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : digits) {
+    if (!is_digit(c)) return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return value;
+}
+
+// `Connection: close` / `keep-alive` (comma-separated, any case); false for any other token.
+bool read_connection(std::string_view value, bool& close, bool& keep_alive) noexcept {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    const std::string_view token = trim(value.substr(0, comma));
+    if (iequals(token, "close")) {
+      close = true;
+    } else if (iequals(token, "keep-alive")) {
+      keep_alive = true;
+    } else if (!token.empty()) {
+      return false;
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+// Whether bytes [first, last) are all SP / HTAB / VCHAR / obs-text (a field value, a reason
+// phrase). Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f passes at
+// once; only a word with a tab (or a bad byte) is looked at byte by byte.
+bool all_text(const char* first, const char* last) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+  for (; last - first >= 8; first += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, first, 8);
+    const std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighs;
+    const std::uint64_t del = word ^ (kOnes * 0x7f);
+    const std::uint64_t is_del = (del - kOnes) & ~del & kHighs;
+    if ((below_space | is_del) == 0) continue;
+    for (int i = 0; i < 8; ++i) {
+      if (!is_text_char(first[i])) return false;
+    }
+  }
+  for (; first != last; ++first) {
+    if (!is_text_char(*first)) return false;
+  }
+  return true;
+}
+
+// "HTTP/1.x SP 3DIGIT SP reason CRLF": the index just past it, 0 when not simple.
+std::size_t read_status_line(std::string_view head, SimpleResponse& response) noexcept {
+  if (head.size() < 14 || head.substr(0, 7) != "HTTP/1." || (head[7] != '0' && head[7] != '1') ||
+      head[8] != ' ' || !is_digit(head[9]) || !is_digit(head[10]) || !is_digit(head[11]) ||
+      head[12] != ' ') {
+    return 0;
+  }
+  response.version = head[7] == '1' ? 11 : 10;
+  response.status = static_cast<unsigned>((head[9] - '0') * 100 + (head[10] - '0') * 10 +
+                                          (head[11] - '0'));
+  const auto cr = head.find('\r', 13);
+  if (cr == std::string_view::npos || cr + 1 >= head.size() || head[cr + 1] != '\n' ||
+      !all_text(head.data() + 13, head.data() + cr)) {
+    return 0;
+  }
+  return cr + 2;
+}
+
+// One strict field line: token ":" value CRLF, the value all text. Sets `line_end` (just past the
+// CRLF), the name and the trimmed value; false when the line is not strict.
+bool read_field_line(std::string_view head, std::size_t pos, std::size_t& line_end,
+                     std::string_view& name, std::string_view& value) noexcept {
+  std::size_t i = pos;
+  while (i < head.size() && is_token_char(head[i])) ++i;
+  if (i == pos || i >= head.size() || head[i] != ':') return false;
+  name = head.substr(pos, i - pos);
+  const std::size_t value_start = i + 1;
+  const auto cr = head.find('\r', value_start);
+  if (cr == std::string_view::npos || cr + 1 >= head.size() || head[cr + 1] != '\n' ||
+      !all_text(head.data() + value_start, head.data() + cr)) {
+    return false;
+  }
+  value = trim(head.substr(value_start, cr - value_start));
+  line_end = cr + 2;
+  return true;
+}
+
+SimpleResponse::Span span_of(std::string_view head, std::string_view part) noexcept {
+  const auto begin = static_cast<std::uint16_t>(part.data() - head.data());
+  return {begin, static_cast<std::uint16_t>(begin + part.size())};
+}
+
+}  // namespace
+
+void write_upstream_request_head(const http::request_header<>& request,
+                                 const UpstreamRequestOptions& options, std::string& out) {
+  Names connection_listed;
+  for (const auto& field : request) {
+    if (field.name() != http::field::connection) continue;
+    for (auto token : http::token_list{field.value()}) {
+      if (removable_by_connection(token, options.upgrade)) connection_listed.push_back(token);
+    }
+  }
+  Names forwarded_for;
+  Names via;
+  bool has_host = false;
+  out += request.method_string();
+  out += ' ';
+  out += request.target();
+  out += " HTTP/1.1\r\n";
+  for (const auto& field : request) {
+    const std::string_view name = field.name_string();
+    switch (field.name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::content_length:     // sent again below, normalized
+      case http::field::transfer_encoding:  // likewise
+        continue;
+      case http::field::upgrade:
+        if (!options.upgrade) continue;
+        break;
+      case http::field::expect:
+        if (options.drop_expect) continue;
+        break;
+      case http::field::host:
+        has_host = true;
+        break;
+      default:
+        break;
+    }
+    if (!connection_listed.empty() && listed(connection_listed, name)) continue;
+    if (field.name() == http::field::via) {
+      via.push_back(field.value());
+    } else if (same_lower(name, "x-forwarded-for")) {
+      forwarded_for.push_back(field.value());
+    } else if (!same_lower(name, "x-forwarded-proto")) {
+      append_field(out, name, field.value());
+    }
+  }
+  if (options.upgrade) out += "Connection: upgrade\r\n";
+  if (options.framing.kind == BodyFraming::Kind::length) {
+    std::array<char, 24> digits;
+    const auto end = std::to_chars(digits.begin(), digits.end(), options.framing.length).ptr;
+    append_field(out, "Content-Length", std::string_view(digits.data(), end - digits.begin()));
+  } else if (options.framing.kind == BodyFraming::Kind::chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  if (!has_host) append_field(out, "Host", options.default_host);
+  append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
+  out += "X-Forwarded-Proto: http\r\n";
+  append_list(out, "Via", via, options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
+  out += kCrlf;
+}
+
+std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexcept {
+  SimpleResponse response;
+  if (head.size() > std::numeric_limits<std::uint16_t>::max()) return std::nullopt;
+  std::size_t pos = read_status_line(head, response);
+  if (pos == 0 || response.status < 200 || response.status > 599) return std::nullopt;
+  response.status_line_end = static_cast<std::uint16_t>(pos);
+  bool connection_seen = false;
+  bool close = false;
+  bool keep_alive = false;
+  while (head.substr(pos, 2) != kCrlf) {
+    std::size_t line_end = 0;
+    std::string_view name;
+    std::string_view value;
+    if (!read_field_line(head, pos, line_end, name, value)) return std::nullopt;
+    const SimpleResponse::Span line{static_cast<std::uint16_t>(pos),
+                                    static_cast<std::uint16_t>(line_end)};
+    pos = line_end;
+    const FieldKind kind = classify(name);
+    switch (kind) {
+      case FieldKind::other:
+        continue;
+      case FieldKind::transfer_encoding:
+      case FieldKind::proxy_connection:
+        return std::nullopt;
+      case FieldKind::content_length:
+        if (response.content_length) return std::nullopt;
+        response.content_length = parse_length(value);
+        if (!response.content_length) return std::nullopt;
+        continue;
+      case FieldKind::connection:
+        if (connection_seen || !read_connection(value, close, keep_alive)) return std::nullopt;
+        connection_seen = true;
+        break;
+      case FieldKind::via:
+        if (response.via_count == SimpleResponse::kMaxVia) return std::nullopt;
+        response.via[response.via_count++] = span_of(head, value);
+        break;
+      case FieldKind::hop_by_hop:
+        break;
+    }
+    if (response.dropped_count == SimpleResponse::kMaxDropped) return std::nullopt;
+    response.dropped[response.dropped_count++] = line;
+  }
+  if (pos + 2 != head.size() || (close && keep_alive)) return std::nullopt;
+  response.fields_end = static_cast<std::uint16_t>(pos);
+  response.keep_alive = response.version >= 11 ? !close : keep_alive;
+  return response;
+}
+
+void write_client_response_head(std::string_view upstream_head, const SimpleResponse& response,
+                                unsigned client_version, bool keep_alive, std::string& out) {
+  const auto piece = [&](std::size_t begin, std::size_t end) {
+    return upstream_head.substr(begin, end - begin);
+  };
+  out += client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
+  out += piece(8, response.status_line_end);  // " 200 OK\r\n"
+  std::size_t pos = response.status_line_end;
+  for (std::size_t i = 0; i < response.dropped_count; ++i) {
+    out += piece(pos, response.dropped[i].begin);
+    pos = response.dropped[i].end;
+  }
+  out += piece(pos, response.fields_end);
+  Names via;
+  for (std::size_t i = 0; i < response.via_count; ++i) {
+    via.push_back(piece(response.via[i].begin, response.via[i].end));
+  }
+  append_list(out, "Via", via, response.version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
+  if (client_version >= 11 && !keep_alive) out += "Connection: close\r\n";
+  if (client_version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
+  out += kCrlf;
+}
+
+std::size_t find_head_end(std::string_view bytes, std::size_t& scanned, bool& bare_lf) noexcept {
+  for (auto lf = bytes.find('\n', scanned); lf != std::string_view::npos;
+       lf = bytes.find('\n', lf + 1)) {
+    if (lf == 0 || bytes[lf - 1] != '\r') {
+      bare_lf = true;
+      return 0;
+    }
+    if (lf >= 3 && bytes[lf - 2] == '\n') return lf + 1;
+  }
+  scanned = bytes.size();
+  return 0;
+}
+
+}  // namespace bgp

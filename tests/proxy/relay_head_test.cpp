@@ -1,0 +1,327 @@
+// The heads written by relay_head.h against the field-by-field rewrite they replace on the hot path
+// (http_framing.h's strip_hop_by_hop, add_forwarding_headers, add_via, then Beast's serializer):
+// the same request heads byte for byte, the same response fields, and a fast-path response parse
+// that never accepts what Beast's parser would read differently.
+#include "proxy/relay_head.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "proxy/http_framing.h"
+
+namespace bgp {
+namespace {
+
+// --- requests -------------------------------------------------------------------------------------
+
+struct ParsedRequest {
+  http::request_header<> head;
+  BodyFraming framing;
+  bool upgrade = false;
+  bool expects_continue = false;
+};
+
+ParsedRequest parse_request(std::string_view bytes) {
+  RequestParser parser;
+  HeadLimits limits;
+  const HeadVerdict verdict = read_request_head(bytes, limits, parser);
+  EXPECT_FALSE(verdict.refusal) << bytes;
+  ParsedRequest parsed;
+  parsed.head = parser.get().base();
+  parsed.framing = verdict.framing;
+  parsed.upgrade = parser.upgrade();
+  parsed.expects_continue = expects_continue(parser.get());
+  return parsed;
+}
+
+// What the session did before relay_head.h: rewrite the fields, then serialize the header.
+std::string rewritten_request(ParsedRequest request, std::string_view client_ip,
+                              std::string_view default_host) {
+  auto& head = request.head;
+  const unsigned received_version = head.version();
+  strip_hop_by_hop(head, request.upgrade);
+  if (request.expects_continue) head.erase(http::field::expect);
+  if (request.framing.kind == BodyFraming::Kind::length) {
+    head.set(http::field::content_length, std::to_string(request.framing.length));
+  }
+  if (request.framing.kind == BodyFraming::Kind::chunked) {
+    head.set(http::field::transfer_encoding, "chunked");
+  }
+  if (head.find(http::field::host) == head.end()) head.set(http::field::host, default_host);
+  add_forwarding_headers(head, client_ip, received_version);
+  head.version(11);
+  std::ostringstream out;
+  out << head;
+  return out.str();
+}
+
+std::string written_request(const ParsedRequest& request, std::string_view client_ip,
+                            std::string_view default_host) {
+  UpstreamRequestOptions options;
+  options.client_ip = client_ip;
+  options.default_host = default_host;
+  options.framing = request.framing;
+  options.received_version = request.head.version();
+  options.upgrade = request.upgrade;
+  options.drop_expect = request.expects_continue;
+  std::string out;
+  write_upstream_request_head(request.head, options, out);
+  return out;
+}
+
+TEST(WriteUpstreamRequestHead, MatchesTheFieldRewriteByteForByte) {
+  const std::vector<std::string> heads = {
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET /x?y=1 HTTP/1.0\r\n\r\n",
+      "GET /x HTTP/1.0\r\nHost: b:8080\r\nConnection: keep-alive\r\n\r\n",
+      "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+      "PUT /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret, Content-Length\r\n"
+      "X-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\nTE: trailers\r\n"
+      "Trailer: X-Sum\r\nUpgrade: h2c\r\nX-Keep: k\r\n\r\n",
+      "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: k\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\n"
+      "X-Forwarded-Proto: https\r\nVia: 1.0 edge\r\nVIA: 1.1 mid\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nVia: \r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Forwarded-For, via\r\n"
+      "X-Forwarded-For: 1.2.3.4\r\nVia: 1.1 old\r\n\r\n",
+      "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\n\r\n",
+      "GET http://example.com/abs?q HTTP/1.1\r\nHost: other\r\nAccept: */*\r\n\r\n",
+      "DELETE /r HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\nX-Empty:\r\n\r\n",
+      "PATCH /r HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+  };
+  for (const auto& bytes : heads) {
+    const ParsedRequest request = parse_request(bytes);
+    EXPECT_EQ(written_request(request, "192.0.2.7", "10.0.0.9:9001"),
+              rewritten_request(request, "192.0.2.7", "10.0.0.9:9001"))
+        << bytes;
+  }
+}
+
+TEST(WriteUpstreamRequestHead, AddsForwardingHeadersAndNormalizesFraming) {
+  const ParsedRequest request =
+      parse_request("POST /p HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(written_request(request, "192.0.2.7", "up:1"),
+            "POST /p HTTP/1.1\r\nContent-Length: 3\r\nHost: up:1\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nVia: 1.0 bgproxy\r\n\r\n");
+}
+
+// --- responses ------------------------------------------------------------------------------------
+
+struct BeastResponse {
+  bool ok = false;
+  http::response_header<> head;
+  bool keep_alive = false;
+  bool need_eof = false;
+  std::optional<std::uint64_t> content_length;
+};
+
+BeastResponse beast_parse(std::string_view bytes, bool head_request = false) {
+  http::response_parser<http::empty_body> parser;
+  parser.eager(false);
+  if (head_request) parser.skip(true);
+  boost::system::error_code ec;
+  const auto used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  BeastResponse parsed;
+  parsed.ok = !ec && parser.is_header_done() && used == bytes.size() &&
+              is_acceptable_response(parser.get());
+  if (!parsed.ok) return parsed;
+  parsed.head = parser.get().base();
+  parsed.keep_alive = parser.get().keep_alive();
+  parsed.need_eof = parser.need_eof();
+  if (const auto length = parser.content_length()) parsed.content_length = *length;
+  return parsed;
+}
+
+// What the session did before relay_head.h with a response head.
+std::string rewritten_response(http::response_header<> head, unsigned client_version,
+                               bool keep_alive) {
+  strip_hop_by_hop(head, false);
+  add_via(head, head.version());
+  http::response<http::empty_body> message(std::move(head));
+  message.version(client_version);
+  message.keep_alive(keep_alive);
+  std::ostringstream out;
+  out << message.base();
+  return out.str();
+}
+
+// The fields of a serialized head, for comparing heads whose lines differ only in whitespace.
+std::vector<std::pair<std::string, std::string>> fields_of(const http::response_header<>& head) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& field : head) fields.emplace_back(field.name_string(), field.value());
+  return fields;
+}
+
+http::response_header<> reparse(const std::string& bytes) {
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);
+  boost::system::error_code ec;
+  parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  EXPECT_FALSE(ec) << bytes;
+  EXPECT_TRUE(parser.is_header_done()) << bytes;
+  return parser.get().base();
+}
+
+const std::vector<std::string>& simple_heads() {
+  static const std::vector<std::string> heads = {
+      "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+      "Connection: keep-alive\r\n\r\n",
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.0 200 OK\r\nContent-Length: 10\r\nConnection: keep-alive\r\n\r\n",
+      "HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n",
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+      "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+      "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+      "HTTP/1.1 200 \r\nContent-Length:3\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nVia: 1.0 a\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n"
+      "via: 1.1 b\r\nTE: x\r\nTrailer: y\r\nUpgrade: h2\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Tab: a\tb \r\nX-Obs: caf\xc3\xa9\r\nContent-Length:  7  \r\n\r\n",
+      "HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: CLOSE , \r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nVia:\r\nContent-Length: 1\r\n\r\n",
+  };
+  return heads;
+}
+
+TEST(ParseSimpleResponse, ReadsWhatBeastReads) {
+  for (const auto& bytes : simple_heads()) {
+    const auto simple = parse_simple_response(bytes);
+    ASSERT_TRUE(simple) << bytes;
+    const BeastResponse beast = beast_parse(bytes);
+    ASSERT_TRUE(beast.ok) << bytes;
+    EXPECT_EQ(simple->status, beast.head.result_int()) << bytes;
+    EXPECT_EQ(simple->version, beast.head.version()) << bytes;
+    EXPECT_EQ(simple->keep_alive, beast.keep_alive) << bytes;
+    EXPECT_EQ(simple->content_length, beast.content_length) << bytes;
+  }
+}
+
+TEST(WriteClientResponseHead, HasTheFieldsOfTheFieldRewrite) {
+  for (const auto& bytes : simple_heads()) {
+    const auto simple = parse_simple_response(bytes);
+    ASSERT_TRUE(simple) << bytes;
+    const BeastResponse beast = beast_parse(bytes);
+    for (unsigned client_version : {10u, 11u}) {
+      for (bool keep_alive : {false, true}) {
+        std::string written;
+        write_client_response_head(bytes, *simple, client_version, keep_alive, written);
+        const auto expected = reparse(rewritten_response(beast.head, client_version, keep_alive));
+        const auto actual = reparse(written);
+        EXPECT_EQ(actual.version(), expected.version()) << bytes;
+        EXPECT_EQ(actual.result_int(), expected.result_int()) << bytes;
+        EXPECT_EQ(actual.reason(), expected.reason()) << bytes;
+        EXPECT_EQ(fields_of(actual), fields_of(expected)) << bytes << written;
+      }
+    }
+  }
+}
+
+TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
+  const std::vector<std::string> heads = {
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3x\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad: a\x01" "b\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad: a\x7f" "b\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad: a\rb\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX Bad: a\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad : a\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 100 Continue\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+      "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+      "HTTP/1.1 600 Odd\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 099 Odd\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/2.0 200 OK\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.2 200 OK\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 20 OK\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1  200 OK\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 O\x01K\r\nContent-Length: 1\r\n\r\n",
+      "http/1.1 200 OK\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: upgrade\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: X-Private\r\nX-Private: 1\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nextra",
+      "HTTP/1.1 200 OK\r\nProxy-Connection: keep-alive\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n",
+      "HTTP/1.1 200 OK\r\nTE: a\r\nTE: b\r\nTE: c\r\nTE: d\r\nTE: e\r\nTE: f\r\nTE: g\r\nTE: h\r\n"
+      "TE: i\r\n\r\n",
+  };
+  for (const auto& bytes : heads) EXPECT_FALSE(parse_simple_response(bytes)) << bytes;
+}
+
+// Random damage to simple heads: whatever the fast path still accepts, Beast reads the same way.
+TEST(ParseSimpleResponse, NeverDisagreesWithBeastOnDamagedHeads) {
+  std::mt19937 random(12345);
+  const std::string alphabet =
+      std::string("\r\n\t :,;=/\"()\x01\x7f\x80\xff") + "aAzZ09-_.+" + std::string(1, '\0');
+  int accepted = 0;
+  for (int round = 0; round < 100000; ++round) {
+    std::string bytes = simple_heads()[random() % simple_heads().size()];
+    const int edits = 1 + static_cast<int>(random() % 3);
+    for (int e = 0; e < edits && !bytes.empty(); ++e) {
+      const std::size_t at = random() % bytes.size();
+      const char c = alphabet[random() % alphabet.size()];
+      switch (random() % 3) {
+        case 0:
+          bytes[at] = c;
+          break;
+        case 1:
+          bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          bytes.erase(at, 1);
+          break;
+      }
+    }
+    const auto simple = parse_simple_response(bytes);
+    if (!simple) continue;
+    ++accepted;
+    const BeastResponse beast = beast_parse(bytes);
+    ASSERT_TRUE(beast.ok) << testing::PrintToString(bytes);
+    EXPECT_EQ(simple->status, beast.head.result_int()) << testing::PrintToString(bytes);
+    EXPECT_EQ(simple->version, beast.head.version()) << testing::PrintToString(bytes);
+    EXPECT_EQ(simple->keep_alive, beast.keep_alive) << testing::PrintToString(bytes);
+    EXPECT_EQ(simple->content_length, beast.content_length) << testing::PrintToString(bytes);
+  }
+  EXPECT_GT(accepted, 5000);  // the damage leaves many heads simple: the check had work to do
+}
+
+TEST(FindHeadEnd, FindsTheEmptyLineAcrossReads) {
+  const std::string head = "HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody";
+  std::size_t scanned = 0;
+  bool bare_lf = false;
+  for (std::size_t n = 0; n < 24; ++n) {
+    EXPECT_EQ(find_head_end(std::string_view(head).substr(0, n), scanned, bare_lf), 0u) << n;
+    EXPECT_FALSE(bare_lf);
+  }
+  EXPECT_EQ(find_head_end(head, scanned, bare_lf), 25u);
+}
+
+TEST(FindHeadEnd, ReportsABareLineFeed) {
+  std::size_t scanned = 0;
+  bool bare_lf = false;
+  EXPECT_EQ(find_head_end("HTTP/1.1 200 OK\nA: b\r\n\r\n", scanned, bare_lf), 0u);
+  EXPECT_TRUE(bare_lf);
+}
+
+}  // namespace
+}  // namespace bgp

@@ -1,0 +1,373 @@
+// The strict reading of request heads (proxy/request_head.h): every refused shape of the hardening
+// table with its status, the shapes that pass, and the body-side limits of the parser it prepares.
+#include "proxy/request_head.h"
+
+#include <array>
+#include <iterator>
+#include <string>
+#include <utility>
+
+#include <gtest/gtest.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace bgp {
+namespace {
+
+using boost::system::error_code;
+
+struct Outcome {
+  std::optional<http::status> refusal;
+  BodyFraming framing;
+  std::string target;
+  std::string host;
+  std::size_t head_size = 0;
+};
+
+HeadLimits small_limits() {
+  HeadLimits limits;
+  limits.max_request_line = 100;
+  limits.max_header_bytes = 200;
+  limits.max_fields = 5;
+  limits.max_body_bytes = 1000;
+  return limits;
+}
+
+// What the session does with the start of a connection: find the head, then read it.
+Outcome read(std::string_view bytes, HeadLimits limits = {}) {
+  const HeadScan scan = scan_request_head(bytes, {}, limits);
+  if (scan.refusal) return {scan.refusal, {}, {}, {}, 0};
+  if (scan.end == 0) {
+    ADD_FAILURE() << "incomplete head";
+    return {};
+  }
+  RequestParser parser;
+  const HeadVerdict verdict = read_request_head(bytes.substr(0, scan.end), limits, parser);
+  Outcome outcome{verdict.refusal, verdict.framing, {}, {}, scan.end};
+  if (!verdict.refusal) {
+    outcome.target = std::string(parser.get().target());
+    outcome.host = std::string(parser.get()[http::field::host]);
+  }
+  return outcome;
+}
+
+// Feeds `body` to a parser that accepted its head, as the session does; the first error.
+error_code feed_body(RequestParser& parser, std::string_view body) {
+  std::array<char, 256> sink;
+  while (!parser.is_done()) {
+    parser.get().body() = {sink.data(), sink.size(), true};
+    error_code ec;
+    const auto used = parser.put(boost::asio::buffer(body.data(), body.size()), ec);
+    body.remove_prefix(used);
+    if (ec == http::error::need_buffer) continue;
+    if (ec) return ec;
+    if (used == 0) return http::error::need_more;
+  }
+  return {};
+}
+
+error_code body_error(std::string_view head, std::string_view body, HeadLimits limits = {}) {
+  RequestParser parser;
+  const HeadVerdict verdict = read_request_head(head, limits, parser);
+  if (verdict.refusal) return http::error::bad_value;
+  return feed_body(parser, body);
+}
+
+constexpr auto kBad = http::status::bad_request;
+
+struct Shape {
+  const char* name;
+  std::string bytes;
+  http::status status;
+};
+
+class RefusedHead : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(RefusedHead, GetsItsStatus) {
+  EXPECT_EQ(read(GetParam().bytes, small_limits()).refusal, GetParam().status);
+}
+
+std::string post(std::string fields, std::string version = "1.1") {
+  return "POST / HTTP/" + version + "\r\nHost: x\r\n" + fields + "\r\n";
+}
+std::string get_line(std::string request_line) {
+  return request_line + "\r\nHost: x\r\n\r\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, RefusedHead,
+    ::testing::Values(
+        // Content-Length with Transfer-Encoding, in either order
+        Shape{"LengthThenChunked", post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
+              kBad},
+        Shape{"ChunkedThenLength", post("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"),
+              kBad},
+        Shape{"GzipWithLength", post("Transfer-Encoding: gzip\r\nContent-Length: 5\r\n"), kBad},
+        // Transfer-Encoding other than exactly one final chunked
+        Shape{"ChunkedNotLast", post("Transfer-Encoding: chunked, gzip\r\n"), kBad},
+        Shape{"GzipThenChunked", post("Transfer-Encoding: gzip, chunked\r\n"), kBad},
+        Shape{"ChunkedTwiceInOneField", post("Transfer-Encoding: chunked, chunked\r\n"), kBad},
+        Shape{"ChunkedTwoFields",
+              post("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), kBad},
+        Shape{"Identity", post("Transfer-Encoding: identity\r\n"), kBad},
+        Shape{"GzipAlone", post("Transfer-Encoding: gzip\r\n"), kBad},
+        Shape{"LeadingComma", post("Transfer-Encoding: ,chunked\r\n"), kBad},
+        Shape{"TrailingSpace", post("Transfer-Encoding: CHUNKED \r\n"), kBad},
+        Shape{"QuotedChunked", post("Transfer-Encoding: \"chunked\"\r\n"), kBad},
+        Shape{"ChunkedWithParameter", post("Transfer-Encoding: chunked;q=1\r\n"), kBad},
+        Shape{"EmptyEncoding", post("Transfer-Encoding:\r\n"), kBad},
+        Shape{"ChunkedOnHttp10", post("Transfer-Encoding: chunked\r\n", "1.0"), kBad},
+        Shape{"UnknownCoding", post("Transfer-Encoding: xchunked\r\n"),
+              http::status::not_implemented},
+        // malformed or differing Content-Length
+        Shape{"EmptyLength", post("Content-Length:\r\n"), kBad},
+        Shape{"PlusLength", post("Content-Length: +5\r\n"), kBad},
+        Shape{"HexLength", post("Content-Length: 0x5\r\n"), kBad},
+        Shape{"NegativeLength", post("Content-Length: -1\r\n"), kBad},
+        Shape{"OverflowingLength", post("Content-Length: 99999999999999999999999\r\n"), kBad},
+        Shape{"LengthList", post("Content-Length: 5, 5\r\n"), kBad},
+        Shape{"LengthWithSpaceInside", post("Content-Length: 5 5\r\n"), kBad},
+        Shape{"LengthTrailingSpace", post("Content-Length: 5 \r\n"), kBad},
+        Shape{"DifferingLengths", post("Content-Length: 5\r\nContent-Length: 6\r\n"), kBad},
+        Shape{"LengthOverBodyLimit", post("Content-Length: 1001\r\n"),
+              http::status::payload_too_large},
+        // the bytes of field lines
+        Shape{"SpaceBeforeColon", post("X-A : b\r\n"), kBad},
+        Shape{"TabBeforeColon", post("X-A\t: b\r\n"), kBad},
+        Shape{"NoColon", post("X-A b\r\n"), kBad}, Shape{"EmptyName", post(": b\r\n"), kBad},
+        Shape{"ObsFoldSpace", post("X-A: b\r\n c\r\n"), kBad},
+        Shape{"ObsFoldTab", post("X-A: b\r\n\tc\r\n"), kBad},
+        Shape{"WhitespaceLineAfterRequestLine", "GET / HTTP/1.1\r\n \r\nHost: x\r\n\r\n", kBad},
+        Shape{"BareLineFeed", "GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n", kBad},
+        Shape{"BareLineFeedsOnly", "GET / HTTP/1.1\nHost: x\n\n", kBad},
+        Shape{"BareCarriageReturn", post("X-A: b\rc\r\n"), kBad},
+        Shape{"NulInValue", post(std::string("X-A: b\0c\r\n", 10)), kBad},
+        Shape{"ControlInValue", post("X-A: b\x01\r\n"), kBad},
+        Shape{"DeleteInValue", post("X-A: b\x7f\r\n"), kBad},
+        Shape{"ParenInName", post("X(A): b\r\n"), kBad},
+        Shape{"NonAsciiInName", post("X-\xc3\xa9: b\r\n"), kBad},
+        // Host
+        Shape{"NoHost", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n", kBad},
+        Shape{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", kBad},
+        Shape{"TwoHostsOnHttp10", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", kBad},
+        Shape{"EmptyHost", "GET / HTTP/1.1\r\nHost:\r\n\r\n", kBad},
+        Shape{"HostWithSpace", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", kBad},
+        Shape{"HostWithUserinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", kBad},
+        Shape{"HostWithPath", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", kBad},
+        Shape{"HostPortTooBig", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", kBad},
+        Shape{"HostEmptyPort", "GET / HTTP/1.1\r\nHost: a:\r\n\r\n", kBad},
+        Shape{"HostOpenBracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", kBad},
+        // the request line
+        Shape{"DoubleSpace", get_line("GET  / HTTP/1.1"), kBad},
+        Shape{"TabSeparator", get_line("GET\t/ HTTP/1.1"), kBad},
+        Shape{"LeadingSpace", get_line(" GET / HTTP/1.1"), kBad},
+        Shape{"TrailingSpaceInLine", get_line("GET / HTTP/1.1 "), kBad},
+        Shape{"LongMinorVersion", get_line("GET / HTTP/1.01"), kBad},
+        Shape{"LowercaseVersion", get_line("GET / http/1.1"), kBad},
+        Shape{"NoVersion", get_line("GET /"), kBad},
+        Shape{"Http2", get_line("GET / HTTP/2.0"), http::status::http_version_not_supported},
+        Shape{"Http2Preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+              http::status::http_version_not_supported},
+        Shape{"Http12", get_line("GET / HTTP/1.2"), http::status::http_version_not_supported},
+        Shape{"Fragment", get_line("GET /a#b HTTP/1.1"), kBad},
+        Shape{"DeleteInTarget", get_line("GET /\x7f HTTP/1.1"), kBad},
+        Shape{"NonAsciiInTarget", get_line("GET /\xc3\xa9 HTTP/1.1"), kBad},
+        Shape{"AsteriskForGet", get_line("GET * HTTP/1.1"), kBad},
+        Shape{"AuthorityFormForGet", get_line("GET example.com:80 HTTP/1.1"), kBad},
+        Shape{"Connect", get_line("CONNECT example.com:443 HTTP/1.1"),
+              http::status::not_implemented},
+        Shape{"AbsoluteWithUserinfo", get_line("GET http://u@example.com/ HTTP/1.1"), kBad},
+        Shape{"AbsoluteHttps", get_line("GET https://example.com/ HTTP/1.1"), kBad},
+        Shape{"AbsoluteNoAuthority", get_line("GET http:///a HTTP/1.1"), kBad},
+        // limits (small_limits: request line 100, field lines 200 bytes, 5 fields)
+        Shape{"RequestLineTooLong", get_line("GET /" + std::string(100, 'a') + " HTTP/1.1"),
+              http::status::uri_too_long},
+        Shape{"HeaderBlockTooLarge", post("X-A: " + std::string(200, 'a') + "\r\n"),
+              http::status::request_header_fields_too_large},
+        Shape{"TooManyFields", post("A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n"),
+              http::status::request_header_fields_too_large},
+        // Expect
+        Shape{"UnknownExpectation", post("Expect: 200-ok\r\n"), http::status::expectation_failed},
+        Shape{"TwoExpectations", post("Expect: 100-continue\r\nExpect: 100-continue\r\n"),
+              http::status::expectation_failed}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ReadRequestHead, AcceptsPlainRequests) {
+  auto outcome = read("GET /a?b=c HTTP/1.1\r\nHost: example.com:8080\r\nX-Empty:\r\n\r\nrest");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.framing, BodyFraming{});
+  EXPECT_EQ(outcome.target, "/a?b=c");
+  EXPECT_EQ(outcome.head_size, std::string_view("GET /a?b=c HTTP/1.1\r\nHost: example.com:8080"
+                                                "\r\nX-Empty:\r\n\r\n")
+                                   .size());
+
+  outcome = read("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.framing.kind, BodyFraming::Kind::chunked);
+
+  outcome = read("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0012\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.framing, (BodyFraming{BodyFraming::Kind::length, 12}));
+
+  EXPECT_FALSE(read("GET / HTTP/1.0\r\n\r\n").refusal);  // HTTP/1.0 needs no Host
+  EXPECT_FALSE(read("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").refusal);
+  EXPECT_FALSE(read("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").refusal);
+  EXPECT_FALSE(read("GET / HTTP/1.1\r\nHost: 10.0.0.1\r\nX-Obs: caf\xc3\xa9\r\n\r\n").refusal);
+  EXPECT_FALSE(read("GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\n\r\n").refusal);
+}
+
+TEST(ReadRequestHead, DuplicateIdenticalLengthsFrameOnce) {
+  const auto outcome =
+      read("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.framing, (BodyFraming{BodyFraming::Kind::length, 5}));
+}
+
+TEST(ReadRequestHead, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
+  auto outcome = read("GET http://Example.com:8080/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.target, "/p?q=1");
+  EXPECT_EQ(outcome.host, "Example.com:8080");
+
+  outcome = read("GET HTTP://example.com?q HTTP/1.1\r\nHost: other\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.target, "/?q");
+  EXPECT_EQ(outcome.host, "example.com");
+}
+
+// Found by the fuzz target (tests/fuzz/regressions/absolute-form-http10-adds-host): on HTTP/1.0
+// an absolute form without Host adds the field, so a head may hold one field more than it came
+// with.
+TEST(ReadRequestHead, AbsoluteFormOnHttp10WithoutHostGetsOne) {
+  HeadLimits limits;
+  limits.max_fields = 1;
+  RequestParser parser;
+  const std::string_view head = "GET http://[::1]:8/p HTTP/1.0\r\nX-A: b\r\n\r\n";
+  const HeadVerdict verdict = read_request_head(head, limits, parser);
+  EXPECT_FALSE(verdict.refusal);
+  EXPECT_EQ(parser.get()[http::field::host], "[::1]:8");
+  EXPECT_EQ(std::distance(parser.get().begin(), parser.get().end()), 2);
+}
+
+// Found by the fuzz target (tests/fuzz/regressions/repeated-fields-grouped-by-name): Beast keeps
+// the order of fields of one name but moves a repeated field next to the first of its name.
+TEST(ReadRequestHead, RepeatedFieldsKeepTheirOrderPerName) {
+  RequestParser parser;
+  const HeadVerdict verdict =
+      read_request_head("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nA: 3\r\n\r\n", {}, parser);
+  ASSERT_FALSE(verdict.refusal);
+  std::string order;
+  for (const auto& field : parser.get()) order += std::string(field.value());
+  EXPECT_EQ(order, "h132");
+}
+
+// Found by the fuzz target under ASan
+// (tests/fuzz/regressions/scheme-case-differs-at-end-of-target): Beast 1.81's iequals read one byte
+// past a target that ends right after "Http://".
+TEST(ReadRequestHead, SchemeComparedWithinTheTarget) {
+  RequestParser parser;
+  EXPECT_EQ(read_request_head("E. Http:// HTTP/1.1\r\nHost:x\r\n\r\n", {}, parser).refusal, kBad);
+}
+
+TEST(ReadRequestHead, LimitsAreExactlyAtTheirBounds) {
+  const HeadLimits limits = small_limits();
+  const std::string line = "GET /" + std::string(100 - 14, 'a') + " HTTP/1.1";
+  ASSERT_EQ(line.size(), 100u);
+  EXPECT_FALSE(read(get_line(line), limits).refusal);
+  // 200 bytes of field lines: "Host: x\r\n" (9) + "X: " + 186 + "\r\n" (191).
+  EXPECT_FALSE(read("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(186, 'v') + "\r\n\r\n", limits)
+                   .refusal);
+  EXPECT_EQ(
+      read("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(187, 'v') + "\r\n\r\n", limits).refusal,
+      http::status::request_header_fields_too_large);
+  EXPECT_FALSE(read(post("A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n"), limits).refusal);  // 5 fields
+}
+
+TEST(ScanRequestHead, FindsTheEndAcrossReads) {
+  const std::string head = "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody";
+  HeadScan scan;
+  for (std::size_t n = 1; n <= head.size() && scan.end == 0; ++n) {
+    scan = scan_request_head(std::string_view(head).substr(0, n), scan, {});
+    ASSERT_FALSE(scan.refusal);
+  }
+  EXPECT_EQ(scan.end, head.size() - 4);
+  EXPECT_EQ(scan.line_end, 16u);
+}
+
+TEST(ScanRequestHead, TellsALongRequestLineFromALargeHeaderBlock) {
+  const HeadLimits limits = small_limits();
+  // Without an end of line in sight: which limit a head breaks shows before it is complete.
+  EXPECT_EQ(scan_request_head("GET /" + std::string(200, 'a'), {}, limits).refusal,
+            http::status::uri_too_long);
+  EXPECT_EQ(scan_request_head("GET / HTTP/1.1\r\nX: " + std::string(300, 'a'), {}, limits).refusal,
+            http::status::request_header_fields_too_large);
+  EXPECT_FALSE(
+      scan_request_head("GET / HTTP/1.1\r\nX: " + std::string(150, 'a'), {}, limits).refusal);
+  EXPECT_EQ(scan_request_head("GET / HTTP/1.1\nHost: a\n\n", {}, limits).refusal, kBad);
+}
+
+TEST(LeadingEmptyLines, CountsWholeLinesOnly) {
+  EXPECT_EQ(leading_empty_lines("\r\n\r\nGET"), 4u);
+  EXPECT_EQ(leading_empty_lines("\r"), 0u);
+  EXPECT_EQ(leading_empty_lines("GET"), 0u);
+}
+
+TEST(IsValidHost, FollowsTheUriGrammar) {
+  for (const char* good : {"a", "example.com", "a-b.c_d~e", "a:1", "a:65535", "10.0.0.1:80",
+                           "[::1]", "[::ffff:10.0.0.1]:8080", "%41b"}) {
+    EXPECT_TRUE(is_valid_host(good)) << good;
+  }
+  for (const char* bad : {"", ":80", "a:", "a:b", "a:123456", "a b", "a@b", "a/b", "[::1", "[]",
+                          "[::1]x", "[x]", "%4", "%zz", "a\tb"}) {
+    EXPECT_FALSE(is_valid_host(bad)) << bad;
+  }
+}
+
+// --- the body, read by the parser the head left ready ------------------------------------------
+
+constexpr std::string_view kChunkedHead =
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+TEST(RequestBody, PlainChunksPass) {
+  EXPECT_FALSE(body_error(kChunkedHead, "5\r\nhello\r\n5;name=value\r\nworld\r\n0\r\n\r\n"));
+}
+
+TEST(RequestBody, ChunkSizeMustBePlainHex) {
+  for (const char* bad :
+       {"0x5\r\nhello\r\n0\r\n\r\n", "+5\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n0\r\n\r\n",
+        "5 \r\nhello\r\n0\r\n\r\n", "10000000000000000\r\n", "5\nhello\r\n0\r\n\r\n"}) {
+    const auto ec = body_error(kChunkedHead, bad);
+    EXPECT_TRUE(ec && ec != http::error::need_more) << bad;
+  }
+}
+
+TEST(RequestBody, ChunkExtensionsOver4KiBAreRefused) {
+  const std::string fits = "1;" + std::string(kMaxChunkExtensions - 1, 'e') + "\r\nx\r\n0\r\n\r\n";
+  EXPECT_FALSE(body_error(kChunkedHead, fits));
+  const std::string over = "1;" + std::string(kMaxChunkExtensions, 'e') + "\r\nx\r\n0\r\n\r\n";
+  EXPECT_EQ(body_error(kChunkedHead, over), http::error::bad_chunk_extension);
+}
+
+TEST(RequestBody, ChunkedBodyOverTheLimitIsRefused) {
+  HeadLimits limits;
+  limits.max_body_bytes = 10;
+  EXPECT_FALSE(body_error(kChunkedHead, "a\r\n0123456789\r\n0\r\n\r\n", limits));
+  EXPECT_EQ(body_error(kChunkedHead, "a\r\n0123456789\r\n1\r\nx\r\n0\r\n\r\n", limits),
+            http::error::body_limit);
+}
+
+TEST(RequestBody, FramingFieldsInTrailersAreRefused) {
+  EXPECT_FALSE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nX-Checksum: 1\r\n\r\n"));
+  EXPECT_TRUE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nContent-Length: 1\r\n\r\n"));
+  EXPECT_TRUE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+TEST(StatusForParseError, MapsLimits) {
+  EXPECT_EQ(status_for_parse_error(http::error::header_limit),
+            http::status::request_header_fields_too_large);
+  EXPECT_EQ(status_for_parse_error(http::error::body_limit), http::status::payload_too_large);
+  EXPECT_EQ(status_for_parse_error(http::error::bad_field), http::status::bad_request);
+}
+
+}  // namespace
+}  // namespace bgp
