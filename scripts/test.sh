@@ -7,9 +7,9 @@ jobs=$(nproc)
 
 run_suite() {  # build dir, extra cmake flags...
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DBGPROXY_TESTS=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs" --timeout 600
 }
 
 echo "== Release build and tests"
