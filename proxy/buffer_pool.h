@@ -1,7 +1,6 @@
-// A worker's free list of I/O buffer blocks. A session takes its read buffers when a request
-// arrives and gives them back when the connection goes idle, so that an idle keep-alive
-// connection holds no buffer and a busy one allocates none: a 16 KB malloc/free pair per request
-// costs more than the rest of the request's bookkeeping.
+// A worker's free list of I/O buffer blocks. A session takes its read buffers when it starts and
+// gives them back when its connection is parked or closed, so that a parked keep-alive
+// connection holds no buffer and a session allocates none per request.
 #pragma once
 
 #include <cstddef>
@@ -13,10 +12,13 @@ namespace bgp {
 
 class BufferPool {
  public:
-  static constexpr std::size_t kBlockSize = 16 * 1024;
+  // Room for almost any head in one read. Small, because a connection waiting for its next
+  // request (before it is parked) holds one.
+  static constexpr std::size_t kBlockSize = 4 * 1024;
 
+  // Enough for the sessions that start and end at the same time; a busy session keeps its blocks.
   // Reserves room for the free list up front: giving a block back never allocates.
-  explicit BufferPool(std::size_t max_free = 256) : max_free_(max_free) { free_.reserve(max_free); }
+  explicit BufferPool(std::size_t max_free = 64) : max_free_(max_free) { free_.reserve(max_free); }
 
   // A block of kBlockSize bytes.
   std::unique_ptr<char[]> take() {

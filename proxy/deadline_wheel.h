@@ -28,8 +28,9 @@ class DeadlineWheel {
   static constexpr std::size_t kSlots = 512;  // one turn of the wheel: 5.12 s
 
   struct EntryTag;
-  using EntryHook = boost::intrusive::list_base_hook<
-      boost::intrusive::tag<EntryTag>, boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+  using EntryHook =
+      boost::intrusive::list_base_hook<boost::intrusive::tag<EntryTag>,
+                                       boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
   // What a deadline guards. Derived classes say what expiry does (cancel their sockets).
   class Entry : public EntryHook {

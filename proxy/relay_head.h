@@ -52,10 +52,10 @@ struct SimpleResponse {
   unsigned status = 200;
   std::optional<std::uint64_t> content_length;
   bool keep_alive = true;  // the upstream keeps the connection open after it (Beast's keep_alive())
-  std::uint16_t status_line_end = 0;             // just past the status line's CRLF
-  std::uint16_t fields_end = 0;                  // where the empty line that ends the head starts
-  std::array<Span, kMaxDropped> dropped{};       // lines not relayed, in order
-  std::array<Span, kMaxVia> via{};               // values of Via (rewritten), in order
+  std::uint16_t status_line_end = 0;        // just past the status line's CRLF
+  std::uint16_t fields_end = 0;             // where the empty line that ends the head starts
+  std::array<Span, kMaxDropped> dropped{};  // lines not relayed, in order
+  std::array<Span, kMaxVia> via{};          // values of Via (rewritten), in order
   std::uint8_t dropped_count = 0;
   std::uint8_t via_count = 0;
 };

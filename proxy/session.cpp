@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -67,6 +68,10 @@ using boost::system::error_code;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
 constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
+// The first read of a head (request or response): one pool block, which almost every head fits.
+// A bigger head grows the buffer by kReadChunk reads; a smaller first read keeps the memory of
+// connections waiting for their next request small.
+constexpr std::size_t kFirstRead = BufferPool::kBlockSize;
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // What a buffer may hold beyond a head: one read. Bounds too what a chunk-size line or trailers
@@ -78,7 +83,12 @@ constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left
 // How long a keep-alive connection waits for its next request with its session (coroutine frames,
 // a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
 // of a busy client, so that parking costs nothing under load.
-constexpr Duration kParkAfter = std::chrono::milliseconds(50);
+constexpr Duration kParkAfter = std::chrono::milliseconds(20);
+
+// Completion token of the session's own I/O: errors as values, as with use_tuple, and awaited in
+// place (Asio's use_awaitable allocates a coroutine frame for every operation; a deferred
+// operation is awaited without one).
+constexpr auto as_values = net::as_tuple(net::deferred);
 
 enum class Next { keep_alive, close, tunnel };  // what the connection does after a request
 enum class Step { done, retry, failed };        // how a stage of the upstream exchange ended
@@ -189,7 +199,7 @@ net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, Duration idle_time
 }
 
 // What a downstream connection keeps from its accept to its close, also while it is parked
-// (idle with no session: no coroutine, buffer or parser; see Session::wait_for_request()).
+// (idle with no session: no coroutine, buffer or parser; see Session::end_wait()).
 struct Connection {
   Connection(tcp::socket socket, ConnectionTicket connection_ticket, WorkerContext& context)
       : worker(context),
@@ -199,7 +209,6 @@ struct Connection {
         client_ip(client_address(client)) {
     error_code ignored;
     client.set_option(tcp::no_delay(true), ignored);
-    client.non_blocking(true, ignored);  // wait_for_request() reads without blocking
     worker.connections.push_back(handle);
     stats.connection_opened();
   }
@@ -219,8 +228,8 @@ struct Connection {
   bool first_request = true;
 };
 
-// How the wait for a next request ended.
-enum class Wait { ready, close, park };
+// Where the wait for a next request stands.
+enum class Wait { reading, ready, close, park };
 
 // The work on a connection while it is busy: from a request's first bytes until the connection
 // closes or is parked. Lives on the connection's coroutine frame.
@@ -247,7 +256,14 @@ class Session {
     for (;;) {
       take_snapshot();
       request_.reset();
-      const Wait wait = co_await wait_for_request();
+      // The wait for the next request is awaited here, not in a coroutine of its own: a frame
+      // fewer to allocate per request.
+      Wait wait = start_wait();
+      if (wait == Wait::reading) {
+        auto [read_ec, n] =
+            co_await client_.async_read_some(client_buffer_.prepare(kFirstRead), as_values);
+        wait = end_wait(read_ec, n);
+      }
       if (wait == Wait::park) co_return true;
       if (wait == Wait::close) break;
       // The idle wait may have lasted through a rollback or a reload: route with what holds now.
@@ -300,38 +316,41 @@ class Session {
 
   // --- the request head ------------------------------------------------------------------------
 
-  // Waits for the first bytes of a request: up to client_idle between requests (client_header for
-  // a connection's first request). A connection still idle after kParkAfter is parked instead:
-  // the session ends and park() waits on (Wait::park; idle_deadline_ says until when).
-  net::awaitable<Wait> wait_for_request() {
+  // The wait for the first bytes of a request: up to client_idle between requests (client_header
+  // for a connection's first request). Wait::reading: run() reads into client_buffer_, then
+  // end_wait() judges the read. A read, not a wait for readiness: Asio re-registers the socket
+  // with epoll for every wait (one more system call per request). The buffer comes from the
+  // worker's pool and goes back to it when the connection is parked.
+  Wait start_wait() {
     client_buffer_.consume(leading_empty_lines(readable(client_buffer_)));
     head_deadline_ =
         (first_request_ ? accepted_at_ : Clock::now()) + config_->timeouts.client_header;
-    if (client_buffer_.size() > 0) co_return Wait::ready;
+    if (client_buffer_.size() > 0) return Wait::ready;
     // While draining, a request the client already sent is still served (with Connection: close).
     error_code ignored;
-    if (worker_.draining && client_.available(ignored) == 0) co_return Wait::close;
-    const auto deadline =
+    if (worker_.draining && client_.available(ignored) == 0) return Wait::close;
+    idle_deadline_ =
         first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
-    // A read, not a wait for readiness: Asio re-registers the socket with epoll for every wait
-    // (one more system call per request). The buffer comes from the worker's pool and goes back
-    // to it when the connection is parked.
+    // What the wait does not need goes first (cheaply: the block back to the worker's pool).
+    upstream_buffer_.shrink_to_fit();
+    std::string().swap(head_out_);
     handle_.set_idle(true);
-    handle_.arm(worker_.deadlines, std::min(deadline, Clock::now() + kParkAfter));
-    auto [read_ec, n] =
-        co_await client_.async_read_some(client_buffer_.prepare(kReadChunk), use_tuple);
+    handle_.arm(worker_.deadlines, std::min(idle_deadline_, Clock::now() + kParkAfter));
+    return Wait::reading;
+  }
+
+  // A connection still idle after kParkAfter is parked: the session ends and park() waits on
+  // until idle_deadline_.
+  Wait end_wait(const error_code& ec, std::size_t n) {
     handle_.set_idle(false);
     const bool expired = handle_.expired();
     handle_.disarm();  // the head is read against head_deadline_ (read_request_head)
-    if (read_ec && expired && !worker_.draining && Clock::now() < deadline) {
-      idle_deadline_ = deadline;
-      co_return Wait::park;
-    }
-    if (read_ec) co_return Wait::close;
+    if (ec && expired && !worker_.draining && Clock::now() < idle_deadline_) return Wait::park;
+    if (ec) return Wait::close;
     client_buffer_.commit(n);
     // The head must be whole within client_header of its first byte (or of the accept).
     if (!first_request_) head_deadline_ = Clock::now() + config_->timeouts.client_header;
-    co_return Wait::ready;
+    return Wait::ready;
   }
 
   // Room for a usual head at once (a small allocation, not grown step by step).
@@ -432,9 +451,15 @@ class Session {
     for (int attempt = 0;; ++attempt) {
       const bool may_reuse = attempt == 0;
       // The usual case, a pooled connection, needs no coroutine frame of its own.
-      const bool pooled = may_reuse && take_pooled(*ex.endpoint);
+      const bool pooled = may_reuse && take_pooled(*ex.endpoint, retry_safe(ex));
       if (!pooled && !co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
-      Step step = co_await send_request(ex);
+      // The head goes alone first when a body follows: a dead reused connection shows before any
+      // body byte is taken from the client, so the request can still be sent again.
+      write_upstream_head(ex);
+      arm(config_->timeouts.upstream_response);
+      auto [write_ec, n] = co_await net::async_write(*upstream_, net::buffer(head_out_), as_values);
+      Step step = head_sent(ex, timed(write_ec));
+      if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
       if (step == Step::done) step = co_await receive_response_head(ex);
       if (step == Step::retry && attempt == 0) continue;
       if (step != Step::done) co_return co_await fail(ex);
@@ -455,10 +480,15 @@ class Session {
     co_return co_await connect(ex);
   }
 
+  // Whether the request can be sent again on a fresh connection when a pooled one turns out dead.
+  bool retry_safe(const Exchange& ex) const noexcept {
+    return is_idempotent(ex.method) && request_->is_done() && client_buffer_.size() == 0;
+  }
+
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
-  bool take_pooled(const Endpoint& endpoint) {
+  bool take_pooled(const Endpoint& endpoint, bool retry_safe = false) {
     discard_upstream();
-    auto pooled = worker_.upstreams.take(endpoint.resolved);
+    auto pooled = worker_.upstreams.take(endpoint.resolved, retry_safe);
     if (!pooled) return false;
     use_upstream(std::move(*pooled), true);
     return true;
@@ -467,7 +497,7 @@ class Session {
   net::awaitable<bool> connect(Exchange& ex) {
     use_upstream(tcp::socket(client_.get_executor()), false);
     arm(config_->timeouts.upstream_connect);
-    auto [connect_ec] = co_await upstream_->async_connect(ex.endpoint->resolved, use_tuple);
+    auto [connect_ec] = co_await upstream_->async_connect(ex.endpoint->resolved, as_values);
     const error_code ec = timed(connect_ec);
     if (!ec) {
       error_code ignored;
@@ -482,22 +512,17 @@ class Session {
     co_return false;
   }
 
-  net::awaitable<Step> send_request(Exchange& ex) {
-    RequestParser& parser = *request_;
-    const auto write_timeout = config_->timeouts.upstream_response;
-    write_upstream_head(ex);
-    // The head goes alone first when a body follows: a dead reused connection shows before any
-    // body byte is taken from the client, so the request can still be sent again.
-    arm(write_timeout);
-    auto [write_ec, n] = co_await net::async_write(*upstream_, net::buffer(head_out_), use_tuple);
-    const error_code ec = timed(write_ec);
-    if (ec) {
-      co_return upstream_failed(ex, ec,
-                                upstream_reused_ && !ex.body_started && is_connection_closed(ec));
-    }
-    if (parser.is_done()) co_return Step::done;
+  Step head_sent(Exchange& ex, const error_code& ec) {
+    if (!ec) return Step::done;
+    return upstream_failed(ex, ec,
+                           upstream_reused_ && !ex.body_started && is_connection_closed(ec));
+  }
+
+  // The request body, after its head went out.
+  net::awaitable<Step> send_request_body(Exchange& ex) {
     if (!co_await send_continue(ex)) co_return client_failed(ex, kClientClosedRequest);
-    const RelayResult relayed = co_await relay_request_body(ex, write_timeout);
+    const RelayResult relayed =
+        co_await relay_request_body(ex, config_->timeouts.upstream_response);
     switch (relayed.failed) {
       case RelayResult::Side::none:
         co_return Step::done;
@@ -521,7 +546,7 @@ class Session {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
       arm(config_->timeouts.client_idle);
-      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, use_tuple);
+      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
       if (read_ec && read_ec != http::error::need_buffer) {
         co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
       }
@@ -543,7 +568,7 @@ class Session {
           net::buffer(kChunkEnd.data(), chunked && filled > 0 ? kChunkEnd.size() : 0),
           net::buffer(kLastChunk.data(), last ? kLastChunk.size() : 0)};
       arm(write_timeout);
-      auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, use_tuple);
+      auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, as_values);
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
     }
     co_return RelayResult{};
@@ -555,7 +580,7 @@ class Session {
     ex.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await net::async_write(client_, net::buffer(kContinue), use_tuple);
+    auto [ec, n] = co_await net::async_write(client_, net::buffer(kContinue), as_values);
     co_return !ec;
   }
 
@@ -575,8 +600,9 @@ class Session {
         if (upstream_buffer_.size() >= kUpstreamHeaderLimit) {
           co_return upstream_failed(ex, http::error::header_limit, false);
         }
+        const std::size_t read_size = upstream_buffer_.size() == 0 ? kFirstRead : kReadChunk;
         auto [read_ec, n] =
-            co_await upstream_->async_read_some(upstream_buffer_.prepare(kReadChunk), use_tuple);
+            co_await upstream_->async_read_some(upstream_buffer_.prepare(read_size), as_values);
         if (read_ec) {
           const error_code ec = timed(read_ec);
           const bool nothing_received = upstream_buffer_.size() == 0;
@@ -657,7 +683,7 @@ class Session {
     ex.response_started = true;
     if (ex.status == 101 || response_has_no_body(ex.method, ex.status)) {
       arm(config_->timeouts.client_idle);
-      auto [ec, n] = co_await http::async_write_header(client_, serializer, use_tuple);
+      auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
       ex.finished_at = Clock::now();
       if (ec) co_return Next::close;
       if (ex.status == 101) co_return Next::tunnel;
@@ -699,7 +725,7 @@ class Session {
       const std::array<net::const_buffer, 2> pieces{
           head, net::buffer(upstream_buffer_.data().data(), body_bytes)};
       arm(config_->timeouts.client_idle);
-      auto [write_ec, written] = co_await net::async_write(client_, pieces, use_tuple);
+      auto [write_ec, written] = co_await net::async_write(client_, pieces, as_values);
       if (write_ec) {
         ex.finished_at = Clock::now();
         co_return Next::close;
@@ -711,7 +737,7 @@ class Session {
       arm(config_->timeouts.upstream_response);
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
       auto [read_ec, n] =
-          co_await upstream_->async_read_some(upstream_buffer_.prepare(want), use_tuple);
+          co_await upstream_->async_read_some(upstream_buffer_.prepare(want), as_values);
       if (read_ec) {
         ex.finished_at = Clock::now();
         upstream_failed(ex, timed(read_ec), false);
@@ -773,7 +799,7 @@ class Session {
         auto& relay = relay_buffer();
         body = {relay.data(), relay.size(), true};
         arm(read_timeout);
-        auto [ec, n] = co_await http::async_read(from, from_buffer, parser, use_tuple);
+        auto [ec, n] = co_await http::async_read(from, from_buffer, parser, as_values);
         if (ec && ec != http::error::need_buffer)
           co_return RelayResult{RelayResult::Side::reader, timed(ec)};
         const std::size_t filled = relay.size() - body.size;
@@ -781,7 +807,7 @@ class Session {
         body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
       }
       arm(write_timeout);
-      auto [ec, n] = co_await http::async_write(to, serializer, use_tuple);
+      auto [ec, n] = co_await http::async_write(to, serializer, as_values);
       if (ec && ec != http::error::need_buffer)
         co_return RelayResult{RelayResult::Side::writer, timed(ec)};
       if (serializer.is_done()) co_return RelayResult{};
@@ -798,7 +824,7 @@ class Session {
     auto response = make_error_response(status, ex.version >= 11 ? 11 : 10, keep_alive);
     ex.response_started = true;
     arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await http::async_write(client_, response, use_tuple);
+    auto [ec, n] = co_await http::async_write(client_, response, as_values);
     ex.finished_at = Clock::now();
     if (ec) co_return Next::close;
     if (keep_alive) co_return Next::keep_alive;
@@ -820,7 +846,7 @@ class Session {
     const auto linger = std::min(kLingerTime, config_->timeouts.client_idle);
     handle_.arm(worker_.deadlines, Clock::now() + linger);
     for (std::size_t dropped = 0; dropped < kLingerBytes;) {
-      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), use_tuple);
+      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), as_values);
       if (ec) break;
       dropped += n;
     }
@@ -901,7 +927,7 @@ class Session {
   IoBuffer upstream_buffer_;
   std::string head_out_;  // the head being sent: the upstream's request, or the client's response
   HeapOptional<std::array<char, kRelayChunk>> relay_;
-  HeapOptional<RequestParser> request_;
+  std::optional<RequestParser> request_;
   HeapOptional<ResponseParser> response_;  // a response the fast path does not take
   std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
   std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_
@@ -911,6 +937,19 @@ class Session {
 
 void spawn(std::unique_ptr<Connection> connection);
 
+// The heap, as an allocator Asio does not replace with its recycling one (as it does
+// std::allocator): memory of exactly the size asked for.
+template <typename T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <typename U>
+  explicit ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  bool operator==(const ExactAllocator&) const noexcept = default;
+};
+
 // Waits for the next request of a parked connection without a coroutine: the wait's handler owns
 // the connection, and a session starts again when bytes arrive. The idle deadline stays armed;
 // its expiry, a drain or an abort cancels the wait, and the connection closes.
@@ -918,13 +957,17 @@ void park(std::unique_ptr<Connection> connection) {
   Connection& parked = *connection;
   parked.handle.set_idle(true);
   parked.handle.arm(parked.worker.deadlines, parked.idle_deadline);
-  parked.client.async_wait(tcp::socket::wait_read,
-                           [connection = std::move(connection)](const error_code& ec) mutable {
-                             connection->handle.set_idle(false);
-                             if (ec) return;  // closes the connection
-                             connection->handle.disarm();
-                             spawn(std::move(connection));
-                           });
+  // The wait's memory comes from the heap at its size: Asio's recycled blocks are as large as the
+  // largest operation that used them, and a parked wait lasts.
+  parked.client.async_wait(
+      tcp::socket::wait_read,
+      net::bind_allocator(ExactAllocator<void>(),
+                          [connection = std::move(connection)](const error_code& ec) mutable {
+                            connection->handle.set_idle(false);
+                            if (ec) return;  // closes the connection
+                            connection->handle.disarm();
+                            spawn(std::move(connection));
+                          }));
 }
 
 net::awaitable<void> serve(std::unique_ptr<Connection> connection) {

@@ -14,16 +14,19 @@ bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const tcp::endpoint& endpoint) {
+std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const tcp::endpoint& endpoint,
+                                                            bool retry_safe) {
   const auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
                                [&](const PerEndpoint& e) { return e.endpoint == endpoint; });
   if (it == endpoints_.end()) return std::nullopt;
-  drop_expired(*it, Clock::now());
+  const auto now = Clock::now();
+  drop_expired(*it, now);
   auto& idle = it->idle;
   while (!idle.empty()) {
+    const bool trusted = retry_safe && now - idle.back().since < kTrustedIdle;
     tcp::socket socket = std::move(idle.back().socket);
     idle.pop_back();
-    if (idle_socket_looks_open(socket)) return socket;
+    if (trusted || idle_socket_looks_open(socket)) return socket;
     boost::system::error_code ignored;
     socket.close(ignored);
   }

@@ -17,6 +17,8 @@ class UpstreamPool {
   using tcp = boost::asio::ip::tcp;
   using Clock = std::chrono::steady_clock;
 
+  static constexpr Clock::duration kTrustedIdle = std::chrono::seconds(1);
+
   struct Limits {
     // As many as a busy worker has in flight: every connection over the limit is closed after its
     // response, and the next request pays a connect (under 1000 concurrent requests, a stream of
@@ -30,7 +32,10 @@ class UpstreamPool {
 
   // An idle connection to `endpoint` that still looks open (the most recently used first), if any.
   // Connections the upstream closed meanwhile, or idle for too long, are dropped on the way.
-  std::optional<tcp::socket> take(const tcp::endpoint& endpoint);
+  // `retry_safe`: the request can be sent again on a fresh connection if this one turns out dead
+  // (idempotent, no body): a connection idle for less than kTrustedIdle is then taken without the
+  // look (a system call per request), since no server closes one that soon.
+  std::optional<tcp::socket> take(const tcp::endpoint& endpoint, bool retry_safe = false);
 
   // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`.
   void put_back(const tcp::endpoint& endpoint, tcp::socket socket);

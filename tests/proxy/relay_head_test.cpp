@@ -22,7 +22,7 @@
 namespace bgp {
 namespace {
 
-// --- requests -------------------------------------------------------------------------------------
+// --- requests ------------------------------------------------------------------------------
 
 struct ParsedRequest {
   http::request_header<> head;
@@ -117,7 +117,7 @@ TEST(WriteUpstreamRequestHead, AddsForwardingHeadersAndNormalizesFraming) {
             "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nVia: 1.0 bgproxy\r\n\r\n");
 }
 
-// --- responses ------------------------------------------------------------------------------------
+// --- responses -----------------------------------------------------------------------------
 
 struct BeastResponse {
   bool ok = false;
@@ -237,8 +237,10 @@ TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
       "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nX-Bad: a\x01" "b\r\nContent-Length: 1\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nX-Bad: a\x7f" "b\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad: a\x01"
+      "b\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Bad: a\x7f"
+      "b\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Bad: a\rb\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX Bad: a\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\n: a\r\nContent-Length: 1\r\n\r\n",
