@@ -8,8 +8,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <boost/asio/io_context.hpp>
+
 #include "metrics/stats.h"
+#include "proxy/deadline_wheel.h"
 #include "proxy/relay_head.h"
+#include "proxy/snapshot.h"
 #include "proxy/split.h"
 
 namespace {
@@ -122,6 +126,34 @@ void BM_WriteUpstreamRequestHead(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_WriteUpstreamRequestHead);
+
+// What a session pays per I/O operation for its deadline: one arm() on the worker's wheel.
+void BM_DeadlineWheelArm(benchmark::State& state) {
+  struct Entry : bgp::DeadlineWheel::Entry {
+    void on_expired() noexcept override {}
+  };
+  boost::asio::io_context io;
+  bgp::DeadlineWheel wheel(io.get_executor());
+  std::vector<Entry> entries(1000);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    entries[i++ % entries.size()].arm(wheel,
+                                      std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  }
+}
+BENCHMARK(BM_DeadlineWheelArm);
+
+// The routing snapshot a request holds: a worker-local lease (no atomic reference count).
+void BM_SnapshotHold(benchmark::State& state) {
+  bgp::SnapshotSlot slot;
+  slot.publish(std::make_shared<bgp::RoutingSnapshot>());
+  bgp::SnapshotCache cache(slot);
+  for (auto _ : state) {
+    auto lease = cache.hold();
+    benchmark::DoNotOptimize(lease->version);
+  }
+}
+BENCHMARK(BM_SnapshotHold);
 
 }  // namespace
 
