@@ -1,6 +1,6 @@
-// std::optional's interface over a heap allocation: a session keeps its parsers and relay buffer
-// only while a request uses them, so that an idle keep-alive connection holds a pointer, not the
-// object (a parser is a few hundred bytes, a relay buffer 16 KB).
+// std::optional's interface over a heap allocation, for what a session seldom needs (the relay
+// chunk of a body, Beast's parser for a response the fast path leaves to it): a pointer on the
+// session's coroutine frame, not the object (16 KB for the chunk).
 #pragma once
 
 #include <memory>

@@ -39,7 +39,8 @@ void write_upstream_request_head(const http::request_header<>& request,
 // 599), HTTP/1.0 or 1.1, strictly formed lines, no Transfer-Encoding, at most one Content-Length
 // (plain digits), at most one Connection field listing only `close` or `keep-alive`, and at most a
 // few fields to drop or rewrite. Every such head means the same to Beast's parser; anything else
-// goes to it.
+// goes to it. Its lines are at least as strict as response_head_bytes_valid (request_head.h)
+// wants, without a second pass over the head: whatever that refuses, this refuses too.
 struct SimpleResponse {
   struct Span {
     std::uint16_t begin = 0;

@@ -152,6 +152,18 @@ std::optional<http::status> check_field_block(std::string_view block,
   return kBad;  // no empty line
 }
 
+// status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ] CRLF (RFC 9112 section 4): just past
+// its CRLF, 0 when malformed. Any HTTP/1.x: which minor versions are spoken is not a byte rule.
+std::size_t check_status_line(std::string_view head) noexcept {
+  if (head.size() < 13 || head.substr(0, 7) != "HTTP/1." || !is_digit(head[7]) || head[8] != ' ' ||
+      !all_of(head.substr(9, 3), is_digit) || head[12] != ' ') {
+    return 0;
+  }
+  std::size_t i = 13;
+  while (i < head.size() && is(kFieldValue, head[i])) ++i;
+  return slice(head, i, 2) == "\r\n" ? i + 2 : 0;
+}
+
 // --- the parsed head --------------------------------------------------------------------------
 
 bool is_reg_name(std::string_view name) noexcept {
@@ -167,11 +179,71 @@ bool is_reg_name(std::string_view name) noexcept {
   return true;
 }
 
-// "[" IPv6address "]", loosely: hex digits, colons and dots (an embedded IPv4 address).
+// dec-octet: 0 to 255, no leading zero (RFC 3986 section 3.2.2).
+bool is_dec_octet(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 3 || !all_of(s, is_digit) || (s.size() > 1 && s[0] == '0')) {
+    return false;
+  }
+  unsigned value = 0;
+  for (char c : s) value = value * 10 + static_cast<unsigned>(c - '0');
+  return value <= 255;
+}
+
+bool is_ipv4_address(std::string_view s) noexcept {
+  for (int i = 0; i < 3; ++i) {
+    const auto dot = s.find('.');
+    if (dot == std::string_view::npos || !is_dec_octet(s.substr(0, dot))) return false;
+    s.remove_prefix(dot + 1);
+  }
+  return is_dec_octet(s);
+}
+
+bool is_h16(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= 4 && all_of(s, [](char c) { return is(kHex, c); });
+}
+
+// The 16-bit groups in `part` (h16 *(":" h16), or empty), a trailing IPv4 address counting as
+// two when `ipv4_last`; -1 when malformed.
+int count_ipv6_groups(std::string_view part, bool ipv4_last) noexcept {
+  if (part.empty()) return 0;
+  for (int groups = 0;; ++groups) {
+    const auto colon = part.find(':');
+    const auto piece = part.substr(0, colon);
+    if (colon == std::string_view::npos && ipv4_last && piece.find('.') != piece.npos) {
+      return is_ipv4_address(piece) ? groups + 2 : -1;
+    }
+    if (!is_h16(piece)) return -1;
+    if (colon == std::string_view::npos) return groups + 1;
+    part.remove_prefix(colon + 1);
+  }
+}
+
+// The nine forms of IPv6address (RFC 3986 section 3.2.2): eight groups, or at most seven around
+// one "::" (which stands for at least one); no zone id, which RFC 9110 does not allow in Host.
+bool is_ipv6_address(std::string_view s) noexcept {
+  const auto gap = s.find("::");
+  if (gap == std::string_view::npos) return count_ipv6_groups(s, true) == 8;
+  const int before = count_ipv6_groups(s.substr(0, gap), false);
+  const int after = count_ipv6_groups(s.substr(gap + 2), true);
+  return before >= 0 && after >= 0 && before + after <= 7;
+}
+
+// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+bool is_ipv_future(std::string_view s) noexcept {
+  const auto dot = s.find('.');
+  if (s.empty() || lower(s[0]) != 'v' || dot == std::string_view::npos || dot < 2 ||
+      dot + 1 == s.size()) {
+    return false;
+  }
+  return all_of(s.substr(1, dot - 1), [](char c) { return is(kHex, c); }) &&
+         all_of(s.substr(dot + 1), [](char c) { return is(kHost, c) || c == ':'; });
+}
+
+// IP-literal = "[" ( IPv6address / IPvFuture ) "]"
 bool is_ip_literal(std::string_view literal) noexcept {
-  if (literal.size() < 4 || literal.front() != '[' || literal.back() != ']') return false;
-  return all_of(literal.substr(1, literal.size() - 2),
-                [](char c) { return is(kHex, c) || c == ':' || c == '.'; });
+  if (literal.size() < 2 || literal.front() != '[' || literal.back() != ']') return false;
+  const auto inside = literal.substr(1, literal.size() - 2);
+  return is_ipv6_address(inside) || is_ipv_future(inside);
 }
 
 bool is_port(std::string_view port) noexcept {
@@ -201,8 +273,10 @@ bool rewrite_absolute_form(http::request_header<>& request) {
   const auto path = std::min(target.find('/'), target.find('?'));
   const std::string authority(target.substr(0, path));
   if (!is_valid_host(authority)) return false;
-  std::string origin_form = path == std::string_view::npos ? "/" : std::string(target.substr(path));
-  if (origin_form.front() == '?') origin_form.insert(0, "/");
+  const auto rest = path == std::string_view::npos ? std::string_view{} : target.substr(path);
+  // Built by appending: GCC 12 warns (-Wrestrict, falsely) about insert(0, "/") here.
+  std::string origin_form = rest.empty() || rest.front() == '?' ? "/" : "";
+  origin_form += rest;
   request.target(origin_form);
   request.set(http::field::host, authority);
   return true;
@@ -314,6 +388,11 @@ http::status status_for_parse_error(const boost::system::error_code& ec) noexcep
   return kBad;
 }
 
+void RequestParser::on_field_impl(http::field name, boost::beast::string_view name_string,
+                                  boost::beast::string_view value, boost::system::error_code&) {
+  if (!is_header_done()) get().insert(name, name_string, value);
+}
+
 void RequestParser::ExtensionLimit::operator()(std::uint64_t, boost::beast::string_view extensions,
                                                boost::system::error_code& ec) const {
   if (extensions.size() > kMaxChunkExtensions) ec = http::error::bad_chunk_extension;
@@ -358,6 +437,17 @@ std::optional<http::status> check_raw_request_head(std::string_view head,
   const LineCheck line = check_request_line(head, limits.max_request_line);
   if (line.refusal) return line.refusal;
   return check_field_block(head.substr(line.end), limits);
+}
+
+bool response_head_bytes_valid(std::string_view head) noexcept {
+  std::size_t i = check_status_line(head);
+  if (i == 0) return false;
+  while (i < head.size() && head[i] != '\r') {
+    const LineCheck line = check_field_line(head, i);
+    if (line.refusal) return false;
+    i = line.end;
+  }
+  return head.substr(i) == "\r\n";
 }
 
 bool is_valid_host(std::string_view host) noexcept {

@@ -27,8 +27,8 @@ inline constexpr std::size_t kMaxRequestLine = 8192;      // bytes, without its 
 inline constexpr std::size_t kMaxHeaderFields = 100;      // field lines in a head: else 431
 inline constexpr std::size_t kMaxChunkExtensions = 4096;  // bytes after a chunk size: else 400
 
-// Beast's request parser that also refuses chunk extensions over kMaxChunkExtensions. Beast keeps
-// a reference to the callback, so the parser stays where it was built.
+// Beast's request parser that also refuses chunk extensions over kMaxChunkExtensions and keeps no
+// trailer field. Beast keeps a reference to the callback, so the parser stays where it was built.
 class RequestParser : public http::request_parser<http::buffer_body> {
  public:
   RequestParser() { on_chunk_header(extension_limit_); }
@@ -36,6 +36,12 @@ class RequestParser : public http::request_parser<http::buffer_body> {
   RequestParser& operator=(const RequestParser&) = delete;
 
  private:
+  // Beast adds trailer fields to the head's fields, where the head relayed upstream after the
+  // body was read would carry them (`Host: evil` in a trailer). Trailers are checked by Beast's
+  // parser (no framing field) and then dropped here: they are not forwarded.
+  void on_field_impl(http::field name, boost::beast::string_view name_string,
+                     boost::beast::string_view value, boost::system::error_code& ec) override;
+
   struct ExtensionLimit {
     void operator()(std::uint64_t, boost::beast::string_view extensions,
                     boost::system::error_code& ec) const;
@@ -101,8 +107,18 @@ http::status status_for_parse_error(const boost::system::error_code& ec) noexcep
 std::optional<http::status> check_raw_request_head(std::string_view head,
                                                    const HeadLimits& limits) noexcept;
 
-// A Host value (or an absolute-form authority): uri-host [":" port], RFC 9110 section 7.2; an
-// IP-literal, an IPv4 address or a reg-name; no userinfo; a port of one to five digits.
+// The raw-byte step for an upstream's response head, `head` running exactly through the empty
+// line that ends it: the status line "HTTP/1.x" SP 3DIGIT SP reason (HTAB / SP / VCHAR /
+// obs-text), then field lines held to the request rules above (token names, no whitespace before
+// the colon, no obs-fold, no control bytes, CR only in CRLF, no trailing whitespace in a framing
+// field). No limits, no allocation, one pass. Beast's parser accepts more: for the session to call
+// before it gives a head to Beast's parser. parse_simple_response (relay_head.h) refuses every
+// head this refuses.
+bool response_head_bytes_valid(std::string_view head) noexcept;
+
+// A Host value (or an absolute-form authority): uri-host [":" port], RFC 9110 section 7.2 and RFC
+// 3986 section 3.2.2; an IP-literal (IPv6address or IPvFuture, no zone id), an IPv4 address or a
+// reg-name; no userinfo; a port of one to five digits, 65535 at most, not empty.
 bool is_valid_host(std::string_view host) noexcept;
 
 }  // namespace bgp

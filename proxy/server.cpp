@@ -87,17 +87,6 @@ bool out_of_resources(const error_code& ec) noexcept {
          (value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM);
 }
 
-void log_session_failure(Logger& log, std::exception_ptr failure) {
-  if (!failure) return;
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    log.error("connection ended by an error: {}", e.what());
-  } catch (...) {
-    log.error("connection ended by an unknown error");
-  }
-}
-
 // Over limits.max_connections (a process-wide count) a new connection is closed at once.
 net::awaitable<void> accept_connections(tcp::acceptor& acceptor, WorkerContext& worker,
                                         std::atomic<std::uint64_t>& open) {
@@ -141,8 +130,9 @@ class Server::Worker {
   }
 
   void start(std::atomic<std::uint64_t>& open) {
-    net::co_spawn(io, accept_connections(acceptor, context, open),
-                  [&log = log_](std::exception_ptr failure) { log_session_failure(log, failure); });
+    net::co_spawn(
+        io, accept_connections(acceptor, context, open),
+        [&log = log_](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
     thread_ = std::thread([this] { run(); });
   }
 

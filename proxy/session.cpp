@@ -68,11 +68,12 @@ using boost::system::error_code;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
 constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
+constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
+constexpr std::size_t kChunkSizeLine = 24;      // a chunk's size in hex and its CRLF
 // The first read of a head (request or response): one pool block, which almost every head fits.
 // A bigger head grows the buffer by kReadChunk reads; a smaller first read keeps the memory of
 // connections waiting for their next request small.
 constexpr std::size_t kFirstRead = BufferPool::kBlockSize;
-constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // What a buffer may hold beyond a head: one read. Bounds too what a chunk-size line or trailers
 // can take while a body is read (Beast waits for their end), so no peer grows a buffer at will.
@@ -105,7 +106,7 @@ struct Exchange {
   bool upgrade = false;
   bool expects_continue = false;
   bool continue_sent = false;
-  bool body_started = false;      // body bytes were taken from the client: no retry any more
+  bool body_started = false;      // body bytes beyond the held part were read: no retry any more
   bool response_started = false;  // response bytes went to the client: no error status any more
   const Endpoint* endpoint = nullptr;
 };
@@ -329,8 +330,7 @@ class Session {
     // While draining, a request the client already sent is still served (with Connection: close).
     error_code ignored;
     if (worker_.draining && client_.available(ignored) == 0) return Wait::close;
-    idle_deadline_ =
-        first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
+    idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
     upstream_buffer_.shrink_to_fit();
     std::string().swap(head_out_);
@@ -425,7 +425,31 @@ class Session {
     ex.color = choose_color(request, *snapshot_, config_->routing, worker_.random);
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (!ex.endpoint) return respond_error(ex, http::status::service_unavailable);
+    held_ = 0;
     return forward(ex);
+  }
+
+  // Reads the body into the relay buffer before anything goes upstream, until it ends or the
+  // buffer is full. A body that fits is checked whole (framing, chunk sizes and extensions, the
+  // size limit), so a refused request reaches no backend; a longer one streams on after this part
+  // (an error there ends the upstream connection before the last chunk). The held part is also
+  // what a retry sends again.
+  net::awaitable<Step> hold_request_body(Exchange& ex) {
+    if (!co_await send_continue(ex)) co_return client_failed(ex, kClientClosedRequest);
+    RequestParser& parser = *request_;
+    auto& body = parser.get().body();
+    auto& relay = relay_buffer();
+    held_ = 0;
+    while (!parser.is_done() && held_ < relay.size()) {
+      body = {relay.data() + held_, relay.size() - held_, true};
+      arm(config_->timeouts.client_idle);
+      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
+      held_ = relay.size() - body.size;
+      if (read_ec && read_ec != http::error::need_buffer) {
+        co_return client_failed(ex, status_for_client_body_error(timed(read_ec)));
+      }
+    }
+    co_return Step::done;
   }
 
   // The head the upstream gets, into head_out_ (relay_head.h): hop-by-hop headers removed, one
@@ -448,16 +472,24 @@ class Session {
   // Sends the request upstream and relays the response back; a reused connection that turns out
   // dead is replaced by a fresh one once.
   net::awaitable<Next> forward(Exchange& ex) {
+    if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
+      co_return co_await fail(ex);
+    }
     for (int attempt = 0;; ++attempt) {
       const bool may_reuse = attempt == 0;
       // The usual case, a pooled connection, needs no coroutine frame of its own.
       const bool pooled = may_reuse && take_pooled(*ex.endpoint, retry_safe(ex));
       if (!pooled && !co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
-      // The head goes alone first when a body follows: a dead reused connection shows before any
-      // body byte is taken from the client, so the request can still be sent again.
+      // The head goes with the held body (hold_request_body()) in one write. A dead reused
+      // connection shows before any later body byte is taken from the client, so the request can
+      // still be sent again.
       write_upstream_head(ex);
       arm(config_->timeouts.upstream_response);
-      auto [write_ec, n] = co_await net::async_write(*upstream_, net::buffer(head_out_), as_values);
+      std::array<char, kChunkSizeLine> size_line;
+      const auto held = body_piece(size_line, held_, request_->is_done());
+      const std::array<net::const_buffer, 5> pieces{net::buffer(head_out_), held[0], held[1],
+                                                    held[2], held[3]};
+      auto [write_ec, n] = co_await net::async_write(*upstream_, pieces, as_values);
       Step step = head_sent(ex, timed(write_ec));
       if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
       if (step == Step::done) step = co_await receive_response_head(ex);
@@ -482,7 +514,7 @@ class Session {
 
   // Whether the request can be sent again on a fresh connection when a pooled one turns out dead.
   bool retry_safe(const Exchange& ex) const noexcept {
-    return is_idempotent(ex.method) && request_->is_done() && client_buffer_.size() == 0;
+    return is_idempotent(ex.method) && request_->is_done();
   }
 
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
@@ -520,7 +552,6 @@ class Session {
 
   // The request body, after its head went out.
   net::awaitable<Step> send_request_body(Exchange& ex) {
-    if (!co_await send_continue(ex)) co_return client_failed(ex, kClientClosedRequest);
     const RelayResult relayed =
         co_await relay_request_body(ex, config_->timeouts.upstream_response);
     switch (relayed.failed) {
@@ -534,14 +565,12 @@ class Session {
     co_return upstream_failed(ex, relayed.ec, false);
   }
 
-  // Moves a request body from the client (through Beast's parser, which enforces its framing and
-  // limits) to the upstream a piece at a time: as it came for a length, one chunk per piece when
-  // chunked (chunk extensions and trailers are not forwarded).
+  // Moves the rest of a request body (after the held part) from the client, through Beast's
+  // parser, which enforces its framing and limits, to the upstream a piece at a time.
   net::awaitable<RelayResult> relay_request_body(Exchange& ex, Duration write_timeout) {
     RequestParser& parser = *request_;
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
-    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
     while (!parser.is_done()) {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
@@ -551,27 +580,34 @@ class Session {
         co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
       }
       const std::size_t filled = relay.size() - body.size;
-      const bool last = chunked && parser.is_done();
-      if (filled == 0 && !last) continue;
-      std::array<char, 24> size_line;
-      std::size_t size_line_length = 0;
-      if (chunked && filled > 0) {
-        const auto end = std::to_chars(size_line.data(), size_line.data() + 20, filled, 16).ptr;
-        size_line_length = static_cast<std::size_t>(end - size_line.data()) + 2;
-        end[0] = '\r';
-        end[1] = '\n';
-      }
-      static constexpr std::string_view kChunkEnd = "\r\n";
-      static constexpr std::string_view kLastChunk = "0\r\n\r\n";
-      const std::array<net::const_buffer, 4> pieces{
-          net::buffer(size_line.data(), size_line_length), net::buffer(relay.data(), filled),
-          net::buffer(kChunkEnd.data(), chunked && filled > 0 ? kChunkEnd.size() : 0),
-          net::buffer(kLastChunk.data(), last ? kLastChunk.size() : 0)};
+      std::array<char, kChunkSizeLine> size_line;
+      const auto pieces = body_piece(size_line, filled, parser.is_done());
       arm(write_timeout);
       auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, as_values);
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
     }
     co_return RelayResult{};
+  }
+
+  // The first `size` bytes of the relay buffer as they go upstream: as they came for a length;
+  // one chunk when chunked, followed by the last chunk when the body ends with them (chunk
+  // extensions and trailers are not forwarded). Empty pieces are left zero-sized.
+  std::array<net::const_buffer, 4> body_piece(std::array<char, kChunkSizeLine>& size_line,
+                                              std::size_t size, bool body_ends) {
+    const char* data = size > 0 ? relay_buffer().data() : nullptr;
+    if (framing_.kind != BodyFraming::Kind::chunked) return {net::buffer(data, size)};
+    static constexpr std::string_view kChunkEnd = "\r\n";
+    static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+    std::size_t size_line_length = 0;
+    if (size > 0) {
+      auto* end = std::to_chars(size_line.data(), size_line.data() + 20, size, 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      size_line_length = static_cast<std::size_t>(end - size_line.data());
+    }
+    return {net::buffer(size_line.data(), size_line_length), net::buffer(data, size),
+            net::buffer(kChunkEnd.data(), size > 0 ? kChunkEnd.size() : 0),
+            net::buffer(kLastChunk.data(), body_ends ? kLastChunk.size() : 0)};
   }
 
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
@@ -621,6 +657,11 @@ class Session {
           simple_.reset();
         }
         if (simple_) co_return Step::done;
+      }
+      // Beast's parser reads more than a strict reader would (obs-fold, control bytes): a head
+      // that the same raw-byte rules as a request's refuse is not relayed.
+      if (!bare_lf && !response_head_bytes_valid(head)) {
+        co_return upstream_failed(ex, http::error::bad_field, false);
       }
       ResponseParser& parser = response_.emplace();
       parser.header_limit(kUpstreamHeaderLimit);
@@ -712,14 +753,14 @@ class Session {
         ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
-    write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_),
-                               response, ex.version, keep_alive, head_out_);
+    write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_), response,
+                               ex.version, keep_alive, head_out_);
     upstream_buffer_.consume(response_head_size_);
     std::uint64_t remaining =
         response_has_no_body(ex.method, ex.status) ? 0 : response.content_length.value_or(0);
     ex.response_started = true;
-    std::size_t body_bytes = static_cast<std::size_t>(
-        std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
+    std::size_t body_bytes =
+        static_cast<std::size_t>(std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
     net::const_buffer head = net::buffer(head_out_);
     for (;;) {
       const std::array<net::const_buffer, 2> pieces{
@@ -927,6 +968,7 @@ class Session {
   IoBuffer upstream_buffer_;
   std::string head_out_;  // the head being sent: the upstream's request, or the client's response
   HeapOptional<std::array<char, kRelayChunk>> relay_;
+  std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
   HeapOptional<ResponseParser> response_;  // a response the fast path does not take
   std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
@@ -982,22 +1024,25 @@ net::awaitable<void> serve(std::unique_ptr<Connection> connection) {
 void spawn(std::unique_ptr<Connection> connection) {
   const auto executor = connection->client.get_executor();
   Logger& log = connection->worker.log;
-  net::co_spawn(executor, serve(std::move(connection)), [&log](std::exception_ptr failure) {
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      log.error("connection ended by an error: {}", e.what());
-    } catch (...) {
-      log.error("connection ended by an unknown error");
-    }
-  });
+  net::co_spawn(executor, serve(std::move(connection)),
+                [&log](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
 }
 
 }  // namespace
 
 void start_connection(tcp::socket client, ConnectionTicket ticket, WorkerContext& worker) {
   spawn(std::make_unique<Connection>(std::move(client), std::move(ticket), worker));
+}
+
+void log_coroutine_failure(Logger& log, std::exception_ptr failure) {
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    log.error("connection ended by an error: {}", e.what());
+  } catch (...) {
+    log.error("connection ended by an unknown error");
+  }
 }
 
 }  // namespace bgp

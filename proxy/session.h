@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
@@ -23,7 +24,7 @@
 namespace bgp {
 
 // A downstream connection as its worker sees it, so that draining and deadlines can reach it.
-// Linked into the worker's list while its session runs; unlinks itself when destroyed.
+// Linked into the worker's list from its accept (also while parked); unlinks itself when destroyed.
 class ConnectionHandle : public boost::intrusive::list_base_hook<
                              boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
                          public DeadlineWheel::Entry {
@@ -33,7 +34,8 @@ class ConnectionHandle : public boost::intrusive::list_base_hook<
   explicit ConnectionHandle(tcp::socket& client) : client_(client) {}
   ~ConnectionHandle() = default;
 
-  // Waiting for the first byte of a next request (a keep-alive connection between requests).
+  // Waiting for the first byte of a next request (a keep-alive connection between requests, with
+  // its session or parked).
   void set_idle(bool idle) noexcept { idle_ = idle; }
   bool idle() const noexcept { return idle_; }
   // The upstream socket the session is using now, if any (closed by abort()).
@@ -109,5 +111,8 @@ class ConnectionTicket {
 // (no coroutine, buffer or parser) until its next request arrives.
 void start_connection(boost::asio::ip::tcp::socket client, ConnectionTicket ticket,
                       WorkerContext& worker);
+
+// Completion of a worker coroutine (a session, the accept loop): logs what ended it, if anything.
+void log_coroutine_failure(Logger& log, std::exception_ptr failure);
 
 }  // namespace bgp

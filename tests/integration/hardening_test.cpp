@@ -654,9 +654,9 @@ TEST_F(Hardening, Http10WithoutHostIsServed) {
   EXPECT_EQ(reply->body, "ok /old");
 }
 
-// --- bodies: the limits that show while a streamed body arrives -------------------------------
-// The head went upstream before these showed; the backend never gets a whole request, and its
-// connection is closed so that nothing can complete it.
+// --- bodies: the limits that show while a body arrives -----------------------------------------
+// The proxy reads up to 16 KiB of a body before it sends the head upstream: a refused body that
+// fits reaches no backend at all.
 
 struct BodyShape {
   const char* name;
@@ -664,9 +664,9 @@ struct BodyShape {
   unsigned status;
 };
 
-class StreamedBodyRefusal : public ::testing::TestWithParam<BodyShape> {};
+class BodyRefusal : public ::testing::TestWithParam<BodyShape> {};
 
-TEST_P(StreamedBodyRefusal, AnswersAndTheBackendNeverGetsAWholeRequest) {
+TEST_P(BodyRefusal, OneAnswerThenTheCloseAndNothingReachesTheBackend) {
   RecordingBackend backend;
   Bgproxy proxy(config_for(backend, "limits:\n  max_body_bytes: 1000\n"));
   ASSERT_TRUE(proxy.start());
@@ -680,13 +680,33 @@ TEST_P(StreamedBodyRefusal, AnswersAndTheBackendNeverGetsAWholeRequest) {
   ASSERT_EQ(replies.size(), 1u) << answer;
   EXPECT_EQ(replies[0].status, GetParam().status);
   EXPECT_TRUE(iequals(replies[0].header("Connection"), "close"));
-  EXPECT_TRUE(wait_until([&] { return backend.closed_by_peer() >= backend.connections(); }, 5s));
-  EXPECT_TRUE(backend.requests().empty());
-  EXPECT_EQ(backend.received().find("/smuggled"), std::string::npos);
+  EXPECT_FALSE(wait_until([&] { return !backend.received().empty(); }, 100ms))
+      << backend.received();
+  EXPECT_EQ(backend.connections(), 0u);
+}
+
+// Past the held part the body streams: an error there closes the upstream connection before the
+// last chunk, so the backend never gets a whole request.
+TEST_F(Hardening, ABodyErrorPastTheHeldPartLeavesTheBackendWithoutAWholeRequest) {
+  start("limits:\n  max_body_bytes: 40000\n");
+  const std::string chunk = "4000\r\n" + std::string(0x4000, 'b') + "\r\n";  // 16 KiB
+  Client client(port());
+  ASSERT_TRUE(client.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                          chunk + chunk + chunk + "0\r\n\r\n" + std::string(kHidden)));
+  const std::string answer = client.read_all(5s);
+
+  const auto replies = parse_replies(answer);
+  ASSERT_EQ(replies.size(), 1u) << answer.substr(0, 200);
+  EXPECT_EQ(replies[0].status, 413u);
+  EXPECT_TRUE(client.closed());
+  EXPECT_TRUE(wait_until([&] { return backend_.closed_by_peer() >= backend_.connections(); }, 5s));
+  EXPECT_GE(backend_.received().size(), 0x4000u) << "the held part went upstream";
+  EXPECT_TRUE(backend_.requests().empty());
+  EXPECT_EQ(backend_.received().find("/smuggled"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Hardening, StreamedBodyRefusal,
+    Hardening, BodyRefusal,
     ::testing::Values(
         BodyShape{"OverTheBodyLimit",
                   "3e8\r\n" + std::string(1000, 'b') + "\r\n1\r\nb\r\n0\r\n\r\n", 413},
@@ -841,7 +861,17 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"FourDigitStatus", std::string("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n")},
         std::pair{"StatusOver599", std::string("HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n")},
         std::pair{"Http2StatusLine", std::string("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")},
-        std::pair{"NotHttp", std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n")}),
+        std::pair{"NotHttp", std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n")},
+        // raw bytes Beast's parser would take (chunked heads: not the fast path)
+        std::pair{"ObsFold", std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                         "X-A: b\r\n c\r\n\r\n0\r\n\r\n")},
+        std::pair{"ControlInValue", std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                                "X-A: b\x01c\r\n\r\n0\r\n\r\n")},
+        std::pair{"WhitespaceBeforeColon",
+                  std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n")},
+        std::pair{"BareCarriageReturn",
+                  std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\rc\r\n\r\n"
+                              "0\r\n\r\n")}),
     [](const auto& info) { return std::string(info.param.first); });
 
 // =================================================================================================

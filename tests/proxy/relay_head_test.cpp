@@ -187,7 +187,7 @@ const std::vector<std::string>& simple_heads() {
       "HTTP/1.1 200 \r\nContent-Length:3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nVia: 1.0 a\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n"
       "via: 1.1 b\r\nTE: x\r\nTrailer: y\r\nUpgrade: h2\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nX-Tab: a\tb \r\nX-Obs: caf\xc3\xa9\r\nContent-Length:  7  \r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Tab: a\tb \r\nX-Obs: caf\xc3\xa9\r\nContent-Length:  7\r\n\r\n",
       "HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n",
       "HTTP/1.1 200 OK\r\nConnection: CLOSE , \r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nVia:\r\nContent-Length: 1\r\n\r\n",
@@ -235,6 +235,8 @@ TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
       "HTTP/1.1 200 OK\r\nContent-Length: 3x\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 7 \r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length:\t7\t\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Bad: a\x01"
@@ -270,30 +272,36 @@ TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
   for (const auto& bytes : heads) EXPECT_FALSE(parse_simple_response(bytes)) << bytes;
 }
 
+// A simple head with one to three random bytes replaced, inserted or erased.
+std::string damaged_simple_head(std::mt19937& random) {
+  static const std::string alphabet =
+      std::string("\r\n\t :,;=/\"()\x01\x7f\x80\xff") + "aAzZ09-_.+" + std::string(1, '\0');
+  std::string bytes = simple_heads()[random() % simple_heads().size()];
+  const int edits = 1 + static_cast<int>(random() % 3);
+  for (int e = 0; e < edits && !bytes.empty(); ++e) {
+    const std::size_t at = random() % bytes.size();
+    const char c = alphabet[random() % alphabet.size()];
+    switch (random() % 3) {
+      case 0:
+        bytes[at] = c;
+        break;
+      case 1:
+        bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(at), c);
+        break;
+      default:
+        bytes.erase(at, 1);
+        break;
+    }
+  }
+  return bytes;
+}
+
 // Random damage to simple heads: whatever the fast path still accepts, Beast reads the same way.
 TEST(ParseSimpleResponse, NeverDisagreesWithBeastOnDamagedHeads) {
   std::mt19937 random(12345);
-  const std::string alphabet =
-      std::string("\r\n\t :,;=/\"()\x01\x7f\x80\xff") + "aAzZ09-_.+" + std::string(1, '\0');
   int accepted = 0;
   for (int round = 0; round < 100000; ++round) {
-    std::string bytes = simple_heads()[random() % simple_heads().size()];
-    const int edits = 1 + static_cast<int>(random() % 3);
-    for (int e = 0; e < edits && !bytes.empty(); ++e) {
-      const std::size_t at = random() % bytes.size();
-      const char c = alphabet[random() % alphabet.size()];
-      switch (random() % 3) {
-        case 0:
-          bytes[at] = c;
-          break;
-        case 1:
-          bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(at), c);
-          break;
-        default:
-          bytes.erase(at, 1);
-          break;
-      }
-    }
+    const std::string bytes = damaged_simple_head(random);
     const auto simple = parse_simple_response(bytes);
     if (!simple) continue;
     ++accepted;
@@ -305,6 +313,122 @@ TEST(ParseSimpleResponse, NeverDisagreesWithBeastOnDamagedHeads) {
     EXPECT_EQ(simple->content_length, beast.content_length) << testing::PrintToString(bytes);
   }
   EXPECT_GT(accepted, 5000);  // the damage leaves many heads simple: the check had work to do
+}
+
+// --- the raw bytes of response heads --------------------------------------------------------
+
+// Well-formed heads the fast path leaves to Beast: the raw check passes them.
+TEST(ResponseHeadBytesValid, AcceptsStrictHeads) {
+  for (const auto& bytes : simple_heads()) EXPECT_TRUE(response_head_bytes_valid(bytes)) << bytes;
+  const std::vector<std::string> heads = {
+      "HTTP/1.1 200 OK\r\n\r\n",
+      "HTTP/1.1 200 \r\n\r\n",
+      "HTTP/1.0 200 \tReason\twith tabs and  spaces \r\n\r\n",
+      "HTTP/1.1 200 caf\xc3\xa9 \x80\xff\r\nX-A: b\r\n\r\n",
+      "HTTP/1.1 100 Continue\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+      "HTTP/1.2 600 Odd\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 000 Zero\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Spaces:   \r\nX-Tab:\ta\tb\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n!#$%&'*+-.^_`|~0aZ: v\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-A: \"quoted\", (comment); a=b\r\n\r\n",
+  };
+  for (const auto& bytes : heads) EXPECT_TRUE(response_head_bytes_valid(bytes)) << bytes;
+}
+
+// Shapes that break a raw rule; Beast's parser reads several of them anyway.
+const std::vector<std::string>& raw_refused_heads() {
+  using namespace std::string_literals;  // for the NUL bytes
+  static const std::vector<std::string> heads = {
+      "",
+      "\r\n",
+      "HTTP/1.1 200 OK\r\n",                  // no empty line
+      "HTTP/1.1 200 OK\r\n\r\nbody",          // bytes after it
+      "HTTP/1.1 200 OK\r\nA: b\r\n",          // likewise
+      "\r\nHTTP/1.1 200 OK\r\n\r\n",          // empty line first
+      " HTTP/1.1 200 OK\r\n\r\n",             // leading space
+      "HTTP/1.1 200 OK\n\n",                  // bare LF ends
+      "HTTP/1.1 200 OK\nA: b\r\n\r\n",        // bare LF in the status line
+      "HTTP/1.1 200 OK\r\nA: b\n\r\n",        // bare LF after a field
+      "HTTP/1.1 200 OK\r\nA: b\r\n\n",        // bare LF as the empty line
+      "HTTP/1.1 200 OK\r\nA: b\nc\r\n\r\n",   // bare LF inside a value
+      "HTTP/1.1 200 O\rK\r\n\r\n",            // bare CR in the reason
+      "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n",   // bare CR in a value
+      "HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n",    // CR CR LF
+      "HTTP/1.1 200 OK\r\n\r\r\n",            // CR CR LF as the empty line
+      "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n"s,  // NUL in a value
+      "HTTP/1.1 200 O\0K\r\n\r\n"s,           // NUL in the reason
+      "HTTP/1.1 200 OK\r\nA\0: b\r\n\r\n"s,   // NUL in a name
+      "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",  // control byte in a value
+      "HTTP/1.1 200 OK\r\nA: b\x1f\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA: b\x7f\r\n\r\n",  // DEL in a value
+      "HTTP/1.1 200 O\x01K\r\n\r\n",          // control byte in the reason
+      "HTTP/1.1 200 O\x7fK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",   // obs-fold with SP
+      "HTTP/1.1 200 OK\r\nA: b\r\n\tc\r\n\r\n",  // obs-fold with HTAB
+      "HTTP/1.1 200 OK\r\n A: b\r\n\r\n",        // whitespace before the first field
+      "HTTP/1.1 200 OK\r\n \r\n\r\n",            // a whitespace line
+      "HTTP/1.1 200 OK\r\nA : b\r\n\r\n",        // whitespace before the colon
+      "HTTP/1.1 200 OK\r\nA\t: b\r\n\r\n",
+      "HTTP/1.1 200 OK\r\n: b\r\n\r\n",  // no name
+      "HTTP/1.1 200 OK\r\nA b\r\n\r\n",  // no colon
+      "HTTP/1.1 200 OK\r\nA\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA B: c\r\n\r\n",  // bytes that are no token in a name
+      "HTTP/1.1 200 OK\r\nA(B): c\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA\"B: c\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nA/B: c\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-\xc3\xa9: c\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1 \r\n\r\n",  // trailing whitespace, framing field
+      "HTTP/1.1 200 OK\r\ncontent-length: 1\t\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n",
+      "HTTP/1.1 200\r\n\r\n",  // no SP after the status code
+      "HTTP/1.1 200\tOK\r\n\r\n",
+      "HTTP/1.1  200 OK\r\n\r\n",
+      "HTTP/1.1 20 OK\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\n\r\n",
+      "HTTP/1.1 2x0 OK\r\n\r\n",
+      "HTTP/1.10 200 OK\r\n\r\n",
+      "HTTP/1 200 OK\r\n\r\n",
+      "HTTP/2.0 200 OK\r\n\r\n",
+      "HTTP/1.x 200 OK\r\n\r\n",
+      "http/1.1 200 OK\r\n\r\n",
+      "HTTP/1.1\t200 OK\r\n\r\n",
+      "ICY 200 OK\r\n\r\n",
+  };
+  return heads;
+}
+
+TEST(ResponseHeadBytesValid, RefusesRawByteViolations) {
+  for (const auto& bytes : raw_refused_heads()) {
+    EXPECT_FALSE(response_head_bytes_valid(bytes)) << testing::PrintToString(bytes);
+  }
+}
+
+// Every prefix of a head short of its end is incomplete, so refused.
+TEST(ResponseHeadBytesValid, RefusesEveryTruncation) {
+  const std::string head = "HTTP/1.1 200 OK\r\nA: b\r\nContent-Length: 1\r\n\r\n";
+  ASSERT_TRUE(response_head_bytes_valid(head));
+  for (std::size_t n = 0; n < head.size(); ++n) {
+    EXPECT_FALSE(response_head_bytes_valid(std::string_view(head).substr(0, n))) << n;
+  }
+}
+
+// The fast path reads no head the raw check refuses: the table, then random damage.
+TEST(ParseSimpleResponse, RefusesWhatTheRawCheckRefuses) {
+  for (const auto& bytes : raw_refused_heads()) {
+    EXPECT_FALSE(parse_simple_response(bytes)) << testing::PrintToString(bytes);
+  }
+  std::mt19937 random(54321);
+  int refused = 0;
+  for (int round = 0; round < 100000; ++round) {
+    const std::string bytes = damaged_simple_head(random);
+    if (response_head_bytes_valid(bytes)) continue;
+    ++refused;
+    EXPECT_FALSE(parse_simple_response(bytes)) << testing::PrintToString(bytes);
+  }
+  EXPECT_GT(refused, 5000);  // the damage breaks many heads: the check had work to do
 }
 
 TEST(FindHeadEnd, FindsTheEmptyLineAcrossReads) {

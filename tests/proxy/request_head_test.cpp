@@ -157,6 +157,11 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{"HostPortTooBig", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", kBad},
         Shape{"HostEmptyPort", "GET / HTTP/1.1\r\nHost: a:\r\n\r\n", kBad},
         Shape{"HostOpenBracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", kBad},
+        Shape{"HostTwoGaps", "GET / HTTP/1.1\r\nHost: [1::2::3]\r\n\r\n", kBad},
+        Shape{"HostZoneId", "GET / HTTP/1.1\r\nHost: [::1%25eth0]\r\n\r\n", kBad},
+        Shape{"HostIpv6EmptyPort", "GET / HTTP/1.1\r\nHost: [::1]:\r\n\r\n", kBad},
+        Shape{"AbsoluteBadIpv6", get_line("GET http://[1:2:3:4:5:6:7:8:9]/ HTTP/1.1"), kBad},
+        Shape{"AbsoluteIpv6ZoneId", get_line("GET http://[fe80::1%25eth0]/ HTTP/1.1"), kBad},
         // the request line
         Shape{"DoubleSpace", get_line("GET  / HTTP/1.1"), kBad},
         Shape{"TabSeparator", get_line("GET\t/ HTTP/1.1"), kBad},
@@ -323,6 +328,42 @@ TEST(IsValidHost, FollowsTheUriGrammar) {
   }
 }
 
+TEST(IsValidHost, AcceptsIpLiteralsOfRfc3986) {
+  for (const char* good :
+       {"[::1]", "[::1]:8080", "[2001:db8::1]", "[::ffff:192.0.2.1]", "[1:2:3:4:5:6:7:8]",
+        "[v1.fe]", "[::]", "[1::]", "[1:2:3:4:5:6:7::]", "[::2:3:4:5:6:7:8]", "[1:2:3:4:5:6::8]",
+        "[ABCD:ef01::]", "[1:2:3:4:5:6:0.0.0.0]", "[::255.255.255.255]", "[1:2:3:4:5::10.0.0.1]",
+        "[V1F.a:b!$&'()*+,;=-._~]", "[::1]:65535"}) {
+    EXPECT_TRUE(is_valid_host(good)) << good;
+  }
+}
+
+TEST(IsValidHost, RefusesMalformedIpLiterals) {
+  for (const char* bad :
+       {"[::1", "[]", "[:::1]", "[1::2::3]", "[1:2:3:4:5:6:7:8:9]", "[12345::]", "[::1%25eth0]",
+        "[::ffff:256.0.0.1]", "[::1]x", "[::1]:80a", "[g::1]", "[::ffff:01.2.3.4]",
+        // more of the grammar's edges
+        "[::1]:", "[::1]:65536", "[::1]]", "[[::1]]", "[1:2:3:4:5:6:7]", "[1:2:3:4:5:6:7:8::]",
+        "[::1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7::8]", "[:1::]", "[1:]", "[1::2:]", "[:]",
+        "[1:2:3:4:5:6::1.2.3.4]", "[1.2.3.4]", "[1.2.3.4::]", "[::1.2.3]", "[::1.2.3.4.5]",
+        "[::1.2.3.4:1]", "[::1..3.4]", "[::1.2.3.1000]", "[::fe80%eth0]", "[v.fe]", "[v1.]",
+        "[v1fe]", "[vg.fe]", "[v1.f/e]", "[v1.f@e]", "[ ::1]"}) {
+    EXPECT_FALSE(is_valid_host(bad)) << bad;
+  }
+}
+
+// An absolute-form authority is held to the same grammar, then becomes Host.
+TEST(ReadRequestHead, AbsoluteFormWithIpLiteralAuthority) {
+  auto outcome = read("GET http://[2001:db8::1]:8080/p HTTP/1.1\r\nHost: other\r\n\r\n");
+  EXPECT_FALSE(outcome.refusal);
+  EXPECT_EQ(outcome.target, "/p");
+  EXPECT_EQ(outcome.host, "[2001:db8::1]:8080");
+  for (const char* authority : {"[::1", "[1::2::3]", "[::1]:80a", "[::ffff:01.2.3.4]", "[::1]:"}) {
+    EXPECT_EQ(read(get_line(std::string("GET http://") + authority + "/ HTTP/1.1")).refusal, kBad)
+        << authority;
+  }
+}
+
 // --- the body, read by the parser the head left ready ------------------------------------------
 
 constexpr std::string_view kChunkedHead =
@@ -360,6 +401,16 @@ TEST(RequestBody, FramingFieldsInTrailersAreRefused) {
   EXPECT_FALSE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nX-Checksum: 1\r\n\r\n"));
   EXPECT_TRUE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nContent-Length: 1\r\n\r\n"));
   EXPECT_TRUE(body_error(kChunkedHead, "1\r\nx\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+TEST(RequestBody, TrailersAreNotAddedToTheHead) {
+  RequestParser parser;
+  ASSERT_FALSE(read_request_head(kChunkedHead, {}, parser).refusal);
+  EXPECT_FALSE(feed_body(parser, "1\r\nx\r\n0\r\nHost: evil\r\nX-Checksum: 1\r\n\r\n"));
+  EXPECT_TRUE(parser.is_done());
+  EXPECT_EQ(parser.get().count(http::field::host), 1u);
+  EXPECT_EQ(parser.get()[http::field::host], "x");
+  EXPECT_EQ(parser.get().count("X-Checksum"), 0u);
 }
 
 TEST(StatusForParseError, MapsLimits) {
