@@ -439,6 +439,21 @@ std::optional<http::status> check_raw_request_head(std::string_view head,
   return check_field_block(head.substr(line.end), limits);
 }
 
+bool is_framing_refusal(http::status status) noexcept {
+  switch (status) {
+    case http::status::bad_request:
+    case http::status::payload_too_large:
+    case http::status::uri_too_long:
+    case http::status::expectation_failed:
+    case http::status::request_header_fields_too_large:
+    case http::status::not_implemented:
+    case http::status::http_version_not_supported:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool response_head_bytes_valid(std::string_view head) noexcept {
   std::size_t i = check_status_line(head);
   if (i == 0) return false;

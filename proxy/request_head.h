@@ -107,6 +107,10 @@ http::status status_for_parse_error(const boost::system::error_code& ec) noexcep
 std::optional<http::status> check_raw_request_head(std::string_view head,
                                                    const HeadLimits& limits) noexcept;
 
+// Whether `status` is one that read_request_head() or a body's framing refuses a request with
+// (400, 413, 414, 417, 431, 501, 505): the connection is closed after it.
+bool is_framing_refusal(http::status status) noexcept;
+
 // The raw-byte step for an upstream's response head, `head` running exactly through the empty
 // line that ends it: the status line "HTTP/1.x" SP 3DIGIT SP reason (HTAB / SP / VCHAR /
 // obs-text), then field lines held to the request rules above (token names, no whitespace before

@@ -158,19 +158,7 @@ unsigned status_for_client_body_error(const error_code& ec) noexcept {
 
 // Refusals close the connection: the rest of the request cannot be trusted.
 bool is_refusal(http::status status) noexcept {
-  switch (status) {
-    case http::status::bad_request:
-    case http::status::request_timeout:
-    case http::status::payload_too_large:
-    case http::status::uri_too_long:
-    case http::status::expectation_failed:
-    case http::status::request_header_fields_too_large:
-    case http::status::not_implemented:
-    case http::status::http_version_not_supported:
-      return true;
-    default:
-      return false;
-  }
+  return status == http::status::request_timeout || is_framing_refusal(status);
 }
 
 HeadLimits head_limits(const LimitsConfig& limits) noexcept {

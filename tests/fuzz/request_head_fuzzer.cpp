@@ -157,21 +157,6 @@ std::string serialise(const Message& message) {
 
 // --- the properties ----------------------------------------------------------------------------
 
-bool is_expected_refusal(http::status status) {
-  switch (status) {
-    case http::status::bad_request:
-    case http::status::payload_too_large:
-    case http::status::uri_too_long:
-    case http::status::expectation_failed:
-    case http::status::request_header_fields_too_large:
-    case http::status::not_implemented:
-    case http::status::http_version_not_supported:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Property 3: the scan resumes where it stopped without changing its verdict.
 void check_scan_in_pieces(std::string_view bytes, const HeadScan& whole, const HeadLimits& limits) {
   const HeadScan first = scan_request_head(bytes.substr(0, bytes.size() / 2), {}, limits);
@@ -259,7 +244,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RequestParser parser;
   const HeadVerdict verdict = read_request_head(head, limits, parser);
   if (verdict.refusal) {
-    require(is_expected_refusal(*verdict.refusal), "a refusal has a status of the table");
+    require(is_framing_refusal(*verdict.refusal), "a refusal has a status of the table");
     return 0;
   }
   const Message parsed = parsed_message(parser.get());

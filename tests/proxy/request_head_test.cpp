@@ -413,6 +413,19 @@ TEST(RequestBody, TrailersAreNotAddedToTheHead) {
   EXPECT_EQ(parser.get().count("X-Checksum"), 0u);
 }
 
+TEST(IsFramingRefusal, CoversTheRefusalsAndNothingElse) {
+  for (auto status :
+       {http::status::bad_request, http::status::payload_too_large, http::status::uri_too_long,
+        http::status::expectation_failed, http::status::request_header_fields_too_large,
+        http::status::not_implemented, http::status::http_version_not_supported}) {
+    EXPECT_TRUE(is_framing_refusal(status)) << status;
+  }
+  for (auto status : {http::status::ok, http::status::request_timeout, http::status::bad_gateway,
+                      http::status::service_unavailable}) {
+    EXPECT_FALSE(is_framing_refusal(status)) << status;
+  }
+}
+
 TEST(StatusForParseError, MapsLimits) {
   EXPECT_EQ(status_for_parse_error(http::error::header_limit),
             http::status::request_header_fields_too_large);
