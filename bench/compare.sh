@@ -12,6 +12,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=bench/bgproxy_config.sh
+source "$SCRIPT_DIR/bgproxy_config.sh"
 
 usage() {
   cat <<EOF
@@ -401,25 +403,7 @@ EOF
         haproxy_conf "$port" "$workers" >"$d/haproxy.cfg"
         start_bg bgproxy "$d/bgproxy.log" "$HAPROXY" -db -f "$d/haproxy.cfg"
       else
-        cat >"$d/bgproxy.yaml" <<EOF
-# written by bench/compare.sh
-listen: 127.0.0.1:$port
-workers: $workers
-admin:
-  listen: 127.0.0.1:$P_ADMIN
-backends:
-  live: blue
-  blue:  { endpoints: [127.0.0.1:$P_BLUE] }
-  green: { endpoints: [127.0.0.1:$P_GREEN] }
-routing:
-  sticky_header: X-User-Id
-timeouts:
-  client_idle: 300s
-limits:
-  max_connections: $CAP
-log:
-  level: warn
-EOF
+        bgproxy_bench_config "$port" "$workers" "$P_ADMIN" "$P_BLUE" "$P_GREEN" "$CAP" >"$d/bgproxy.yaml"
         local rc=0
         "$BGPROXY" check-config "$d/bgproxy.yaml" >"$d/check-config.log" 2>&1 || rc=$?
         if ((rc == 2)); then

@@ -22,6 +22,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=bench/bgproxy_config.sh
+source "$SCRIPT_DIR/bgproxy_config.sh"
 
 BGPROXY=$REPO_DIR/build/bgproxy
 CONNS=64
@@ -98,24 +100,7 @@ nginx -p "$TMP/backend" -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log"
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_BLUE/" 10 || die "the nginx backend did not start"
 
-cat >"$TMP/bgproxy.yaml" <<EOF
-listen: 127.0.0.1:$P_PROXY
-workers: $WORKERS
-admin:
-  listen: 127.0.0.1:$P_ADMIN
-backends:
-  live: blue
-  blue:  { endpoints: [127.0.0.1:$P_BLUE] }
-  green: { endpoints: [127.0.0.1:$P_GREEN] }
-routing:
-  sticky_header: X-User-Id
-timeouts:
-  client_idle: 300s
-limits:
-  max_connections: 20000
-log:
-  level: warn
-EOF
+bgproxy_bench_config "$P_PROXY" "$WORKERS" "$P_ADMIN" "$P_BLUE" "$P_GREEN" 20000 >"$TMP/bgproxy.yaml"
 case $TOOL in
   callgrind)
     valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
@@ -182,17 +167,21 @@ case $TOOL in
     report() { perf report -i "$TMP/perf.data" --stdio -g none "$@" 2>/dev/null |
       grep -v '^#' | grep -v '^$' | cut -c1-160; }
     echo "== by object"
-    report --no-children --sort dso | head -8
+    report --no-children --sort dso | sed -n '1,8p'
     echo "== self, user space (top 30)"
-    report --no-children --sort dso,symbol --dsos "$(basename "$BGPROXY")",libc.so.6 | head -30
+    report --no-children --sort dso,symbol --dsos "$(basename "$BGPROXY")",libc.so.6 | sed -n '1,30p'
     echo "== self, kernel (top 15)"
-    report --no-children --sort symbol --dsos '[kernel.kallsyms]' | head -15
+    report --no-children --sort symbol --dsos '[kernel.kallsyms]' | sed -n '1,15p'
     ;;
   callgrind)
-    sleep 1
-    out=$(ls -t "$TMP"/callgrind.out* | head -1)
+    # The dump taken right after the load (callgrind_control -d) is part 1; the file without a
+    # number is written at exit.
+    out=$TMP/callgrind.out.1
+    for ((i = 0; i < 100; ++i)); do [[ -s $out ]] && break; sleep 0.1; done
     total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     echo "instructions: $total, per request: $((total / (requests > 0 ? requests : 1)))"
-    callgrind_annotate --inclusive=no "$out" 2>/dev/null | sed -n '1,60p' | tail -45
+    # Self cost; the 100% rows are the thread's root (io_context::run), not a hot spot.
+    callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null |
+      grep -v '(100.0%)' | grep '^ *[0-9]' | sed -n '1,30p' | cut -c1-200
     ;;
 esac
