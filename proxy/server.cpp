@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detail/socket_option.hpp>
@@ -81,36 +83,26 @@ void listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
   if (ec) throw_listen_error(ec, endpoint);
 }
 
+// A descriptor between two owners (closed if nobody takes it, say when its worker stops first).
+class OwnedDescriptor {
+ public:
+  explicit OwnedDescriptor(int fd) noexcept : fd_(fd) {}
+  OwnedDescriptor(OwnedDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedDescriptor& operator=(OwnedDescriptor&&) = delete;
+  ~OwnedDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+  void release() noexcept { fd_ = -1; }
+
+ private:
+  int fd_;
+};
+
 bool out_of_resources(const error_code& ec) noexcept {
   const int value = ec.value();
   return ec.category() == boost::system::system_category() &&
          (value == EMFILE || value == ENFILE || value == ENOBUFS || value == ENOMEM);
-}
-
-// Over limits.max_connections (a process-wide count) a new connection is closed at once.
-net::awaitable<void> accept_connections(tcp::acceptor& acceptor, WorkerContext& worker,
-                                        std::atomic<std::uint64_t>& open) {
-  net::steady_timer backoff(acceptor.get_executor());
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (!acceptor.is_open() || worker.draining) co_return;
-    if (ec) {
-      worker.log.debug("accept failed: {}", ec.message());
-      if (out_of_resources(ec)) {
-        backoff.expires_after(kAcceptBackoff);
-        co_await backoff.async_wait(use_tuple);
-      }
-      continue;
-    }
-    const auto limit = worker.config_of(worker.snapshots.get()).limits.max_connections;
-    if (open.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
-      open.fetch_sub(1, std::memory_order_relaxed);
-      error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    start_connection(std::move(socket), ConnectionTicket(open), worker);
-  }
 }
 
 }  // namespace
@@ -129,10 +121,10 @@ class Server::Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  void start(std::atomic<std::uint64_t>& open) {
-    net::co_spawn(
-        io, accept_connections(acceptor, context, open),
-        [&log = log_](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
+  void start(Server& server) {
+    net::co_spawn(io, accept_connections(server), [&log = log_](std::exception_ptr failure) {
+      log_coroutine_failure(log, failure);
+    });
     thread_ = std::thread([this] { run(); });
   }
 
@@ -162,6 +154,76 @@ class Server::Worker {
     stopped_promise_.set_value();
   }
 
+  // Over limits.max_connections (a process-wide count) a new connection is closed at once.
+  net::awaitable<void> accept_connections(Server& server) {
+    net::steady_timer backoff(io);
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      if (!acceptor.is_open() || context.draining) co_return;
+      if (ec) {
+        log_.debug("accept failed: {}", ec.message());
+        if (out_of_resources(ec)) {
+          backoff.expires_after(kAcceptBackoff);
+          co_await backoff.async_wait(use_tuple);
+        }
+        continue;
+      }
+      auto& open = server.open_connections_;
+      const auto limit = context.config_of(context.snapshots.get()).limits.max_connections;
+      if (open.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
+        open.fetch_sub(1, std::memory_order_relaxed);
+        error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      Worker& target = least_loaded(server.workers_);
+      target.open_here_.fetch_add(1, std::memory_order_relaxed);
+      ConnectionTicket ticket(open, target.open_here_);
+      if (&target == this) {
+        start_connection(std::move(socket), std::move(ticket), context);
+      } else {
+        target.adopt(std::move(socket), std::move(ticket));
+      }
+    }
+  }
+
+  // The kernel spreads connections over the SO_REUSEPORT listeners by a hash of their addresses,
+  // which spreads a few long-lived connections unevenly (64 keep-alive connections split 37/27 as
+  // often as not), and the busier worker sets the tail latency. So a connection goes to the worker
+  // with the fewest open (this one on a tie), as HAProxy's listener does across its threads.
+  Worker& least_loaded(const std::vector<std::unique_ptr<Worker>>& workers) {
+    Worker* best = this;
+    std::uint32_t fewest = open_here_.load(std::memory_order_relaxed);
+    for (const auto& worker : workers) {
+      const std::uint32_t load = worker->open_here_.load(std::memory_order_relaxed);
+      if (load < fewest) {
+        best = worker.get();
+        fewest = load;
+      }
+    }
+    return *best;
+  }
+
+  // Takes over a connection another worker accepted: the descriptor moves to this worker's
+  // io_context (a socket belongs to the reactor it was opened on).
+  void adopt(tcp::socket socket, ConnectionTicket ticket) {
+    error_code ec;
+    const tcp protocol = socket.local_endpoint(ec).protocol();
+    if (ec) return;
+    OwnedDescriptor descriptor(socket.release(ec));
+    if (ec) return;
+    net::post(io, [this, protocol, descriptor = std::move(descriptor),
+                   ticket = std::move(ticket)]() mutable {
+      if (context.draining) return;
+      tcp::socket adopted(io);
+      error_code ec;
+      adopted.assign(protocol, descriptor.get(), ec);
+      if (ec) return;
+      descriptor.release();
+      start_connection(std::move(adopted), std::move(ticket), context);
+    });
+  }
+
   std::size_t index_;
   Logger& log_;
   std::promise<void> stopped_promise_;
@@ -170,6 +232,7 @@ class Server::Worker {
 
  public:
   BufferPool buffers;  // outlives `io`: sessions freed with it give their buffers back
+  std::atomic<std::uint32_t> open_here_{0};  // connections of this worker, read by every acceptor
   // Only this worker's thread touches its sockets: no locking in the reactor's I/O (posting from
   // other threads, as drain() does, stays safe).
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -207,7 +270,7 @@ void Server::start() {
   }
   local_endpoint_ = endpoint;
   workers_ = std::move(workers);
-  for (auto& worker : workers_) worker->start(open_connections_);
+  for (auto& worker : workers_) worker->start(*this);
   running_ = true;
   log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
 }

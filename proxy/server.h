@@ -1,5 +1,6 @@
 // The data plane: one event loop per worker thread, each with its own SO_REUSEPORT listener,
-// upstream pool, stats shard and snapshot cache (shared nothing on the hot path).
+// upstream pool, stats shard and snapshot cache (shared nothing on the hot path). A new connection
+// goes to the worker with the fewest open connections, whichever listener accepted it.
 #pragma once
 
 #include <atomic>

@@ -90,20 +90,26 @@ struct WorkerContext {
   bool draining = false;
 };
 
-// One counted downstream connection: limits.max_connections is a process-wide count.
+// One counted downstream connection: in the process (limits.max_connections) and in its worker
+// (where the next connections go). The counters outlive every connection.
 class ConnectionTicket {
  public:
-  // Adopts one unit already added to `open` by the acceptor.
-  explicit ConnectionTicket(std::atomic<std::uint64_t>& open) noexcept : open_(&open) {}
+  // Adopts one unit already added to each counter by the acceptor.
+  ConnectionTicket(std::atomic<std::uint64_t>& process_open,
+                   std::atomic<std::uint32_t>& worker_open) noexcept
+      : process_open_(&process_open), worker_open_(&worker_open) {}
   ConnectionTicket(ConnectionTicket&& other) noexcept
-      : open_(std::exchange(other.open_, nullptr)) {}
+      : process_open_(std::exchange(other.process_open_, nullptr)),
+        worker_open_(std::exchange(other.worker_open_, nullptr)) {}
   ConnectionTicket& operator=(ConnectionTicket&&) = delete;
   ~ConnectionTicket() {
-    if (open_) open_->fetch_sub(1, std::memory_order_relaxed);
+    if (process_open_) process_open_->fetch_sub(1, std::memory_order_relaxed);
+    if (worker_open_) worker_open_->fetch_sub(1, std::memory_order_relaxed);
   }
 
  private:
-  std::atomic<std::uint64_t>* open_;
+  std::atomic<std::uint64_t>* process_open_;
+  std::atomic<std::uint32_t>* worker_open_;
 };
 
 // Serves one accepted connection until it closes, on the worker's io_context thread. A keep-alive

@@ -49,6 +49,12 @@ class ProxyHarness {
 
   tcp::endpoint proxy() const { return server_->local_endpoint(); }
   Server& server() { return *server_; }
+  // What worker `i` has recorded so far (its connections open now, its requests).
+  StatsTotals worker_totals(std::size_t i) const {
+    StatsTotals totals;
+    stats_->shard(i).add_to(totals);
+    return totals;
+  }
   // Stops the server (every record written), then sums the shards.
   StatsTotals totals_after_stop() {
     server_->drain(std::chrono::seconds(5));

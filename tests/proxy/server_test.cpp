@@ -3,7 +3,9 @@
 #include "proxy/server.h"
 
 #include <future>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/read.hpp>
@@ -622,6 +624,30 @@ TEST_F(ServerTest, SeveralWorkersShareOnePort) {
   const auto totals = proxy.totals_after_stop();
   EXPECT_EQ(totals.of(Color::blue).requests, 12u);
   EXPECT_EQ(totals.downstream_connections, 0);
+}
+
+// The kernel's SO_REUSEPORT hash alone would split 40 connections 20/20 one time in eight.
+TEST_F(ServerTest, ConnectionsAreSpreadEvenlyOverTheWorkers) {
+  TestBackend backend;
+  proxy.config.workers = 2;
+  proxy.start({endpoint_at(backend.endpoint())});
+
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.push_back(std::make_unique<TestClient>(proxy.proxy()));
+    ASSERT_TRUE(clients.back()->send(make_request(http::verb::get, "/"))) << i;
+    ASSERT_TRUE(clients.back()->read_response()) << i;
+  }
+  const auto first = proxy.worker_totals(0);
+  const auto second = proxy.worker_totals(1);
+  EXPECT_EQ(first.downstream_connections + second.downstream_connections, 40);
+  EXPECT_EQ(first.downstream_connections, 20);
+  EXPECT_EQ(second.downstream_connections, 20);
+  for (auto& client : clients) {  // each connection still works where it went
+    ASSERT_TRUE(client->send(make_request(http::verb::get, "/")));
+    EXPECT_TRUE(client->read_response());
+  }
+  EXPECT_EQ(proxy.totals_after_stop().of(Color::blue).requests, 80u);
 }
 
 TEST_F(ServerTest, DrainFinishesTheRequestInFlightAndClosesIdleConnections) {
