@@ -275,6 +275,14 @@ void Server::start() {
   log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
 }
 
+std::uint64_t Server::parked_connections() const noexcept {
+  std::uint64_t parked = 0;
+  for (const auto& worker : workers_) {
+    parked += worker->context.parked.load(std::memory_order_relaxed);
+  }
+  return parked;
+}
+
 boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
   return local_endpoint_;
 }

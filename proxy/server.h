@@ -42,6 +42,8 @@ class Server {
   std::uint64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
   }
+  // Keep-alive connections idle long enough to have given up their session (see park()).
+  std::uint64_t parked_connections() const noexcept;
 
  private:
   class Worker;

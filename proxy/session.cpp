@@ -987,6 +987,7 @@ void park(std::unique_ptr<Connection> connection) {
   Connection& parked = *connection;
   parked.handle.set_idle(true);
   parked.handle.arm(parked.worker.deadlines, parked.idle_deadline);
+  parked.worker.parked.fetch_add(1, std::memory_order_relaxed);
   // The wait's memory comes from the heap at its size: Asio's recycled blocks are as large as the
   // largest operation that used them, and a parked wait lasts.
   parked.client.async_wait(
@@ -994,6 +995,7 @@ void park(std::unique_ptr<Connection> connection) {
       net::bind_allocator(ExactAllocator<void>(),
                           [connection = std::move(connection)](const error_code& ec) mutable {
                             connection->handle.set_idle(false);
+                            connection->worker.parked.fetch_sub(1, std::memory_order_relaxed);
                             if (ec) return;  // closes the connection
                             connection->handle.disarm();
                             spawn(std::move(connection));

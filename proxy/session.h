@@ -87,6 +87,7 @@ struct WorkerContext {
   EndpointCursor endpoints;
   UpstreamPool upstreams;
   ConnectionList connections;
+  std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;
 };
 

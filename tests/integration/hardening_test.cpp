@@ -593,7 +593,8 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{"OverAHundredFields",
               [] {
                 std::string fields;
-                for (int i = 0; i < 101; ++i) fields += "X" + std::to_string(i) + ": 1\r\n";
+                for (int i = 0; i < 101; ++i)
+                  fields.append("X").append(std::to_string(i)).append(": 1\r\n");
                 return post(fields);
               }(),
               431},

@@ -26,23 +26,15 @@
 
 #include <boost/json/value.hpp>
 
+#include "common/wait_until.h"
+
 namespace bgt {
 
 using namespace std::chrono_literals;
 using Ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// Polls `predicate` every `poll` until it returns true or `timeout` passes; the predicate's last
-// answer. Use instead of a sleep wherever a test waits for a condition.
-template <typename Predicate>
-bool wait_until(Predicate&& predicate, Ms timeout, Ms poll = 20ms) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (predicate()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(poll);
-  }
-}
+using bgp::testing::wait_until;
 
 // A loopback port that was free a moment ago (bind 127.0.0.1:0, read, close).
 std::uint16_t free_port();

@@ -1,5 +1,6 @@
 // The session's resource handling over real loopback sockets: keep-alive connections parked while
 // idle, and pooled upstream connections the upstream closed meanwhile.
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -7,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <boost/asio/write.hpp>
 
+#include "common/wait_until.h"
 #include "proxy/proxy_harness.h"
 #include "proxy/test_http.h"
 
@@ -17,9 +19,6 @@ class SessionTest : public ::testing::Test {
  protected:
   ProxyHarness proxy;
 };
-
-// Longer than the session waits before it parks an idle connection.
-constexpr auto kParked = 200ms;
 
 TEST_F(SessionTest, AParkedConnectionServesItsNextRequest) {
   TestBackend backend;
@@ -32,7 +31,7 @@ TEST_F(SessionTest, AParkedConnectionServesItsNextRequest) {
     const auto response = client.read_response();
     ASSERT_TRUE(response) << i;
     EXPECT_EQ(response->result(), http::status::ok) << i;
-    std::this_thread::sleep_for(kParked);
+    ASSERT_TRUE(wait_until([&] { return proxy.server().parked_connections() == 1; })) << i;
   }
   EXPECT_EQ(backend.request_count(), 3u);
   EXPECT_EQ(backend.connections(), 1u);  // the upstream connection was pooled meanwhile
@@ -61,26 +60,30 @@ TEST_F(SessionTest, ADrainClosesParkedConnectionsAtOnce) {
   TestClient client(proxy.proxy());
   ASSERT_TRUE(client.send(make_request(http::verb::get, "/")));
   ASSERT_TRUE(client.read_response());
-  std::this_thread::sleep_for(kParked);
+  ASSERT_TRUE(wait_until([&] { return proxy.server().parked_connections() == 1; }));
   const auto started = std::chrono::steady_clock::now();
   proxy.server().drain(std::chrono::seconds(5));
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
   EXPECT_TRUE(client.wait_closed());
 }
 
-// The backend answers with keep-alive, then closes the connection at once.
-void answer_and_close(BackendExchange& ex) {
-  ex.raw = [](tcp::socket& socket) {
-    constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    boost::system::error_code ec;
-    net::write(socket, net::buffer(kResponse), ec);
-    socket.shutdown(tcp::socket::shutdown_both, ec);
-    socket.close(ec);
+// The backend answers with keep-alive, then closes the connection at once (counted in `closed`).
+BackendHandler answer_and_close(std::atomic<int>& closed) {
+  return [&closed](BackendExchange& ex) {
+    ex.raw = [&closed](tcp::socket& socket) {
+      constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      boost::system::error_code ec;
+      net::write(socket, net::buffer(kResponse), ec);
+      socket.shutdown(tcp::socket::shutdown_both, ec);
+      socket.close(ec);
+      ++closed;
+    };
   };
 }
 
 TEST_F(SessionTest, AGetOnAPooledConnectionTheUpstreamClosedIsSentAgain) {
-  TestBackend backend(answer_and_close);
+  std::atomic<int> closed{0};
+  TestBackend backend(answer_and_close(closed));
   proxy.start({endpoint_at(backend.endpoint())});
 
   TestClient client(proxy.proxy());
@@ -96,13 +99,14 @@ TEST_F(SessionTest, AGetOnAPooledConnectionTheUpstreamClosedIsSentAgain) {
 }
 
 TEST_F(SessionTest, APostNeverGoesToAPooledConnectionTheUpstreamClosed) {
-  TestBackend backend(answer_and_close);
+  std::atomic<int> closed{0};
+  TestBackend backend(answer_and_close(closed));
   proxy.start({endpoint_at(backend.endpoint())});
 
   TestClient client(proxy.proxy());
   ASSERT_TRUE(client.send(make_request(http::verb::get, "/")));
   ASSERT_TRUE(client.read_response());
-  std::this_thread::sleep_for(50ms);  // the close reaches the pooled connection
+  ASSERT_TRUE(wait_until([&] { return closed == 1; }));  // the pooled connection is closed
   ASSERT_TRUE(client.send(make_request(http::verb::post, "/p", "body")));
   const auto response = client.read_response();
   ASSERT_TRUE(response);
