@@ -131,7 +131,8 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" +
+                          std::to_string(port) +
                           "\r\nUser-Agent: bgproxy-bench-idle\r\nAccept: */*\r\n\r\n";
   std::vector<int> fds;
   fds.reserve(static_cast<size_t>(n));
@@ -150,7 +151,8 @@ int main(int argc, char** argv) {
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         err = std::string("connect: ") + std::strerror(errno);
-      } else if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+      } else if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) !=
+                 static_cast<ssize_t>(req.size())) {
         err = std::string("send: ") + std::strerror(errno);
       } else {
         err = read_response(fd);

@@ -32,7 +32,8 @@ struct Weights {
     return w;
   }
   constexpr std::uint32_t of(Color c) const noexcept { return bp[index(c)]; }
-  constexpr void set(Color c, std::uint32_t basis_points) noexcept {  // the other color gets the rest
+  constexpr void set(Color c,
+                     std::uint32_t basis_points) noexcept {  // the other color gets the rest
     bp[index(c)] = basis_points;
     bp[index(other(c))] = kFullWeight - basis_points;
   }
