@@ -362,8 +362,7 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
       case FieldKind::proxy_connection:
         return std::nullopt;
       case FieldKind::content_length:
-        // Trailing whitespace in a framing field, refused by response_head_bytes_valid.
-        if (response.content_length || value.data()[value.size()] != '\r') return std::nullopt;
+        if (response.content_length) return std::nullopt;
         response.content_length = parse_length(value);
         if (!response.content_length) return std::nullopt;
         continue;

@@ -121,9 +121,11 @@ bool is_framing_field(std::string_view name) noexcept {
 }
 
 // field-line = field-name ":" OWS field-value OWS CRLF, starting at `start`. Refuses obs-fold and
-// whitespace before the colon (no name then), control bytes, bare CR or LF, and trailing
-// whitespace in a framing field (read differently by different servers).
-LineCheck check_field_line(std::string_view block, std::size_t start) noexcept {
+// whitespace before the colon (no name then), control bytes, bare CR or LF, and, in a request,
+// trailing whitespace in a framing field (read differently by different servers; a response's is
+// legal and met in the wild, and Beast's parser reads it as every other parser does).
+enum class Sender { client, upstream };
+LineCheck check_field_line(std::string_view block, std::size_t start, Sender sender) noexcept {
   std::size_t i = start;
   while (i < block.size() && is(kToken, block[i])) ++i;
   if (i == start || i == block.size() || block[i] != ':') return {0, kBad};
@@ -131,7 +133,7 @@ LineCheck check_field_line(std::string_view block, std::size_t start) noexcept {
   char last = ':';
   for (++i; i < block.size() && is(kFieldValue, block[i]); ++i) last = block[i];
   if (slice(block, i, 2) != "\r\n") return {0, kBad};
-  if (framing && (last == ' ' || last == '\t')) return {0, kBad};
+  if (sender == Sender::client && framing && (last == ' ' || last == '\t')) return {0, kBad};
   return {i + 2, std::nullopt};
 }
 
@@ -145,7 +147,7 @@ std::optional<http::status> check_field_block(std::string_view block,
   for (std::size_t i = 0; i < block.size();) {
     if (block[i] == '\r') return block.substr(i) == "\r\n" ? std::nullopt : std::optional{kBad};
     if (++count > limits.max_fields) return http::status::request_header_fields_too_large;
-    const LineCheck line = check_field_line(block, i);
+    const LineCheck line = check_field_line(block, i, Sender::client);
     if (line.refusal) return line.refusal;
     i = line.end;
   }
@@ -458,7 +460,7 @@ bool response_head_bytes_valid(std::string_view head) noexcept {
   std::size_t i = check_status_line(head);
   if (i == 0) return false;
   while (i < head.size() && head[i] != '\r') {
-    const LineCheck line = check_field_line(head, i);
+    const LineCheck line = check_field_line(head, i, Sender::upstream);
     if (line.refusal) return false;
     i = line.end;
   }

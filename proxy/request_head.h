@@ -114,10 +114,10 @@ bool is_framing_refusal(http::status status) noexcept;
 // The raw-byte step for an upstream's response head, `head` running exactly through the empty
 // line that ends it: the status line "HTTP/1.x" SP 3DIGIT SP reason (HTAB / SP / VCHAR /
 // obs-text), then field lines held to the request rules above (token names, no whitespace before
-// the colon, no obs-fold, no control bytes, CR only in CRLF, no trailing whitespace in a framing
-// field). No limits, no allocation, one pass. Beast's parser accepts more: for the session to call
-// before it gives a head to Beast's parser. parse_simple_response (relay_head.h) refuses every
-// head this refuses.
+// the colon, no obs-fold, no control bytes, CR only in CRLF), but for trailing whitespace in a
+// framing field, which a response may have. No limits, no allocation, one pass. Beast's parser
+// accepts more: for the session to call before it gives a head to Beast's parser.
+// parse_simple_response (relay_head.h) refuses every head this refuses.
 bool response_head_bytes_valid(std::string_view head) noexcept;
 
 // A Host value (or an absolute-form authority): uri-host [":" port], RFC 9110 section 7.2 and RFC

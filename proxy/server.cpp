@@ -129,6 +129,7 @@ class Server::Worker {
   }
 
   void begin_drain() {
+    accepting_.store(false, std::memory_order_relaxed);
     error_code ignored;
     acceptor.close(ignored);
     context.begin_drain();
@@ -195,6 +196,7 @@ class Server::Worker {
     Worker* best = this;
     std::uint32_t fewest = open_here_.load(std::memory_order_relaxed);
     for (const auto& worker : workers) {
+      if (!worker->accepting_.load(std::memory_order_relaxed)) continue;  // draining
       const std::uint32_t load = worker->open_here_.load(std::memory_order_relaxed);
       if (load < fewest) {
         best = worker.get();
@@ -208,12 +210,9 @@ class Server::Worker {
   // io_context (a socket belongs to the reactor it was opened on).
   void adopt(tcp::socket socket, ConnectionTicket ticket) {
     error_code ec;
-    const tcp protocol = socket.local_endpoint(ec).protocol();
-    if (ec) return;
     OwnedDescriptor descriptor(socket.release(ec));
     if (ec) return;
-    net::post(io, [this, protocol, descriptor = std::move(descriptor),
-                   ticket = std::move(ticket)]() mutable {
+    net::post(io, [this, descriptor = std::move(descriptor), ticket = std::move(ticket)]() mutable {
       if (context.draining) return;
       tcp::socket adopted(io);
       error_code ec;
@@ -232,7 +231,10 @@ class Server::Worker {
 
  public:
   BufferPool buffers;  // outlives `io`: sessions freed with it give their buffers back
-  std::atomic<std::uint32_t> open_here_{0};  // connections of this worker, read by every acceptor
+  // Read by every acceptor, on a line of their own (the pool's free list changes per request).
+  alignas(64) std::atomic<std::uint32_t> open_here_{0};  // connections of this worker
+  std::atomic<bool> accepting_{true};                    // false once draining
+  tcp protocol{tcp::v4()};                               // of the listener (set before start)
   // Only this worker's thread touches its sockets: no locking in the reactor's I/O (posting from
   // other threads, as drain() does, stays safe).
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -265,6 +267,7 @@ void Server::start() {
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) ^ entropy() ^ i;
     auto worker = std::make_unique<Worker>(*this, i, seed);
     listen_on(worker->acceptor, endpoint);
+    worker->protocol = endpoint.protocol();
     if (i == 0) endpoint = worker->acceptor.local_endpoint();  // port 0: the others join it
     workers.push_back(std::move(worker));
   }

@@ -70,6 +70,9 @@ using ResponseParser = http::response_parser<http::buffer_body>;
 constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 constexpr std::size_t kChunkSizeLine = 24;      // a chunk's size in hex and its CRLF
+// How long the start of a request body is waited for before the head goes upstream without it:
+// a body sent with its head is there at once; a client that streams slowly is not held up.
+constexpr Duration kHoldWait = std::chrono::milliseconds(100);
 // The first read of a head (request or response): one pool block, which almost every head fits.
 // A bigger head grows the buffer by kReadChunk reads; a smaller first read keeps the memory of
 // connections waiting for their next request small.
@@ -417,25 +420,30 @@ class Session {
     return forward(ex);
   }
 
-  // Reads the body into the relay buffer before anything goes upstream, until it ends or the
-  // buffer is full. A body that fits is checked whole (framing, chunk sizes and extensions, the
-  // size limit), so a refused request reaches no backend; a longer one streams on after this part
-  // (an error there ends the upstream connection before the last chunk). The held part is also
-  // what a retry sends again.
+  // Reads the body into the relay buffer before anything goes upstream, until it ends, the buffer
+  // is full or kHoldWait passed. A body that arrives whole meanwhile is checked whole (framing,
+  // chunk sizes and extensions, the size limit), so a refused request reaches no backend; a longer
+  // or slower one streams on after this part (an error there ends the upstream connection before
+  // the last chunk). The held part is also what a retry sends again.
   net::awaitable<Step> hold_request_body(Exchange& ex) {
-    if (!co_await send_continue(ex)) co_return client_failed(ex, kClientClosedRequest);
+    if (needs_continue(ex) && !co_await send_continue(ex)) {
+      co_return client_failed(ex, kClientClosedRequest);
+    }
     RequestParser& parser = *request_;
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
+    const bool hold_ends_first = kHoldWait < config_->timeouts.client_idle;
+    handle_.arm(worker_.deadlines,
+                Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle));
     held_ = 0;
     while (!parser.is_done() && held_ < relay.size()) {
       body = {relay.data() + held_, relay.size() - held_, true};
-      arm(config_->timeouts.client_idle);
       auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
       held_ = relay.size() - body.size;
-      if (read_ec && read_ec != http::error::need_buffer) {
-        co_return client_failed(ex, status_for_client_body_error(timed(read_ec)));
-      }
+      if (!read_ec || read_ec == http::error::need_buffer) continue;
+      const error_code ec = timed(read_ec);
+      if (ec == net::error::timed_out && hold_ends_first) break;  // the rest streams
+      co_return client_failed(ex, status_for_client_body_error(ec));
     }
     co_return Step::done;
   }
@@ -477,7 +485,11 @@ class Session {
       const auto held = body_piece(size_line, held_, request_->is_done());
       const std::array<net::const_buffer, 5> pieces{net::buffer(head_out_), held[0], held[1],
                                                     held[2], held[3]};
-      auto [write_ec, n] = co_await net::async_write(*upstream_, pieces, as_values);
+      // Without a body, one buffer: Asio's single-buffer write is the plain send().
+      auto [write_ec, n] =
+          net::buffer_size(held) == 0
+              ? co_await net::async_write(*upstream_, net::buffer(head_out_), as_values)
+              : co_await net::async_write(*upstream_, pieces, as_values);
       Step step = head_sent(ex, timed(write_ec));
       if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
       if (step == Step::done) step = co_await receive_response_head(ex);
@@ -599,8 +611,10 @@ class Session {
   }
 
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
+  static bool needs_continue(const Exchange& ex) noexcept {
+    return ex.expects_continue && ex.version >= 11 && !ex.continue_sent;
+  }
   net::awaitable<bool> send_continue(Exchange& ex) {
-    if (!ex.expects_continue || ex.version < 11 || ex.continue_sent) co_return true;
     ex.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     arm(config_->timeouts.client_idle);

@@ -686,6 +686,23 @@ TEST_P(BodyRefusal, OneAnswerThenTheCloseAndNothingReachesTheBackend) {
   EXPECT_EQ(backend.connections(), 0u);
 }
 
+// The hold waits a moment only: a client streaming its body slowly is not held up.
+TEST_F(Hardening, ASlowlyStreamedBodyGoesUpstreamBeforeItEnds) {
+  start();
+  Client client(port());
+  ASSERT_TRUE(client.send(
+      "POST /slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+  EXPECT_TRUE(
+      wait_until([&] { return backend_.received().find("hello") != std::string::npos; }, 5s))
+      << backend_.received();
+  ASSERT_TRUE(client.send("6\r\n world\r\n0\r\n\r\n"));
+  const auto reply = client.reply();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->status, 200u);
+  ASSERT_TRUE(backend_.wait_for_requests(1));
+  EXPECT_EQ(backend_.requests()[0].body(), "hello world");
+}
+
 // Past the held part the body streams: an error there closes the upstream connection before the
 // last chunk, so the backend never gets a whole request.
 TEST_F(Hardening, ABodyErrorPastTheHeldPartLeavesTheBackendWithoutAWholeRequest) {

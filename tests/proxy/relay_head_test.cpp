@@ -187,7 +187,7 @@ const std::vector<std::string>& simple_heads() {
       "HTTP/1.1 200 \r\nContent-Length:3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nVia: 1.0 a\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n"
       "via: 1.1 b\r\nTE: x\r\nTrailer: y\r\nUpgrade: h2\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nX-Tab: a\tb \r\nX-Obs: caf\xc3\xa9\r\nContent-Length:  7\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-Tab: a\tb \r\nX-Obs: caf\xc3\xa9\r\nContent-Length:  7  \r\n\r\n",
       "HTTP/1.1 201 Created\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n",
       "HTTP/1.1 200 OK\r\nConnection: CLOSE , \r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nVia:\r\nContent-Length: 1\r\n\r\n",
@@ -235,8 +235,6 @@ TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
       "HTTP/1.1 200 OK\r\nContent-Length: 3x\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
-      "HTTP/1.1 200 OK\r\nContent-Length: 7 \r\n\r\n",
-      "HTTP/1.1 200 OK\r\nContent-Length:\t7\t\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-Bad: a\x01"
@@ -334,6 +332,10 @@ TEST(ResponseHeadBytesValid, AcceptsStrictHeads) {
       "HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Spaces:   \r\nX-Tab:\ta\tb\r\n\r\n",
       "HTTP/1.1 200 OK\r\n!#$%&'*+-.^_`|~0aZ: v\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-A: \"quoted\", (comment); a=b\r\n\r\n",
+      // trailing whitespace in a framing field: legal in a response (refused in a request)
+      "HTTP/1.1 200 OK\r\nContent-Length: 1 \r\n\r\n",
+      "HTTP/1.1 200 OK\r\ncontent-length: 1\t\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n",
   };
   for (const auto& bytes : heads) EXPECT_TRUE(response_head_bytes_valid(bytes)) << bytes;
 }
@@ -380,9 +382,6 @@ const std::vector<std::string>& raw_refused_heads() {
       "HTTP/1.1 200 OK\r\nA\"B: c\r\n\r\n",
       "HTTP/1.1 200 OK\r\nA/B: c\r\n\r\n",
       "HTTP/1.1 200 OK\r\nX-\xc3\xa9: c\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nContent-Length: 1 \r\n\r\n",  // trailing whitespace, framing field
-      "HTTP/1.1 200 OK\r\ncontent-length: 1\t\r\n\r\n",
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n",
       "HTTP/1.1 200\r\n\r\n",  // no SP after the status code
       "HTTP/1.1 200\tOK\r\n\r\n",
       "HTTP/1.1  200 OK\r\n\r\n",
