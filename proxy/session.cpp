@@ -571,17 +571,21 @@ class Session {
     RequestParser& parser = *request_;
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
+    parser.eager(false);  // http::async_read (the hold) set it: read_some would wait for more
     while (!parser.is_done()) {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
       arm(config_->timeouts.client_idle);
-      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
+      // Some, not all: what arrived goes on at once (a client may stream, and wait for answers).
+      auto [read_ec, n] =
+          co_await http::async_read_some(client_, client_buffer_, parser, as_values);
       if (read_ec && read_ec != http::error::need_buffer) {
         co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
       }
       const std::size_t filled = relay.size() - body.size;
       std::array<char, kChunkSizeLine> size_line;
       const auto pieces = body_piece(size_line, filled, parser.is_done());
+      if (net::buffer_size(pieces) == 0) continue;  // a chunk's head was read, no data yet
       arm(write_timeout);
       auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, as_values);
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
@@ -834,6 +838,7 @@ class Session {
                                          tcp::socket& to, Duration write_timeout,
                                          bool* body_started) {
     auto& body = parser.get().body();
+    parser.eager(false);  // read_some returns with what came, not when the buffer is full
     for (;;) {
       if (parser.is_done()) {
         body = {nullptr, 0, false};
@@ -842,7 +847,9 @@ class Session {
         auto& relay = relay_buffer();
         body = {relay.data(), relay.size(), true};
         arm(read_timeout);
-        auto [ec, n] = co_await http::async_read(from, from_buffer, parser, as_values);
+        // Some, not all: a streamed response (server-sent events, long polls) is relayed as it
+        // comes, not 16 KB at a time.
+        auto [ec, n] = co_await http::async_read_some(from, from_buffer, parser, as_values);
         if (ec && ec != http::error::need_buffer)
           co_return RelayResult{RelayResult::Side::reader, timed(ec)};
         const std::size_t filled = relay.size() - body.size;

@@ -157,6 +157,39 @@ TEST_F(ServerTest, CloseDelimitedUpstreamBodyReachesAnHttp11ClientChunked) {
   }
 }
 
+// Server-sent events and long polls: each chunk reaches the client when the upstream sends it.
+TEST_F(ServerTest, AStreamedChunkedResponseIsRelayedAsItComes) {
+  Gate next_event;
+  TestBackend backend([&](BackendExchange& ex) {
+    ex.raw = [&](tcp::socket& socket) {
+      net::write(socket, net::buffer(std::string_view(
+                             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n9\r\ndata: one\r\n")));
+      if (!next_event.wait()) return;
+      net::write(socket, net::buffer(std::string_view("9\r\ndata: two\r\n0\r\n\r\n")));
+    };
+  });
+  proxy.start({endpoint_at(backend.endpoint())});
+
+  TestClient client(proxy.proxy());
+  ASSERT_TRUE(client.send(make_request(http::verb::get, "/events")));
+  std::string received;
+  while (received.find("data: one") == std::string::npos) {
+    const std::string more = client.read_some();
+    ASSERT_FALSE(more.empty()) << "the first event did not come before the stream ended: "
+                               << received;
+    received += more;
+  }
+  EXPECT_EQ(received.find("data: two"), std::string::npos);
+  next_event.open();
+  while (received.find("0\r\n\r\n") == std::string::npos) {
+    const std::string more = client.read_some();
+    ASSERT_FALSE(more.empty()) << received;
+    received += more;
+  }
+  EXPECT_NE(received.find("data: two"), std::string::npos);
+}
+
 TEST_F(ServerTest, UpstreamFailingMidBodyClosesTheClientAndCountsAsAnError) {
   TestBackend backend([](BackendExchange& ex) {
     ex.raw = [](tcp::socket& socket) {
