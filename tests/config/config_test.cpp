@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -22,7 +23,8 @@ std::string errors_of(const ConfigResult& result) {
 Config load_ok(std::string_view yaml) {
   auto result = load_config_string(yaml, "test.yaml");
   EXPECT_TRUE(result.ok()) << errors_of(result);
-  return result.config.value_or(Config{});
+  if (!result.config) return Config{};  // (not value_or: GCC 12 warns of its temporary)
+  return std::move(*result.config);
 }
 
 // A file in the test's temporary directory, removed when the test ends.
