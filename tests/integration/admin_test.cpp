@@ -102,9 +102,7 @@ TEST_F(AdminTest, CrossSiteMutationsAreRefused) {
 
 TEST_F(AdminTest, ReadyzFollowsTheHealthOfTheLiveColor) {
   ConfigSpec checked = spec();
-  checked.backends =
-      "health_check:\n  path: /health\n  interval: 100ms\n  timeout: 500ms\n"
-      "  unhealthy_after: 2\n  healthy_after: 2\n";
+  checked.backends = fast_health_check(2);
   Bgproxy proxy(make_config(checked));
   ASSERT_TRUE(proxy.start());
   EXPECT_EQ(proxy.admin("GET", "/healthz").status, 200u);
@@ -120,9 +118,7 @@ TEST_F(AdminTest, ReadyzFollowsTheHealthOfTheLiveColor) {
 
 TEST_F(AdminTest, ReadyzIsUnavailableWhenTheLiveEndpointIsDown) {
   ConfigSpec checked = spec();
-  checked.backends =
-      "health_check:\n  path: /health\n  interval: 100ms\n  timeout: 500ms\n"
-      "  unhealthy_after: 2\n  healthy_after: 2\n";
+  checked.backends = fast_health_check(2);
   Bgproxy proxy(make_config(checked));
   ASSERT_TRUE(proxy.start());
   blue.stop();

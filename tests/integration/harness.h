@@ -260,6 +260,14 @@ std::string make_config(const ConfigSpec& spec);
 std::string with_ports(std::string config_yaml, std::uint16_t proxy_port = 0,
                        std::uint16_t admin_port = 0);
 
+// Health checks for tests (under backends:): probed every 100 ms, `after` results flip a state.
+inline std::string fast_health_check(int after) {
+  const std::string n = std::to_string(after);
+  return "health_check:\n  path: /health\n  interval: 100ms\n  timeout: 500ms\n"
+         "  unhealthy_after: " +
+         n + "\n  healthy_after: " + n + "\n";
+}
+
 // A fast rollout for tests: 1 s steps, checks every 100 ms, 20 requests make a window count.
 inline constexpr std::string_view kFastRollout =
     "step_duration: 1s\ncheck_interval: 100ms\nmin_requests: 20\n";

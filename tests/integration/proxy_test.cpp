@@ -438,9 +438,7 @@ TEST_F(ProxyTest, SlowUpstreamIs504AfterUpstreamResponseTimeout) {
 
 TEST_F(ProxyTest, UnhealthyColorIs503) {
   ConfigSpec s = spec();
-  s.backends =
-      "health_check:\n  path: /health\n  interval: 100ms\n  timeout: 500ms\n"
-      "  unhealthy_after: 1\n  healthy_after: 1\n";
+  s.backends = fast_health_check(1);
   Bgproxy proxy(make_config(s));
   ASSERT_TRUE(proxy.start());
   set_green(proxy, 100);

@@ -44,6 +44,17 @@ class RolloutTest : public ::testing::Test {
     return last && last->is_object() ? string_at(*last, "reason") : std::string();
   }
 
+  // Starts a rollout over `steps` (a JSON list) and drives it with `connections` clients until it
+  // rolls back or 15 s pass; the last status seen.
+  json::value drive_until_rolled_back(const Bgproxy& proxy, std::string_view steps,
+                                      int connections) {
+    const std::string body = R"({"steps": )" + std::string(steps) + "}";
+    if (proxy.admin("POST", "/rollout/start", body).status != 200u) return proxy.status();
+    TrafficLoop traffic(proxy.proxy_port(), {.connections = connections, .max_duration = 20s});
+    return wait_status(
+        proxy, [](const json::value& v) { return in_state(v, "rolled_back"); }, 15s);
+  }
+
   static bool held(const json::value& s) {
     const auto* flag = s.is_object() ? s.as_object().if_contains("held") : nullptr;
     return flag && *flag == true;
@@ -129,12 +140,8 @@ TEST_F(RolloutTest, SlowCandidateRollsBackOnP99) {
       make_config(spec("step_duration: 1m\ncheck_interval: 100ms\nmin_requests: 20\n"
                        "thresholds:\n  max_p99: 200ms\n  max_p99_increase: 1000\n")));
   ASSERT_TRUE(proxy.start());
-  ASSERT_EQ(proxy.admin("POST", "/rollout/start", R"({"steps": [50, 100]})").status, 200u);
 
-  TrafficLoop traffic(proxy.proxy_port(), {.connections = 8, .max_duration = 20s});
-  const auto s = wait_status(
-      proxy, [](const json::value& v) { return in_state(v, "rolled_back"); }, 15s);
-  traffic.stop();
+  const auto s = drive_until_rolled_back(proxy, "[50, 100]", 8);
   ASSERT_EQ(string_at(s, "state"), "rolled_back") << json::serialize(s);
   EXPECT_EQ(rollback_reason(s), "p99") << json::serialize(s);
   const Tally after = send_requests(proxy.proxy_port(), 20);
@@ -148,12 +155,8 @@ TEST_F(RolloutTest, CandidateSlowerThanLiveRollsBackOnP99Increase) {
       spec("step_duration: 1m\ncheck_interval: 100ms\nmin_requests: 20\n"
            "thresholds:\n  max_p99: 10s\n  max_p99_increase: 0.5\n  p99_noise_floor: 5ms\n")));
   ASSERT_TRUE(proxy.start());
-  ASSERT_EQ(proxy.admin("POST", "/rollout/start", R"({"steps": [30, 100]})").status, 200u);
 
-  TrafficLoop traffic(proxy.proxy_port(), {.connections = 4, .max_duration = 20s});
-  const auto s = wait_status(
-      proxy, [](const json::value& v) { return in_state(v, "rolled_back"); }, 15s);
-  traffic.stop();
+  const auto s = drive_until_rolled_back(proxy, "[30, 100]", 4);
   ASSERT_EQ(string_at(s, "state"), "rolled_back") << json::serialize(s);
   EXPECT_EQ(rollback_reason(s), "p99_increase") << json::serialize(s);
 }
