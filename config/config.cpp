@@ -178,6 +178,8 @@ class Loader {
   Fields health_check_fields(HealthCheckConfig& health_check);
   Fields rollout_fields(RolloutConfig& rollout);
   Fields thresholds_fields(Thresholds& thresholds);
+  Fields judge_fields(JudgeConfig& judge);
+  void read_quantiles(const Value& list, std::vector<double>& target);
   Fields routing_fields(RoutingConfig& routing);
   Fields timeouts_fields(TimeoutsConfig& timeouts);
   Fields limits_fields(LimitsConfig& limits);
@@ -516,7 +518,48 @@ Fields Loader::rollout_fields(RolloutConfig& r) {
       flag("auto_start", r.auto_start),
       duration("retain_previous", r.retain_previous, kZeroAllowed),
       section("thresholds", thresholds_fields(r.thresholds)),
+      section("judge", judge_fields(r.judge)),
+      duration("post_promotion_watch", r.post_promotion_watch, kZeroAllowed),
   };
+}
+
+Fields Loader::judge_fields(JudgeConfig& judge) {
+  // alpha = 0 would never roll back, 1 always: both ends are excluded.
+  return {
+      {"alpha",
+       [this, &judge](const Value& v) {
+         const auto alpha = read_number(v, 0, 1);
+         if (alpha && (*alpha <= 0 || *alpha >= 1)) {
+           fail(v, fmt::format("must be between 0 and 1, both excluded, got {}", *alpha));
+         } else if (alpha) {
+           judge.alpha = *alpha;
+         }
+       }},
+      {"quantiles", [this, &judge](const Value& v) { read_quantiles(v, judge.quantiles); }},
+  };
+}
+
+void Loader::read_quantiles(const Value& list, std::vector<double>& target) {
+  if (!list.node.IsSequence()) {
+    fail(list, fmt::format("expected a list of quantiles like [0.5, 0.9, 0.99], got {}",
+                           describe_kind(list.node)));
+    return;
+  }
+  const auto errors_before = errors_.size();
+  std::vector<double> quantiles;
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    const Value item = element(list, i);
+    const auto q = read_number(item, 0, 1);
+    if (!q) continue;
+    if (*q <= 0 || *q >= 1) {
+      fail(item, fmt::format("a quantile is between 0 and 1, both excluded, got {}", *q));
+    } else if (std::find(quantiles.begin(), quantiles.end(), *q) != quantiles.end()) {
+      fail(item, fmt::format("duplicate quantile {}", *q));
+    } else {
+      quantiles.push_back(*q);
+    }
+  }
+  if (errors_.size() == errors_before) target = std::move(quantiles);
 }
 
 Fields Loader::thresholds_fields(Thresholds& t) {

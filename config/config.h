@@ -63,6 +63,13 @@ struct Thresholds {
   Duration p99_noise_floor = 5ms;
 };
 
+// The judge (docs/judge.md): the bound on false rollbacks and the compared latency quantiles.
+struct JudgeConfig {
+  double alpha = 0.01;  // chance that a healthy candidate is ever rolled back in one rollout
+  std::vector<double> quantiles{0.5, 0.9, 0.99};
+  bool operator==(const JudgeConfig&) const = default;
+};
+
 struct RolloutConfig {
   std::vector<RolloutStep> steps{{1000, {}}, {2500, {}}, {5000, {}}, {7500, {}}, {10000, {}}};
   Duration step_duration = 5min;
@@ -72,6 +79,8 @@ struct RolloutConfig {
   bool auto_start = false;
   Duration retain_previous = 24h;
   Thresholds thresholds;
+  JudgeConfig judge;
+  Duration post_promotion_watch = 30min;  // the new live color is still judged this long; 0 = off
 
   Duration duration_of(std::size_t step) const {
     return steps.at(step).duration.value_or(step_duration);

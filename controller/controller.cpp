@@ -1,5 +1,7 @@
 #include "controller/controller.h"
 
+#include <cmath>
+
 #include <boost/json.hpp>
 
 #include "controller/health_probe.h"
@@ -32,11 +34,36 @@ json::array steps_json(const std::vector<RolloutStep>& steps) {
   return out;
 }
 
-json::object color_window_json(const ColorWindow& w) {
+json::object color_window_json(const Sample& w) {
   return {{"requests", w.requests},
           {"errors", w.errors},
           {"error_rate", w.error_rate()},
-          {"p99_ms", w.p99_ms}};
+          {"p99_ms", w.p99_ms()}};
+}
+
+json::value finite_or_null(double x) {
+  return std::isfinite(x) ? json::value(x) : json::value(nullptr);
+}
+
+json::object rule_json(const RuleEvidence& r) {
+  return {{"rule", r.name()},
+          {"estimate", finite_or_null(r.estimate)},
+          {"threshold", finite_or_null(r.threshold)},
+          {"candidate_requests", r.candidate_n},
+          {"reference_requests", r.reference_n},
+          {"e", r.e()},
+          {"bar", r.bar},
+          {"breached", r.breached()}};
+}
+
+// The split-routed traffic of a stats difference, as the judge counts it.
+ColorSamples samples_of(const StatsTotals& totals) {
+  ColorSamples out;
+  for (Color c : kColors) {
+    const ColorTotals& t = totals.of(c);
+    out.of(c) = Sample{t.requests, t.errors, t.latency};
+  }
+  return out;
 }
 
 json::object history_json(const HistoryEvent& e) {
@@ -80,6 +107,8 @@ std::optional<std::string_view> event_of(Verdict verdict) {
       return "promote";
     case Verdict::rollback:
       return "rollback";
+    case Verdict::watch_ended:
+      return "watch_ended";
     default:
       return std::nullopt;
   }
@@ -108,13 +137,13 @@ void Controller::restore() {
   endpoints_ = resolve_endpoints(config_->backends);
   if (!config_->state_file.empty()) {
     if (auto saved = load_state(config_->state_file)) {
-      state_ = std::move(*saved);
+      state_ = resume_after_restart(std::move(*saved), clock_());
       log_.info("restored rollout state from {}: {}, live {}, step {}", config_->state_file,
                 name(state_.phase), name(state_.live),
                 state_.step ? std::to_string(*state_.step) : "none");
     }
   }
-  window_start_ = stats_.totals();
+  last_reading_ = stats_.totals();
   publish_snapshot();
 }
 
@@ -169,24 +198,27 @@ void Controller::schedule_check() {
 }
 
 void Controller::check() {
-  if (!state_.running()) return;
+  if (!state_.judging()) {
+    evidence_.clear();
+    return;
+  }
   const bool candidate_healthy = health_.any_healthy(state_.candidate());
-  Decision d = evaluate(config_->rollout, state_, current_window(), candidate_healthy, clock_());
+  Decision d = evaluate(config_->rollout, state_, take_fresh(), candidate_healthy, clock_());
+  evidence_ = std::move(d.evidence);
   const bool repeated_hold = d.verdict == Verdict::hold && state_.held;  // said once is enough
   if (!d.message.empty() && !repeated_hold) {
     const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
     log_.log(level, "{}", d.message);
     last_decision_ = d.message;
   }
-  commit(std::move(d.state), d.weights_changed, d.new_window);
+  commit(std::move(d.state), d.weights_changed);
   // Announced after the commit so that the event describes the state the verdict produced.
   if (const auto event = event_of(d.verdict)) announce(*event, d.message);
 }
 
-void Controller::commit(RolloutState next, bool weights_changed, bool new_window) {
+void Controller::commit(RolloutState next, bool weights_changed) {
   const bool changed = !(next == state_);
   state_ = std::move(next);
-  if (new_window) window_start_ = stats_.totals();
   if (weights_changed) publish_snapshot();
   if (changed) persist();
 }
@@ -232,14 +264,21 @@ void Controller::announce(std::string_view event, std::string_view detail) {
                    {"detail", detail}});
 }
 
-StepWindow Controller::current_window() const {
-  const StatsTotals window = stats_.totals().since(window_start_);
-  StepWindow out;
-  for (Color c : kColors) {
-    const ColorTotals& t = window.of(c);
-    out.of(c) = {t.requests, t.errors, t.p99_ms()};
-  }
-  return out;
+ColorSamples Controller::take_fresh() {
+  const StatsTotals reading = stats_.totals();
+  const ColorSamples fresh = samples_of(reading.since(last_reading_));
+  last_reading_ = reading;
+  return fresh;
+}
+
+ColorSamples Controller::peek_fresh() const {
+  return samples_of(stats_.totals().since(last_reading_));
+}
+
+ColorSamples Controller::current_window() const {
+  ColorSamples window = state_.step_window;
+  window += peek_fresh();
+  return window;
 }
 
 bool Controller::ready() const {
@@ -247,7 +286,7 @@ bool Controller::ready() const {
 }
 
 ApiResult Controller::status() const {
-  const StepWindow window = current_window();
+  const ColorSamples window = current_window();
   json::object out{
       {"state", name(state_.phase)},
       {"live", name(state_.live)},
@@ -263,7 +302,12 @@ ApiResult Controller::status() const {
        {{"blue", color_window_json(window.of(Color::blue))},
         {"green", color_window_json(window.of(Color::green))}}},
       {"last_decision", last_decision_},
+      {"watch", state_.watch_until ? json::value{{"until", format_time(*state_.watch_until)}}
+                                   : json::value(nullptr)},
   };
+  json::array evidence;
+  for (const auto& rule : evidence_) evidence.push_back(rule_json(rule));
+  out["evidence"] = std::move(evidence);
   out["last_rollback"] = state_.last_rollback
                              ? json::value{{"at", format_time(state_.last_rollback->at)},
                                            {"reason", name(state_.last_rollback->reason)},
@@ -278,12 +322,17 @@ ApiResult Controller::status() const {
   return ApiResult::ok(std::move(out));
 }
 
-ApiResult Controller::apply(const OpResult& result, std::string_view action) {
+template <typename Op>
+ApiResult Controller::apply(std::string_view action, Op op) {
+  const TimePoint now = clock_();
+  state_ = observe(std::move(state_), take_fresh(), now);
+  const OpResult result = op(state_, now);
   if (!result.ok()) {
     return ApiResult::error(static_cast<unsigned>(result.error->status), result.error->message);
   }
   if (!result.message.empty()) log_.info("{}", result.message);
-  commit(result.state, result.weights_changed, result.new_window);
+  evidence_.clear();  // the next check judges the new state
+  commit(result.state, result.weights_changed);
   announce(action, result.message);
   check_timer_.cancel();  // a new step may end sooner than the planned check
   schedule_check();
@@ -311,21 +360,28 @@ ApiResult Controller::start_rollout(const json::object& body) {
                               fmt::format("unknown or mistyped field '{}'", std::string_view(key)));
     }
   }
-  return apply(bgp::start(config_->rollout, state_, std::move(steps), step_duration, clock_()),
-               "start");
+  // Health checks off: every configured endpoint counts as healthy.
+  const Color candidate = state_.candidate();
+  const bool ready = !endpoints_[index(candidate)].empty() && health_.any_healthy(candidate);
+  return apply("start", [&](const RolloutState& s, TimePoint now) {
+    return bgp::start(config_->rollout, s, std::move(steps), step_duration, ready, now);
+  });
 }
 
 ApiResult Controller::pause() {
-  return apply(bgp::pause(state_, clock_()), "pause");
+  return apply("pause", [](const RolloutState& s, TimePoint now) { return bgp::pause(s, now); });
 }
 ApiResult Controller::resume() {
-  return apply(bgp::resume(state_, clock_()), "resume");
+  return apply("resume", [](const RolloutState& s, TimePoint now) { return bgp::resume(s, now); });
 }
 ApiResult Controller::promote() {
-  return apply(bgp::promote(config_->rollout, state_, clock_()), "promote");
+  return apply("promote", [this](const RolloutState& s, TimePoint now) {
+    return bgp::promote(config_->rollout, s, now);
+  });
 }
 ApiResult Controller::rollback() {
-  return apply(bgp::rollback(state_, clock_()), "rollback");
+  return apply("rollback",
+               [](const RolloutState& s, TimePoint now) { return bgp::rollback(s, now); });
 }
 
 ApiResult Controller::set_weights(const json::object& body) {
@@ -336,7 +392,9 @@ ApiResult Controller::set_weights(const json::object& body) {
   if (!value.is_number()) return ApiResult::error(400, "weights: the value is a number");
   const auto bp = parse_weight_bp(value.to_number<double>());
   if (!bp) return ApiResult::error(400, "weights: 0 to 100 with at most two decimals");
-  return apply(bgp::set_weights(state_, *color, *bp, clock_()), "weights");
+  return apply("weights", [&](const RolloutState& s, TimePoint now) {
+    return bgp::set_weights(s, *color, *bp, now);
+  });
 }
 
 ControlView Controller::control_view() const {
@@ -349,11 +407,16 @@ ControlView Controller::control_view() const {
   }
   view.promotions = state_.promotions;
   if (state_.step) {
-    const StepWindow window = current_window();
+    const ColorSamples window = current_window();
     for (Color c : kColors) {
       view.step_error_rate[index(c)] = window.of(c).error_rate();
-      view.step_p99_seconds[index(c)] = window.of(c).p99_ms / 1000.0;
+      view.step_p99_seconds[index(c)] = window.of(c).p99_ms() / 1000.0;
     }
+  }
+  for (const auto& r : evidence_) {
+    const double scale = r.kind == RuleKind::latency ? 1e-3 : 1.0;  // ms to seconds
+    view.judge.push_back({r.name(), r.estimate * scale, r.threshold * scale, r.e(), r.bar,
+                          r.candidate_n, r.reference_n});
   }
   for (Color c : kColors) {
     for (const auto& e : health_.endpoints(c)) {

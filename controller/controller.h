@@ -61,12 +61,18 @@ class Controller {
   void start_probes();
   void schedule_check();
   void check();
-  ApiResult apply(const OpResult& result, std::string_view action);
-  void commit(RolloutState next, bool weights_changed, bool new_window);
+  // Every operator transition: the measurements so far go into the windows first, then `op`.
+  template <typename Op>
+  ApiResult apply(std::string_view action, Op op);
+  void commit(RolloutState next, bool weights_changed);
   void publish_snapshot();
   void on_probe(Color color, const std::string& label, bool success);
   void announce(std::string_view event, std::string_view detail);
-  StepWindow current_window() const;
+  // The split-routed requests since the last reading; take_fresh() moves the reading on, so
+  // every request lands in exactly one window.
+  ColorSamples take_fresh();
+  ColorSamples peek_fresh() const;
+  ColorSamples current_window() const;  // the step window with what came since the last check
   void persist();
 
   boost::asio::io_context& io_;
@@ -78,7 +84,8 @@ class Controller {
 
   std::array<std::vector<Endpoint>, 2> endpoints_;  // resolved once per config
   RolloutState state_;
-  StatsTotals window_start_;  // the shard totals when the current step began
+  StatsTotals last_reading_;            // the shard totals at the last reading
+  std::vector<RuleEvidence> evidence_;  // the judge's rules at the last check
   HealthTable health_;
   std::unique_ptr<HealthProber> prober_;
   std::unique_ptr<Notifier> notifier_;

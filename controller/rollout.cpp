@@ -52,19 +52,50 @@ void clear_step(RolloutState& s) {
   s.consecutive_breaches = 0;
 }
 
+// A new step begins: its window starts empty.
+void begin_step(RolloutState& s, std::size_t step, TimePoint now) {
+  s.step = step;
+  s.step_started_at = now;
+  s.step_window = {};
+  s.held = false;
+  s.consecutive_breaches = 0;
+}
+
+// Judged traffic begins (a rollout or a hand-set split): the evidence starts from nothing.
+void begin_judging(RolloutState& s) {
+  s.evidence_window = {};
+  s.step_window = {};
+  s.watch_until.reset();
+  s.consecutive_breaches = 0;
+}
+
 RolloutState apply_rollback(RolloutState s, RollbackReason reason, const std::string& detail,
                             TimePoint now) {
   const auto step = s.step;
   s.weights = Weights::all_to(s.live);
   s.phase = Phase::rolled_back;
   s.last_rollback = LastRollback{now, reason, detail};
+  s.watch_until.reset();
   ++s.rollbacks[static_cast<std::size_t>(reason)];
   record(s, EventKind::rollback, step, detail, now);
   clear_step(s);
   return s;
 }
 
-// The candidate becomes live; the old live color is kept for retain_previous.
+// Everything back to the color retained after the last promotion; `cause` leads the detail
+// (last_rollback->detail has the whole line).
+RolloutState revert_to_retained(RolloutState s, RollbackReason reason, std::string_view cause,
+                                TimePoint now) {
+  const Color demoted = s.live;
+  s.live = s.retained->color;
+  s.retained.reset();
+  const std::string detail =
+      fmt::format("{}; {} is live again, {} demoted", cause, name(s.live), name(demoted));
+  return apply_rollback(std::move(s), reason, detail, now);
+}
+
+// The candidate becomes live; the old live color is kept for retain_previous, and the new live
+// color is still judged (on the same evidence, against the old one's numbers) for the watch.
 RolloutState apply_promotion(const RolloutConfig& policy, RolloutState s, const std::string& detail,
                              TimePoint now) {
   const auto step = s.step;
@@ -73,9 +104,16 @@ RolloutState apply_promotion(const RolloutConfig& policy, RolloutState s, const 
   s.weights = Weights::all_to(s.live);
   s.phase = Phase::stable;
   s.retained = Retained{previous, now + policy.retain_previous};
+  const Duration watch = std::min(policy.post_promotion_watch, policy.retain_previous);
+  if (watch.count() > 0) {
+    s.watch_until = now + watch;
+  } else {
+    s.watch_until.reset();
+  }
   ++s.promotions;
   record(s, EventKind::promote, step, detail, now);
   clear_step(s);
+  s.step_window = {};
   return s;
 }
 
@@ -83,66 +121,31 @@ std::string rollback_message(RollbackReason reason, std::string_view detail) {
   return fmt::format("rollback ({}): {}", name(reason), detail);
 }
 
-// --- the checks of one window ---
-
-bool has_data(const ColorWindow& w, std::uint64_t min_requests) {
-  return w.requests > 0 && w.requests >= min_requests;
+RollbackReason reason_of(const RuleEvidence& rule) {
+  switch (rule.kind) {
+    case RuleKind::error_rate:
+      return RollbackReason::error_rate;
+    case RuleKind::slow_share:
+      return RollbackReason::p99;
+    case RuleKind::latency:
+      return RollbackReason::p99_increase;
+  }
+  return RollbackReason::error_rate;
 }
 
-struct LiveReference {
-  double p99_ms = 0;
-  bool from_baseline = false;  // the live color had too few requests in this window
-};
-
-std::optional<LiveReference> live_reference(const RolloutConfig& policy, const RolloutState& s,
-                                            const StepWindow& window) {
-  const ColorWindow& live = window.of(s.live);
-  if (has_data(live, policy.min_requests)) return LiveReference{live.p99_ms, false};
-  if (s.live_baseline_p99_ms) return LiveReference{*s.live_baseline_p99_ms, true};
-  return std::nullopt;
-}
-
-struct Breach {
-  RollbackReason reason;
-  std::string detail;
-};
-
-std::optional<Breach> find_breach(const Thresholds& limits, Color candidate, Color live,
-                                  const ColorWindow& c, std::optional<LiveReference> reference) {
-  const auto color = name(candidate);
-  if (c.error_rate() > limits.max_error_rate) {
-    return Breach{RollbackReason::error_rate,
-                  fmt::format("{} error rate {:.3g} > {} over {} requests", color, c.error_rate(),
-                              limits.max_error_rate, c.requests)};
-  }
-  const double max_p99_ms = static_cast<double>(limits.max_p99.count());
-  if (c.p99_ms > max_p99_ms) {
-    return Breach{RollbackReason::p99,
-                  fmt::format("{} p99 {:.1f} ms > {} ms over {} requests", color, c.p99_ms,
-                              limits.max_p99.count(), c.requests)};
-  }
-  if (!reference) return std::nullopt;
-  const double allowed = reference->p99_ms * (1 + limits.max_p99_increase);
-  const double floor_ms = static_cast<double>(limits.p99_noise_floor.count());
-  if (c.p99_ms > allowed && c.p99_ms - reference->p99_ms >= floor_ms) {
-    return Breach{
-        RollbackReason::p99_increase,
-        fmt::format("{} p99 {:.1f} ms > {} {}p99 {:.1f} ms + {:g}% (noise floor {} ms) "
-                    "over {} requests",
-                    color, c.p99_ms, name(live), reference->from_baseline ? "baseline " : "",
-                    reference->p99_ms, limits.max_p99_increase * 100,
-                    limits.p99_noise_floor.count(), c.requests)};
-  }
-  return std::nullopt;
-}
-
-std::string measurements(Color candidate, const ColorWindow& c,
-                         std::optional<LiveReference> reference) {
-  const std::string live = reference ? fmt::format("{:.1f} ms{}", reference->p99_ms,
-                                                   reference->from_baseline ? " baseline" : "")
-                                     : std::string("too few requests");
-  return fmt::format("{} {:.3g}% errors over {} requests, p99 {:.1f} ms (live {})", name(candidate),
-                     c.error_rate() * 100, c.requests, c.p99_ms, live);
+// Every rule, on the whole rollout and on the current step alone (a regression that begins late
+// is not diluted by the good requests before it). In a rollout the candidate is judged against the
+// live color; in the watch, the new live color against the retained one (whose numbers stopped at
+// the promotion). alpha is split over the looks: the whole rollout, each step and the watch.
+std::vector<RuleEvidence> judge_now(const RolloutConfig& policy, const RolloutState& s) {
+  const Color judged = s.running() ? s.candidate() : s.live;
+  const Sample& reference = s.evidence_window.of(other(judged));
+  const std::size_t looks = s.steps.size() + 2;
+  auto whole =
+      judge(policy.judge, policy.thresholds, s.evidence_window.of(judged), reference, looks);
+  auto step = judge(policy.judge, policy.thresholds, s.step_window.of(judged), reference, looks);
+  for (auto& rule : step) rule.step_only = true;
+  return stronger_of(std::move(whole), step);
 }
 
 // --- the verdicts ---
@@ -154,68 +157,97 @@ Decision rolled_back(Decision d, RollbackReason reason, const std::string& detai
   d.reason = reason;
   d.message = rollback_message(reason, detail);
   d.weights_changed = d.state.weights != before;
-  d.new_window = true;
   return d;
 }
 
-Decision breached(const RolloutConfig& policy, Decision d, const Breach& breach, TimePoint now) {
+// The watched live color breached: everything back to the retained color.
+Decision reverted(Decision d, RollbackReason reason, const std::string& detail, TimePoint now) {
+  d.state = revert_to_retained(std::move(d.state), reason, "after promotion: " + detail, now);
+  const std::string& full = d.state.last_rollback->detail;
+  d.verdict = Verdict::rollback;
+  d.reason = reason;
+  d.message = rollback_message(reason, full);
+  d.weights_changed = true;
+  return d;
+}
+
+// A breached rule: counts toward failure_limit; true when the limit is reached.
+bool limit_reached(const RolloutConfig& policy, Decision& d, const RuleEvidence& rule,
+                   const std::string& detail) {
   const int limit = std::max(policy.failure_limit, 1);
-  if (++d.state.consecutive_breaches >= limit) {
-    return rolled_back(std::move(d), breach.reason, breach.detail, now);
-  }
+  if (++d.state.consecutive_breaches >= limit) return true;
   d.verdict = Verdict::breach;
-  d.reason = breach.reason;
+  d.reason = reason_of(rule);
   d.message = fmt::format("breach {} of {} ({}): {}", d.state.consecutive_breaches, limit,
-                          name(breach.reason), breach.detail);
-  return d;
+                          name(reason_of(rule)), detail);
+  return false;
 }
 
-Decision held(const RolloutConfig& policy, Decision d, const ColorWindow& c) {
+Decision held(const RolloutConfig& policy, Decision d) {
+  const RolloutState& s = d.state;
+  const Sample& c = s.step_window.of(s.candidate());
   d.state.held = true;
   d.verdict = Verdict::hold;
-  d.message = fmt::format("{} held (inconclusive): {} has {} requests, needs {}",
-                          current_step_label(d.state), name(d.state.candidate()), c.requests,
-                          policy.min_requests);
+  d.message =
+      fmt::format("hold: {} is over; waiting for {} to reach {} requests in the step (has {}); {}",
+                  current_step_label(s), name(s.candidate()), policy.min_requests, c.requests,
+                  summarize(d.evidence, s.candidate(), s.live));
   return d;
 }
 
-Decision passed(const RolloutConfig& policy, Decision d, const ColorWindow& c,
-                std::optional<LiveReference> reference, TimePoint now) {
+Decision passed(const RolloutConfig& policy, Decision d, TimePoint now) {
   RolloutState& s = d.state;
   const std::size_t step = *s.step;
-  const std::string summary =
-      fmt::format("{} passed: {}", step_label(s, step), measurements(s.candidate(), c, reference));
+  const std::string summary = fmt::format(
+      "{} passed: {} {} requests in the step; {}", step_label(s, step), name(s.candidate()),
+      s.step_window.of(s.candidate()).requests, summarize(d.evidence, s.candidate(), s.live));
   d.weights_changed = true;
-  d.new_window = true;
   if (step + 1 == s.steps.size()) {
     const Color previous = s.live;
     s = apply_promotion(policy, std::move(s), summary, now);
     d.verdict = Verdict::promoted;
     d.message = fmt::format("promoted {}: {}; {} retained until {}", name(s.live), summary,
                             name(previous), format_time(s.retained->until));
+    if (s.watch_until) d.message += fmt::format("; watched until {}", format_time(*s.watch_until));
     return d;
   }
-  s.step = step + 1;
+  begin_step(s, step + 1, now);
   s.weights.set(s.candidate(), s.steps[step + 1].weight_bp);
-  s.step_started_at = now;
-  s.held = false;
-  s.consecutive_breaches = 0;
   d.verdict = Verdict::step_passed;
   d.message = fmt::format("{}; {} begins", summary, step_label(s, step + 1));
   record(s, EventKind::step, s.step, d.message, now);
   return d;
 }
 
+// The live color after its promotion, against the retained color's numbers from the rollout.
+Decision watch(const RolloutConfig& policy, Decision d, TimePoint now) {
+  RolloutState& s = d.state;
+  if (now >= *s.watch_until || !s.retained || now >= s.retained->until) {
+    d.verdict = Verdict::watch_ended;
+    d.message = fmt::format("watch over: {} stays live; {}", name(s.live),
+                            summarize(d.evidence, s.live, other(s.live)));
+    s.watch_until.reset();
+    s.consecutive_breaches = 0;
+    return d;
+  }
+  if (const RuleEvidence* breach = first_breach(d.evidence)) {
+    const std::string detail = breach->describe(s.live, s.retained->color);
+    if (!limit_reached(policy, d, *breach, "after promotion: " + detail)) return d;
+    return reverted(std::move(d), reason_of(*breach), detail, now);
+  }
+  s.consecutive_breaches = 0;
+  return d;
+}
+
 // --- operator transitions ---
 
 OpResult refuse(const RolloutState& s, int status, std::string message) {
-  return OpResult{s, {}, false, false, OpError{status, std::move(message)}};
+  return OpResult{s, {}, false, OpError{status, std::move(message)}};
 }
 
-OpResult changed(const RolloutState& before, RolloutState after, std::string message,
-                 bool new_window) {
+OpResult changed(const RolloutState& before, RolloutState after, std::string message) {
   const bool weights_changed = after.weights != before.weights;
-  return OpResult{std::move(after), std::move(message), weights_changed, new_window, std::nullopt};
+  return OpResult{std::move(after), std::move(message), weights_changed, std::nullopt};
 }
 
 std::string not_running(const RolloutState& s) {
@@ -224,14 +256,9 @@ std::string not_running(const RolloutState& s) {
 
 // Everything to the previous color kept after a promotion.
 OpResult flip_to_retained(const RolloutState& state, TimePoint now) {
-  RolloutState s = state;
-  const Color demoted = s.live;
-  s.live = s.retained->color;
-  s.retained.reset();
-  const std::string detail =
-      fmt::format("by operator: {} is live again, {} demoted", name(s.live), name(demoted));
-  s = apply_rollback(std::move(s), RollbackReason::manual, detail, now);
-  return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail), true);
+  RolloutState s = revert_to_retained(state, RollbackReason::manual, "by operator", now);
+  const std::string detail = s.last_rollback->detail;
+  return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail));
 }
 
 }  // namespace
@@ -317,6 +344,8 @@ std::string_view name(Verdict verdict) noexcept {
       return "step_passed";
     case Verdict::promoted:
       return "promoted";
+    case Verdict::watch_ended:
+      return "watch_ended";
   }
   return "none";
 }
@@ -333,30 +362,46 @@ std::optional<TimePoint> next_step_at(const RolloutState& state) {
   return state.step_started_at + state.duration_of(*state.step);
 }
 
-Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const StepWindow& window,
+RolloutState observe(RolloutState state, const ColorSamples& fresh, TimePoint now) {
+  state.step_window += fresh;
+  state.evidence_window += fresh;
+  state.last_check_at = now;
+  return state;
+}
+
+Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const ColorSamples& fresh,
                   bool candidate_healthy, TimePoint now) {
   Decision d;
-  d.state = state;
-  if (!state.running() || !state.step) return d;
+  d.state = observe(state, fresh, now);
+  if (!state.judging()) return d;
+  const RolloutState& s = d.state;
+  d.evidence = judge_now(policy, s);
+  if (!state.running()) return watch(policy, std::move(d), now);
   if (!candidate_healthy) {
     return rolled_back(std::move(d), RollbackReason::health,
                        fmt::format("{} has no healthy endpoint", name(state.candidate())), now);
   }
-  const ColorWindow& candidate = window.of(state.candidate());
-  const auto reference = live_reference(policy, state, window);
-  if (has_data(window.of(state.live), policy.min_requests)) {
-    d.state.live_baseline_p99_ms = window.of(state.live).p99_ms;
-  }
-  if (has_data(candidate, policy.min_requests)) {
-    const auto breach =
-        find_breach(policy.thresholds, state.candidate(), state.live, candidate, reference);
-    if (breach) return breached(policy, std::move(d), *breach, now);
+  if (const RuleEvidence* breach = first_breach(d.evidence)) {
+    const std::string detail = breach->describe(s.candidate(), s.live);
+    if (!limit_reached(policy, d, *breach, detail)) return d;
+    return rolled_back(std::move(d), reason_of(*breach), detail, now);
   }
   d.state.consecutive_breaches = 0;
   const auto step_end = next_step_at(state);
-  if (!step_end || now < *step_end) return d;  // paused, or the step is not over
-  if (candidate.requests < policy.min_requests) return held(policy, std::move(d), candidate);
-  return passed(policy, std::move(d), candidate, reference, now);
+  if (!step_end || now < *step_end) return d;  // paused, a hand-set split, or the step goes on
+  if (s.step_window.of(s.candidate()).requests < std::max<std::uint64_t>(policy.min_requests, 1)) {
+    return held(policy, std::move(d));
+  }
+  return passed(policy, std::move(d), now);
+}
+
+RolloutState resume_after_restart(RolloutState state, TimePoint now) {
+  if (state.phase == Phase::progressing && state.step && state.last_check_at &&
+      now > *state.last_check_at) {
+    state.step_started_at += now - *state.last_check_at;
+  }
+  state.last_check_at = now;
+  return state;
 }
 
 std::optional<std::string> validate_steps(const std::vector<RolloutStep>& steps) {
@@ -380,7 +425,8 @@ std::optional<std::string> validate_steps(const std::vector<RolloutStep>& steps)
 
 OpResult start(const RolloutConfig& policy, const RolloutState& state,
                std::optional<std::vector<RolloutStep>> steps_override,
-               std::optional<Duration> step_duration_override, TimePoint now) {
+               std::optional<Duration> step_duration_override, bool candidate_ready,
+               TimePoint now) {
   if (state.running()) {
     return refuse(
         state, 409,
@@ -390,22 +436,27 @@ OpResult start(const RolloutConfig& policy, const RolloutState& state,
   if (auto problem = validate_steps(steps)) return refuse(state, 400, *problem);
   const Duration duration = step_duration_override.value_or(policy.step_duration);
   if (duration.count() <= 0) return refuse(state, 400, "step_duration: must be positive");
+  if (!candidate_ready) {
+    return refuse(state, 409,
+                  fmt::format("{} has no healthy endpoint: warm it up until its health checks "
+                              "pass, then start",
+                              name(state.candidate())));
+  }
 
   RolloutState s = state;
   clear_step(s);
+  begin_judging(s);
   s.phase = Phase::progressing;
   s.steps = std::move(steps);
   s.step_duration = duration;
-  s.step = 0;
-  s.step_started_at = now;
-  s.live_baseline_p99_ms.reset();  // a baseline from an earlier rollout may be stale
-  s.retained.reset();              // the retained color is the new candidate
+  begin_step(s, 0, now);
+  s.retained.reset();  // the retained color is the new candidate
   s.weights.set(s.candidate(), s.steps[0].weight_bp);
   std::string message =
       fmt::format("rollout started: {} -> {}, {} for {}", name(s.live), name(s.candidate()),
                   step_label(s, 0), human_duration(s.duration_of(0)));
   record(s, EventKind::start, 0, message, now);
-  return changed(state, std::move(s), std::move(message), true);
+  return changed(state, std::move(s), std::move(message));
 }
 
 OpResult pause(const RolloutState& state, TimePoint now) {
@@ -417,12 +468,16 @@ OpResult pause(const RolloutState& state, TimePoint now) {
   s.paused_at = now;
   std::string message = fmt::format("rollout paused at {}", current_step_label(s));
   record(s, EventKind::pause, s.step, message, now);
-  return changed(state, std::move(s), std::move(message), false);
+  return changed(state, std::move(s), std::move(message));
 }
 
 OpResult resume(const RolloutState& state, TimePoint now) {
-  if (state.phase != Phase::paused || !state.step) {
+  if (state.phase != Phase::paused) {
     return refuse(state, 409, fmt::format("nothing to resume (state {})", name(state.phase)));
+  }
+  if (!state.step) {
+    return refuse(state, 409,
+                  "a hand-set split has no step to resume: promote, roll back or start a rollout");
   }
   RolloutState s = state;
   if (s.paused_at && now > *s.paused_at) s.step_started_at += now - *s.paused_at;
@@ -432,7 +487,7 @@ OpResult resume(const RolloutState& state, TimePoint now) {
   std::string message = fmt::format("rollout resumed at {}; next step at {}", current_step_label(s),
                                     format_time(*next_step_at(s)));
   record(s, EventKind::resume, s.step, message, now);
-  return changed(state, std::move(s), std::move(message), false);
+  return changed(state, std::move(s), std::move(message));
 }
 
 OpResult promote(const RolloutConfig& policy, const RolloutState& state, TimePoint now) {
@@ -442,21 +497,21 @@ OpResult promote(const RolloutConfig& policy, const RolloutState& state, TimePoi
   RolloutState s = apply_promotion(policy, state, detail, now);
   std::string message = fmt::format("promoted {} {}; {} retained until {}", name(s.live), detail,
                                     name(previous), format_time(s.retained->until));
-  return changed(state, std::move(s), std::move(message), true);
+  return changed(state, std::move(s), std::move(message));
 }
 
 OpResult rollback(const RolloutState& state, TimePoint now) {
   if (state.running()) {
     const std::string detail = fmt::format("by operator at {}", current_step_label(state));
     RolloutState s = apply_rollback(state, RollbackReason::manual, detail, now);
-    return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail), true);
+    return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail));
   }
   if (state.retained && now < state.retained->until) return flip_to_retained(state, now);
   if (state.weights != Weights::all_to(state.live)) {
     const std::string detail =
         fmt::format("by operator: hand-set split undone, all traffic to {}", name(state.live));
     RolloutState s = apply_rollback(state, RollbackReason::manual, detail, now);
-    return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail), true);
+    return changed(state, std::move(s), rollback_message(RollbackReason::manual, detail));
   }
   if (state.retained) {
     return refuse(state, 409,
@@ -473,13 +528,25 @@ OpResult set_weights(const RolloutState& state, Color color, std::uint32_t bp, T
   std::string message =
       fmt::format("weights set by hand: blue {}, green {}", format_percent(s.weights.bp[0]),
                   format_percent(s.weights.bp[1]));
+  const bool candidate_has_traffic = s.weights.of(s.candidate()) > 0;
   if (s.phase == Phase::progressing) {
     s.phase = Phase::paused;
     s.paused_at = now;
     message += fmt::format("; rollout paused at {}", current_step_label(s));
+  } else if (!s.running() && candidate_has_traffic) {
+    // Traffic on the candidate outside a rollout is judged like a paused rollout.
+    begin_judging(s);
+    clear_step(s);
+    s.phase = Phase::paused;
+    s.paused_at = now;
+    message += fmt::format("; {} is judged (paused, no step): promote, roll back or start",
+                           name(s.candidate()));
+  } else if (s.running() && !s.step && !candidate_has_traffic) {
+    s.phase = Phase::stable;  // a hand-set split undone by hand
+    clear_step(s);
   }
   record(s, EventKind::weights, s.step, message, now);
-  return changed(state, std::move(s), std::move(message), false);
+  return changed(state, std::move(s), std::move(message));
 }
 
 std::string format_time(TimePoint t) {

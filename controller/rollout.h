@@ -14,6 +14,7 @@
 
 #include "config/color.h"
 #include "config/config.h"
+#include "controller/judge.h"
 
 namespace bgp {
 
@@ -67,8 +68,14 @@ struct RolloutState {
   TimePoint step_started_at;        // shifted forward on resume by the time spent paused
   std::optional<TimePoint> paused_at;
   int consecutive_breaches = 0;
-  bool held = false;                           // step over but inconclusive: too few requests
-  std::optional<double> live_baseline_p99_ms;  // live p99 of the last check with enough live data
+  bool held = false;  // step over but inconclusive: too few requests
+  // What the judge has seen: since the current step began (min_requests, /status `window`), and
+  // since the judged traffic began (a rollout or a hand-set split, through the watch after a
+  // promotion): the evidence is built on the latter. Both survive a restart.
+  ColorSamples step_window;
+  ColorSamples evidence_window;
+  std::optional<TimePoint> last_check_at;  // when the windows last took in measurements
+  std::optional<TimePoint> watch_until;    // the live color is judged after its promotion
   std::optional<Retained> retained;
   std::uint64_t promotions = 0;
   std::array<std::uint64_t, kRollbackReasons> rollbacks{};  // indexed by RollbackReason
@@ -80,6 +87,8 @@ struct RolloutState {
     return steps.at(index).duration.value_or(step_duration);
   }
   bool running() const noexcept { return phase == Phase::progressing || phase == Phase::paused; }
+  // Traffic on a color that is not proven yet: a rollout, a hand-set split, a watch.
+  bool judging() const noexcept { return running() || watch_until.has_value(); }
   bool operator==(const RolloutState&) const = default;
 };
 
@@ -89,24 +98,6 @@ RolloutState initial_state(Color live);
 // When the current step ends (not counting time paused); null when no step runs or paused.
 std::optional<TimePoint> next_step_at(const RolloutState& state);
 
-// One color's measurements since the current step began.
-struct ColorWindow {
-  std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-  double p99_ms = 0;
-
-  double error_rate() const noexcept {
-    return requests ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
-  }
-};
-
-struct StepWindow {
-  std::array<ColorWindow, 2> colors{};
-
-  const ColorWindow& of(Color c) const noexcept { return colors[index(c)]; }
-  ColorWindow& of(Color c) noexcept { return colors[index(c)]; }
-};
-
 enum class Verdict : std::uint8_t {
   none,         // nothing to report
   breach,       // a threshold breached, fewer than failure_limit in a row
@@ -114,6 +105,7 @@ enum class Verdict : std::uint8_t {
   hold,         // the step is over but inconclusive: too few candidate requests
   step_passed,  // the next step began
   promoted,     // the last step passed: the candidate is live
+  watch_ended,  // the watch after a promotion found nothing: the live color stays
 };
 std::string_view name(Verdict verdict) noexcept;
 
@@ -123,13 +115,22 @@ struct Decision {
   std::optional<RollbackReason> reason;  // for breach and rollback
   std::string message;                   // one human line with the numbers; "" for none
   bool weights_changed = false;          // publish a new routing snapshot
-  bool new_window = false;               // a new step window begins: reset the window baseline
+  std::vector<RuleEvidence> evidence;    // every rule's evidence at this check (when judged)
 };
 
-// Judges the current step's window. Call every check_interval; any cadence is correct (a step
-// advances at most once per call, and the next step starts at `now`).
-Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const StepWindow& window,
+// Adds the measurements taken since the last reading (`fresh`, split-routed requests only) to the
+// windows. Every reading of the stats goes into exactly one call, so no request is lost between
+// two readings.
+RolloutState observe(RolloutState state, const ColorSamples& fresh, TimePoint now);
+
+// Takes in `fresh` and judges. Call every check_interval; any cadence is correct (the evidence is
+// anytime-valid, a step advances at most once per call, and the next step starts at `now`).
+Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const ColorSamples& fresh,
                   bool candidate_healthy, TimePoint now);
+
+// After a restart: the time the process was down counts as paused, so that a step is never
+// passed on the measurements of the moment after it.
+RolloutState resume_after_restart(RolloutState state, TimePoint now);
 
 // The outcome of an operator transition: the new state, or an error with an HTTP status.
 struct OpError {
@@ -140,16 +141,16 @@ struct OpResult {
   RolloutState state;  // the new state; the unchanged one on error
   std::string message;
   bool weights_changed = false;
-  bool new_window = false;
   std::optional<OpError> error;
 
   bool ok() const noexcept { return !error; }
 };
 
 // From stable or rolled_back: step 0 of `steps_override` (else policy.steps) begins now.
+// `candidate_ready`: the candidate has an endpoint that passes its health checks (409 if not).
 OpResult start(const RolloutConfig& policy, const RolloutState& state,
                std::optional<std::vector<RolloutStep>> steps_override,
-               std::optional<Duration> step_duration_override, TimePoint now);
+               std::optional<Duration> step_duration_override, bool candidate_ready, TimePoint now);
 OpResult pause(const RolloutState& state, TimePoint now);
 // Back to progressing at the current step's weight; the step's clock resumes where it stopped.
 OpResult resume(const RolloutState& state, TimePoint now);
@@ -157,7 +158,8 @@ OpResult promote(const RolloutConfig& policy, const RolloutState& state, TimePoi
 // A running rollout rolls back (reason manual); after a promotion, within retain_previous, the
 // previous color becomes live again; a hand-set split goes back to all-live.
 OpResult rollback(const RolloutState& state, TimePoint now);
-// The split by hand: `bp` basis points to `color`. A progressing rollout becomes paused.
+// The split by hand: `bp` basis points to `color`. A progressing rollout becomes paused; outside
+// a rollout, a split that gives the candidate traffic is paused too (judged, no step).
 OpResult set_weights(const RolloutState& state, Color color, std::uint32_t bp, TimePoint now);
 
 // Checks steps given for one rollout: 0..100%, strictly increasing, last 100%, durations > 0.

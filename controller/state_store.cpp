@@ -66,6 +66,21 @@ json::array history_json(const std::vector<HistoryEvent>& history) {
   return out;
 }
 
+// A window: per color its counts and the non-empty latency buckets as [bucket, count] pairs.
+json::object samples_json(const ColorSamples& samples) {
+  json::object out;
+  for (Color c : kColors) {
+    const Sample& sample = samples.of(c);
+    json::array buckets;
+    for (std::size_t b = 0; b < HistogramLayout::kBuckets; ++b) {
+      if (const auto n = sample.latency.bucket_count(b)) buckets.push_back(json::array{b, n});
+    }
+    out[name(c)] = json::object{
+        {"requests", sample.requests}, {"errors", sample.errors}, {"latency", std::move(buckets)}};
+  }
+  return out;
+}
+
 // --- reading: every accessor names the key path of what is wrong ---
 
 class Reader {
@@ -223,13 +238,44 @@ std::vector<HistoryEvent> read_history(const Reader& r, const json::object& root
   return history;
 }
 
+// A window written by samples_json; absent (a file from before the judge kept windows) is empty.
+ColorSamples read_samples(const Reader& r, const json::object& root, std::string_view key) {
+  ColorSamples samples;
+  const json::value* v = r.nullable(root, key);
+  if (!v) return samples;
+  const json::object& o = r.object(*v, key);
+  for (Color c : kColors) {
+    const std::string path = fmt::format("{}.{}", key, name(c));
+    const json::value* color = o.if_contains(name(c));
+    if (!color) continue;
+    const json::object& w = r.object(*color, path);
+    Sample& sample = samples.of(c);
+    sample.requests =
+        r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
+    sample.errors = r.unsigned_int(r.field(w, "errors", path + ".errors"), path + ".errors");
+    const json::array& buckets =
+        r.array(r.field(w, "latency", path + ".latency"), path + ".latency");
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      const std::string item = fmt::format("{}.latency[{}]", path, i);
+      const json::array& pair = r.array(buckets[i], item);
+      if (pair.size() != 2) r.fail(item, "expected [bucket, count]");
+      const auto bucket = r.at_most(pair[0], HistogramLayout::kBuckets - 1, item);
+      sample.latency.add_to_bucket(bucket, r.unsigned_int(pair[1], item));
+    }
+    if (sample.errors > sample.requests) r.fail(path + ".errors", "more errors than requests");
+  }
+  return samples;
+}
+
 // The rules the transitions keep, so that a hand-edited file cannot confuse the controller.
 void check_consistency(const Reader& r, const RolloutState& s) {
   if (!s.steps.empty()) {
     if (auto problem = validate_steps(s.steps)) r.fail(*problem);  // names the step itself
   }
   if (s.step_duration.count() <= 0) r.fail("step_duration_ms", "must be positive");
-  if (s.running() != s.step.has_value()) {
+  // A progressing rollout has a step; a paused one may not (a hand-set split); others have none.
+  const bool step_needed = s.phase == Phase::progressing;
+  if ((step_needed && !s.step) || (!s.running() && s.step)) {
     r.fail("step",
            fmt::format("must be {} when the phase is {}", s.step ? "null" : "set", name(s.phase)));
   }
@@ -332,8 +378,10 @@ json::value state_to_json(const RolloutState& s) {
       {"paused_at", optional_time(s.paused_at)},
       {"consecutive_breaches", s.consecutive_breaches},
       {"held", s.held},
-      {"live_baseline_p99_ms",
-       s.live_baseline_p99_ms ? json::value(*s.live_baseline_p99_ms) : json::value(nullptr)},
+      {"step_window", samples_json(s.step_window)},
+      {"evidence_window", samples_json(s.evidence_window)},
+      {"last_check_at", optional_time(s.last_check_at)},
+      {"watch_until", optional_time(s.watch_until)},
       {"retained", s.retained ? json::value(json::object{{"color", name(s.retained->color)},
                                                          {"until", format_time(s.retained->until)}})
                               : json::value(nullptr)},
@@ -369,8 +417,13 @@ RolloutState state_from_json(const json::value& v, std::string_view source) {
       static_cast<int>(r.at_most(r.field(root, "consecutive_breaches", "consecutive_breaches"),
                                  1'000'000, "consecutive_breaches"));
   s.held = r.boolean(r.field(root, "held", "held"), "held");
-  if (const json::value* p99 = r.nullable(root, "live_baseline_p99_ms")) {
-    s.live_baseline_p99_ms = r.number(*p99, "live_baseline_p99_ms");
+  s.step_window = read_samples(r, root, "step_window");
+  s.evidence_window = read_samples(r, root, "evidence_window");
+  if (const json::value* t = r.nullable(root, "last_check_at")) {
+    s.last_check_at = r.time(*t, "last_check_at");
+  }
+  if (const json::value* t = r.nullable(root, "watch_until")) {
+    s.watch_until = r.time(*t, "watch_until");
   }
   s.retained = read_retained(r, root);
   s.promotions = r.unsigned_int(r.field(root, "promotions", "promotions"), "promotions");

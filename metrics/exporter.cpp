@@ -183,6 +183,39 @@ MetricFamily endpoint_health_family(const ControlView& control) {
   return family;
 }
 
+// The judge's rules, one family per field, labelled by rule.
+std::vector<MetricFamily> judge_families(const ControlView& control) {
+  struct Field {
+    const char* name;
+    const char* help;
+    double (*value)(const JudgeRuleView&);
+  };
+  static constexpr std::array<Field, 6> kFields{{
+      {"bgproxy_judge_evidence", "The judge's evidence per rule: a breach at its bar.",
+       [](const JudgeRuleView& r) { return r.evidence; }},
+      {"bgproxy_judge_evidence_bar", "The evidence at which each rule breaches (from alpha).",
+       [](const JudgeRuleView& r) { return r.bar; }},
+      {"bgproxy_judge_estimate", "The judged color's estimate per rule (ratio, or seconds).",
+       [](const JudgeRuleView& r) { return r.estimate; }},
+      {"bgproxy_judge_threshold", "The threshold per rule (ratio, or seconds); NaN: no reference.",
+       [](const JudgeRuleView& r) { return r.threshold; }},
+      {"bgproxy_judge_candidate_requests", "Requests of the judged color the evidence covers.",
+       [](const JudgeRuleView& r) { return static_cast<double>(r.candidate_requests); }},
+      {"bgproxy_judge_reference_requests", "Requests of the reference (live) color it covers.",
+       [](const JudgeRuleView& r) { return static_cast<double>(r.reference_requests); }},
+  }};
+  std::vector<MetricFamily> families;
+  if (control.judge.empty()) return families;
+  for (const Field& field : kFields) {
+    auto family = make_family(field.name, field.help, MetricType::Gauge);
+    for (const auto& rule : control.judge) {
+      family.metric.push_back(gauge(field.value(rule), {label("rule", rule.rule)}));
+    }
+    families.push_back(std::move(family));
+  }
+  return families;
+}
+
 MetricFamily build_info_family(const std::string& version) {
   auto family = make_family("bgproxy_build_info", "Always 1; the version is in the label.",
                             MetricType::Gauge);
@@ -216,6 +249,7 @@ std::vector<MetricFamily> Exporter::Collect() const {
       "bgproxy_step_p99_seconds", "p99 latency of each color in the current step's window.",
       control.step_p99_seconds));
   families.push_back(endpoint_health_family(control));
+  for (auto& family : judge_families(control)) families.push_back(std::move(family));
   families.push_back(build_info_family(version_));
   return families;
 }

@@ -36,6 +36,17 @@ struct EndpointHealthView {
   bool healthy = true;
 };
 
+// One rule of the judge at its last check (docs/judge.md).
+struct JudgeRuleView {
+  std::string rule;      // "error_rate", "p99", "latency_p99", ...
+  double estimate = 0;   // a ratio, or seconds for latency rules
+  double threshold = 0;  // the same unit; NaN while the reference has no data
+  double evidence = 0;   // e: a breach when it reaches `bar`
+  double bar = 0;
+  std::uint64_t candidate_requests = 0;
+  std::uint64_t reference_requests = 0;
+};
+
 // What the control plane reports at each scrape.
 struct ControlView {
   Weights weights;               // bgproxy_traffic_weight_percent{color}
@@ -46,6 +57,7 @@ struct ControlView {
   std::array<double, 2> step_error_rate{};   // per color index, the current step's window
   std::array<double, 2> step_p99_seconds{};  // per color index, the current step's window
   std::vector<EndpointHealthView> endpoints;
+  std::vector<JudgeRuleView> judge;  // empty when nothing is judged
 };
 
 class Exporter : public prometheus::Collectable {

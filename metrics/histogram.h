@@ -60,6 +60,7 @@ class LatencyHistogram {
 
   LatencyHistogram& operator+=(const LatencyHistogram& other) noexcept;
   LatencyHistogram& operator-=(const LatencyHistogram& other) noexcept;  // other must be older
+  bool operator==(const LatencyHistogram&) const = default;
 
  private:
   std::array<std::uint64_t, HistogramLayout::kBuckets> counts_{};

@@ -65,7 +65,15 @@ class StateStore : public ::testing::Test {
     s.paused_at = t0 + 5min;
     s.consecutive_breaches = 2;
     s.held = true;
-    s.live_baseline_p99_ms = 38.125;
+    s.step_window.of(Color::blue).requests = 40;
+    s.step_window.of(Color::blue).errors = 1;
+    s.step_window.of(Color::blue).latency.record(38'125);
+    s.evidence_window.of(Color::green).requests = 3;
+    for (std::uint64_t micros : {17u, 4'000u, 4'000u}) {
+      s.evidence_window.of(Color::green).latency.record(micros);
+    }
+    s.last_check_at = t0 + 6min;
+    s.watch_until = t0 + 30min;
     s.retained = Retained{Color::blue, t0 + 24h};
     s.promotions = 7;
     s.rollbacks = {1, 2, 3, 4, 5};
@@ -153,8 +161,11 @@ TEST_F(StateStore, MissingKeysAndInconsistentStatesAreRefused) {
 
   write_with("step", 3);
   EXPECT_THAT(load_error(), HasSubstr("step: 3 is beyond the 3 steps"));
-  write_with("step", nullptr);
-  EXPECT_THAT(load_error(), HasSubstr("step: must be set when the phase is paused"));
+  json = state_to_json(rich_state());
+  json.as_object()["phase"] = "progressing";
+  json.as_object()["step"] = nullptr;
+  write(boost::json::serialize(json));
+  EXPECT_THAT(load_error(), HasSubstr("step: must be set when the phase is progressing"));
   write_with("steps", boost::json::array{boost::json::object{{"weight_bp", 5000}}});
   EXPECT_THAT(load_error(), HasSubstr("steps: the last step must be 100%"));
 }

@@ -78,7 +78,8 @@ TEST_F(PrometheusTest, MetricsPassPromtoolAndHaveTheContractNames) {
       blue_requests);
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_requests_total"), 100);
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_traffic_weight_percent", {R"(color="green")"}), 50);
-  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_rollout_state", {R"(state="stable")"}), 1);
+  // A hand-set split outside a rollout is judged: paused, no step.
+  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_rollout_state", {R"(state="paused")"}), 1);
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_rollout_step"), -1);
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_request_duration_seconds_count", {R"(color="blue")"}),
             blue_requests);

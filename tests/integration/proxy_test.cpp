@@ -437,11 +437,11 @@ TEST_F(ProxyTest, SlowUpstreamIs504AfterUpstreamResponseTimeout) {
 }
 
 TEST_F(ProxyTest, UnhealthyColorIs503) {
+  // Green is live (a candidate with no healthy endpoint would be rolled back instead).
   ConfigSpec s = spec();
-  s.backends = fast_health_check(1);
+  s.backends = "live: green\n" + fast_health_check(1);
   Bgproxy proxy(make_config(s));
   ASSERT_TRUE(proxy.start());
-  set_green(proxy, 100);
   ASSERT_EQ(send_requests(proxy.proxy_port(), 5).of("green"), 5);
 
   green.set_path_status("/health", 500);
