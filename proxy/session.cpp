@@ -302,7 +302,7 @@ class Session {
   void record(const Exchange& ex) noexcept {
     const auto end = ex.finished_at == Clock::time_point{} ? Clock::now() : ex.finished_at;
     stats_.record_request(
-        ex.color, ex.status,
+        Route::split, ex.color, ex.status,
         std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at));
   }
 
