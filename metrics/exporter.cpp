@@ -46,17 +46,45 @@ std::string status_class_label(std::size_t class_index) {
   return std::to_string(class_index + 1) + "xx";
 }
 
-MetricFamily requests_family(const StatsTotals& totals) {
-  auto family = make_family("bgproxy_requests_total",
-                            "Requests answered, by color and status class.", MetricType::Counter);
-  constexpr std::size_t k2xx = 1, k5xx = 4;  // always exported, so dashboards have series at start
+// The lanes as exported: {color, route} labels, and whether a lane's series are always there (the
+// judged split traffic, for dashboards) or only once it has counted something.
+struct ExportedLane {
+  std::string_view color;
+  Route route;
+  const ColorTotals& totals;
+  bool always;
+};
+
+std::vector<ExportedLane> exported_lanes(const StatsTotals& totals) {
+  std::vector<ExportedLane> lanes;
   for (const Color color : kColors) {
-    const auto& by_class = totals.of(color).by_class;
+    lanes.push_back({name(color), Route::split, totals.of(color), true});
+  }
+  for (const Color color : kColors) {
+    lanes.push_back({name(color), Route::override, totals.overridden_of(color), false});
+  }
+  lanes.push_back({"none", Route::refused, totals.refused, false});
+  return lanes;
+}
+
+Labels lane_labels(const ExportedLane& lane) {
+  return {label("color", lane.color), label("route", name(lane.route))};
+}
+
+MetricFamily requests_family(const std::vector<ExportedLane>& lanes) {
+  auto family = make_family(
+      "bgproxy_requests_total",
+      "Requests answered, by color, route (split is what a rollout judges) and status class.",
+      MetricType::Counter);
+  constexpr std::size_t k2xx = 1, k5xx = 4;  // always exported, so dashboards have series at start
+  for (const auto& lane : lanes) {
+    const auto& by_class = lane.totals.by_class;
     for (std::size_t k = 0; k < kStatusClasses; ++k) {
-      if (by_class[k] == 0 && k != k2xx && k != k5xx) continue;
-      family.metric.push_back(
-          counter(static_cast<double>(by_class[k]),
-                  {label("color", name(color)), label("code", status_class_label(k))}));
+      const bool always = lane.always && (k == k2xx || k == k5xx);
+      if (by_class[k] == 0 && !always) continue;
+      Labels labels = lane_labels(lane);
+      labels.push_back(label("code", status_class_label(k)));
+      family.metric.push_back(counter(static_cast<double>(by_class[k]), std::move(labels)));
     }
   }
   return family;
@@ -66,9 +94,10 @@ MetricFamily requests_family(const StatsTotals& totals) {
 // counts a fine bucket only when all of it lies at or below the bound. A fine bucket straddling a
 // bound is thus counted in the next `le` bucket: a latency at most 1/64 (1.6%) below a bound may be
 // reported just above it. Counts stay cumulative, and +Inf equals _count (every recorded latency).
-ClientMetric duration_histogram(Color color, const ColorTotals& totals) {
+ClientMetric duration_histogram(const ExportedLane& lane) {
+  const ColorTotals& totals = lane.totals;
   ClientMetric metric;
-  metric.label = {label("color", name(color))};
+  metric.label = lane_labels(lane);
   auto& histogram = metric.histogram;
   histogram.sample_count = totals.latency.count();
   histogram.sample_sum = static_cast<double>(totals.latency_sum_micros) / kMicrosPerSecond;
@@ -80,13 +109,15 @@ ClientMetric duration_histogram(Color color, const ColorTotals& totals) {
   return metric;
 }
 
-MetricFamily duration_family(const StatsTotals& totals) {
+MetricFamily duration_family(const std::vector<ExportedLane>& lanes) {
   auto family = make_family(
       "bgproxy_request_duration_seconds",
       "Request latency, from request headers received to the response's last byte forwarded.",
       MetricType::Histogram);
-  for (const Color color : kColors) {
-    family.metric.push_back(duration_histogram(color, totals.of(color)));
+  for (const auto& lane : lanes) {
+    if (lane.always || lane.totals.latency.count() > 0) {
+      family.metric.push_back(duration_histogram(lane));
+    }
   }
   return family;
 }
@@ -233,8 +264,9 @@ std::vector<MetricFamily> Exporter::Collect() const {
   const StatsTotals totals = stats_.totals();
   const ControlView control = control_ ? control_() : ControlView{};
   std::vector<MetricFamily> families;
-  families.push_back(requests_family(totals));
-  families.push_back(duration_family(totals));
+  const auto lanes = exported_lanes(totals);
+  families.push_back(requests_family(lanes));
+  families.push_back(duration_family(lanes));
   families.push_back(upstream_errors_family(totals));
   families.push_back(downstream_connections_family(totals));
   families.push_back(weights_family(control));

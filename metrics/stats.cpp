@@ -1,5 +1,7 @@
 #include "metrics/stats.h"
 
+#include <type_traits>
+
 namespace bgp {
 
 std::string_view name(UpstreamError kind) noexcept {
@@ -14,64 +16,81 @@ std::string_view name(UpstreamError kind) noexcept {
   return "reset";
 }
 
-ColorTotals& ColorTotals::operator+=(const ColorTotals& other) noexcept {
-  requests += other.requests;
-  errors += other.errors;
-  for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += other.by_class[i];
-  for (std::size_t i = 0; i < upstream_errors.size(); ++i) {
-    upstream_errors[i] += other.upstream_errors[i];
+std::string_view name(Route route) noexcept {
+  switch (route) {
+    case Route::split:
+      return "split";
+    case Route::override:
+      return "override";
+    case Route::refused:
+      return "none";
   }
-  latency_sum_micros += other.latency_sum_micros;
-  latency += other.latency;
+  return "none";
+}
+
+namespace {
+
+// The one list of a lane's fields: calls op(totals_field, source_field) for each field of
+// ColorTotals and the same-named field of `source` (another ColorTotals, or a shard's lane), array
+// fields element by element.
+template <typename Source, typename Op>
+void for_each_field(ColorTotals& totals, Source& source, Op&& op) {
+  op(totals.requests, source.requests);
+  op(totals.errors, source.errors);
+  for (std::size_t k = 0; k < kStatusClasses; ++k) op(totals.by_class[k], source.by_class[k]);
+  for (std::size_t k = 0; k < kUpstreamErrorKinds; ++k) {
+    op(totals.upstream_errors[k], source.upstream_errors[k]);
+  }
+  op(totals.latency_sum_micros, source.latency_sum_micros);
+  op(totals.latency, source.latency);
+}
+
+}  // namespace
+
+ColorTotals& ColorTotals::operator+=(const ColorTotals& other) noexcept {
+  for_each_field(*this, other, [](auto& sum, const auto& add) { sum += add; });
   return *this;
 }
 
 ColorTotals& ColorTotals::operator-=(const ColorTotals& other) noexcept {
-  requests -= other.requests;
-  errors -= other.errors;
-  for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] -= other.by_class[i];
-  for (std::size_t i = 0; i < upstream_errors.size(); ++i) {
-    upstream_errors[i] -= other.upstream_errors[i];
-  }
-  latency_sum_micros -= other.latency_sum_micros;
-  latency -= other.latency;
+  for_each_field(*this, other, [](auto& difference, const auto& sub) { difference -= sub; });
   return *this;
 }
 
 StatsTotals StatsTotals::since(const StatsTotals& earlier) const {
   StatsTotals window = *this;
-  for (std::size_t c = 0; c < colors.size(); ++c) window.colors[c] -= earlier.colors[c];
+  const auto window_lanes = window.lanes();
+  const auto earlier_lanes = earlier.lanes();
+  for (std::size_t i = 0; i < kLanes; ++i) *window_lanes[i] -= *earlier_lanes[i];
   return window;
 }
 
-void StatsShard::record_request(Color color, unsigned status,
+void StatsShard::record_request(Route route, Color color, unsigned status,
                                 std::chrono::microseconds latency) noexcept {
-  auto& c = colors_[index(color)];
+  auto& lane = lanes_[lane_index(route, color)];
   const auto micros = static_cast<std::uint64_t>(latency.count() < 0 ? 0 : latency.count());
-  c.requests.add();
-  if (status >= 500) c.errors.add();
+  lane.requests.add();
+  if (status >= 500) lane.errors.add();
   const unsigned status_class = status / 100;
-  if (status_class >= 1 && status_class <= kStatusClasses) c.by_class[status_class - 1].add();
-  c.latency_sum_micros.add(micros);
-  c.latency.record(micros);
+  if (status_class >= 1 && status_class <= kStatusClasses) lane.by_class[status_class - 1].add();
+  lane.latency_sum_micros.add(micros);
+  lane.latency.record(micros);
 }
 
 void StatsShard::record_upstream_error(Color color, UpstreamError kind) noexcept {
-  colors_[index(color)].upstream_errors[static_cast<std::size_t>(kind)].add();
+  lanes_[lane_index(Route::split, color)].upstream_errors[static_cast<std::size_t>(kind)].add();
 }
 
 void StatsShard::add_to(StatsTotals& totals) const noexcept {
-  for (std::size_t i = 0; i < colors_.size(); ++i) {
-    const auto& c = colors_[i];
-    auto& t = totals.colors[i];
-    t.requests += c.requests.read();
-    t.errors += c.errors.read();
-    for (std::size_t k = 0; k < kStatusClasses; ++k) t.by_class[k] += c.by_class[k].read();
-    for (std::size_t k = 0; k < kUpstreamErrorKinds; ++k) {
-      t.upstream_errors[k] += c.upstream_errors[k].read();
-    }
-    t.latency_sum_micros += c.latency_sum_micros.read();
-    c.latency.copy_into(t.latency);
+  const auto totals_lanes = totals.lanes();
+  for (std::size_t i = 0; i < kLanes; ++i) {
+    for_each_field(*totals_lanes[i], lanes_[i], [](auto& sum, const auto& counter) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(counter)>, ShardHistogram>) {
+        counter.copy_into(sum);
+      } else {
+        sum += counter.read();
+      }
+    });
   }
   totals.downstream_connections +=
       static_cast<std::int64_t>(opened_.read()) - static_cast<std::int64_t>(closed_.read());

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "config/color.h"
@@ -19,11 +20,21 @@ inline constexpr std::size_t kStatusClasses = 5;  // 1xx .. 5xx
 
 std::string_view name(UpstreamError kind) noexcept;
 
-// Totals for one color, summed over shards at one instant (or a difference of two such sums).
+// How a request found its color: split = the weighted split or a sticky key, judged by the rollout;
+// override = the override header, served and counted, never judged; refused = answered by the
+// proxy before routing, counted against no color.
+enum class Route : std::uint8_t { split, override, refused };
+
+std::string_view name(Route route) noexcept;  // "split", "override", "none" (the metrics label)
+
+// Totals for one lane (a color and a route), summed over shards at one instant (or a difference of
+// two such sums).
 struct ColorTotals {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;  // responses with status >= 500, the proxy's own 502/503/504 included
   std::array<std::uint64_t, kStatusClasses> by_class{};  // [0] = 1xx ... [4] = 5xx
+  // Failed upstream attempts of the color, whatever the route: kept in the split lane only (for
+  // the metrics; the judge reads requests, errors and latency).
   std::array<std::uint64_t, kUpstreamErrorKinds> upstream_errors{};
   std::uint64_t latency_sum_micros = 0;
   LatencyHistogram latency;
@@ -37,20 +48,50 @@ struct ColorTotals {
   ColorTotals& operator-=(const ColorTotals& other) noexcept;
 };
 
+// Requests are counted in lanes: one per color for the judged split traffic, one per color for the
+// override header's traffic, and one for refusals, which have no color.
+inline constexpr std::size_t kLanes = 5;
+
 struct StatsTotals {
-  std::array<ColorTotals, 2> colors;
+  std::array<ColorTotals, 2> colors;        // Route::split: the traffic a rollout judges
+  std::array<ColorTotals, 2> overridden;    // Route::override: served, never judged
+  ColorTotals refused;                      // Route::refused: no color
   std::int64_t downstream_connections = 0;  // open now
 
+  // The judged traffic of a color (Route::split only).
   const ColorTotals& of(Color c) const noexcept { return colors[index(c)]; }
+  const ColorTotals& overridden_of(Color c) const noexcept { return overridden[index(c)]; }
+  // Every lane, in the order of lane_index(): the one list of the lanes.
+  std::array<ColorTotals*, kLanes> lanes() noexcept {
+    return {&colors[0], &colors[1], &overridden[0], &overridden[1], &refused};
+  }
+  std::array<const ColorTotals*, kLanes> lanes() const noexcept {
+    return {&colors[0], &colors[1], &overridden[0], &overridden[1], &refused};
+  }
   // The window between an earlier reading and this one (connections stay a level, not a delta).
   StatsTotals since(const StatsTotals& earlier) const;
 };
 
+// The lane of a request in StatsShard and StatsTotals::lanes().
+constexpr std::size_t lane_index(Route route, Color color) noexcept {
+  switch (route) {
+    case Route::split:
+      return index(color);
+    case Route::override:
+      return 2 + index(color);
+    case Route::refused:
+      break;
+  }
+  return kLanes - 1;
+}
+
 // One worker's shard. Cache-line aligned so that two workers never share a line.
 class alignas(64) StatsShard {
  public:
-  // Records one finished request, once, on every exit path.
-  void record_request(Color color, unsigned status, std::chrono::microseconds latency) noexcept;
+  // Records one finished request, once, on every exit path, in the lane of its route and color
+  // (the color is ignored for Route::refused).
+  void record_request(Route route, Color color, unsigned status,
+                      std::chrono::microseconds latency) noexcept;
   void record_upstream_error(Color color, UpstreamError kind) noexcept;
   void connection_opened() noexcept { opened_.add(); }
   void connection_closed() noexcept { closed_.add(); }
@@ -58,13 +99,13 @@ class alignas(64) StatsShard {
   void add_to(StatsTotals& totals) const noexcept;
 
  private:
-  struct PerColor {
+  struct PerLane {
     SingleWriterCounter requests, errors, latency_sum_micros;
     std::array<SingleWriterCounter, kStatusClasses> by_class;
     std::array<SingleWriterCounter, kUpstreamErrorKinds> upstream_errors;
     ShardHistogram latency;
   };
-  std::array<PerColor, 2> colors_;
+  std::array<PerLane, kLanes> lanes_;  // indexed by lane_index(), as StatsTotals::lanes()
   SingleWriterCounter opened_, closed_;
 };
 

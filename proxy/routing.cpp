@@ -43,13 +43,13 @@ std::optional<std::string_view> sticky_key(const http::fields& head, const Routi
 
 }  // namespace
 
-Color choose_color(const http::fields& head, const RoutingSnapshot& snapshot,
-                   const RoutingConfig& routing, SplitMix64& random) {
-  if (const auto forced = override_color(head, routing)) return *forced;
+RouteChoice choose_color(const http::fields& head, const RoutingSnapshot& snapshot,
+                         const RoutingConfig& routing, SplitMix64& random) {
+  if (const auto forced = override_color(head, routing)) return {*forced, Route::override};
   if (const auto key = sticky_key(head, routing)) {
-    return pick_color(snapshot.weights, snapshot.live, sticky_hash(*key));
+    return {pick_color(snapshot.weights, snapshot.live, sticky_hash(*key)), Route::split};
   }
-  return pick_color(snapshot.weights, snapshot.live, random.next());
+  return {pick_color(snapshot.weights, snapshot.live, random.next()), Route::split};
 }
 
 std::optional<std::string_view> cookie_value(std::string_view cookie_header,

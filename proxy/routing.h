@@ -10,15 +10,24 @@
 
 #include "config/color.h"
 #include "config/config.h"
+#include "metrics/stats.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
 
 namespace bgp {
 
+// How a request was routed: its color, and Route::override when the override header chose it
+// (Route::split for a sticky key or the weighted pick).
+struct RouteChoice {
+  Color color = Color::blue;
+  Route route = Route::split;
+  bool operator==(const RouteChoice&) const = default;
+};
+
 // The color for a request: the override header ("blue"/"green", any case) wins; else a sticky key
 // (header, then cookie) picks through its hash; else a weighted random pick with `random`.
-Color choose_color(const boost::beast::http::fields& head, const RoutingSnapshot& snapshot,
-                   const RoutingConfig& routing, SplitMix64& random);
+RouteChoice choose_color(const boost::beast::http::fields& head, const RoutingSnapshot& snapshot,
+                         const RoutingConfig& routing, SplitMix64& random);
 
 // The value of cookie `name` in a Cookie header value ("a=1; b=2"), if present.
 std::optional<std::string_view> cookie_value(std::string_view cookie_header,

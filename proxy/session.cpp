@@ -102,6 +102,7 @@ struct Exchange {
   Clock::time_point received_at = Clock::now();
   Clock::time_point finished_at{};  // the response's last byte written
   Color color = Color::blue;
+  Route route = Route::refused;  // until handle() routes it
   unsigned status = 0;
   unsigned version = 11;  // the client's HTTP version
   http::verb method = http::verb::unknown;
@@ -302,7 +303,7 @@ class Session {
   void record(const Exchange& ex) noexcept {
     const auto end = ex.finished_at == Clock::time_point{} ? Clock::now() : ex.finished_at;
     stats_.record_request(
-        ex.color, ex.status,
+        ex.route, ex.color, ex.status,
         std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at));
   }
 
@@ -401,10 +402,10 @@ class Session {
     return Head::refused;
   }
 
-  // A request refused before it could be routed counts for a color picked by weight, so that
-  // refusals spread like traffic and do not skew one color's numbers.
+  // A request refused before it could be routed counts against no color (Route::refused): no
+  // client can move a color's judged numbers with requests the proxy answers itself.
   net::awaitable<Next> refuse_head(Exchange& ex) {
-    ex.color = pick_color(snapshot_->weights, snapshot_->live, worker_.random.next());
+    ex.route = Route::refused;
     co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
   }
 
@@ -413,7 +414,9 @@ class Session {
   // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
   net::awaitable<Next> handle(Exchange& ex) {
     const auto& request = request_->get();
-    ex.color = choose_color(request, *snapshot_, config_->routing, worker_.random);
+    const RouteChoice choice = choose_color(request, *snapshot_, config_->routing, worker_.random);
+    ex.color = choice.color;
+    ex.route = choice.route;  // the proxy's own answers from here on count on this lane too
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (!ex.endpoint) return respond_error(ex, http::status::service_unavailable);
     held_ = 0;

@@ -19,6 +19,7 @@
 namespace {
 
 using bgp::Color;
+using bgp::Route;
 
 bgp::Weights split_75_25() {
   bgp::Weights w;
@@ -57,7 +58,8 @@ void BM_RecordRequest(benchmark::State& state) {
   }
   std::size_t i = 0;
   for (auto _ : state) {
-    shard.record_request(i & 1 ? Color::green : Color::blue, 200, latencies[i & 4095]);
+    shard.record_request(Route::split, i & 1 ? Color::green : Color::blue, 200,
+                         latencies[i & 4095]);
     ++i;
   }
   benchmark::ClobberMemory();
@@ -72,7 +74,7 @@ void BM_WindowP99(benchmark::State& state) {
   std::lognormal_distribution<double> latency_us(7.0, 1.0);
   for (std::size_t w = 0; w < workers; ++w) {
     for (int i = 0; i < 100000; ++i) {
-      registry.shard(w).record_request(Color::green, 200,
+      registry.shard(w).record_request(Route::split, Color::green, 200,
                                        std::chrono::microseconds(long(latency_us(random))));
     }
   }

@@ -23,6 +23,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "integration/harness.h"
 #include "integration/raw_conn.h"
@@ -203,6 +204,83 @@ TEST_F(ProxyTest, OverrideHeaderPicksTheColor) {
   // An unknown color is ignored (session.cpp routes by weight), not refused.
   t = send_requests(proxy.proxy_port(), 20, {{"X-Bluegreen", "purple"}});
   EXPECT_EQ(t.of("green"), 20) << t.to_string();
+}
+
+// "Only real traffic counts": what the override header routes and what the proxy refuses before
+// routing is served and shows in /metrics, but never moves the window a rollout is judged on.
+TEST_F(ProxyTest, OverridesAndRefusalsNeverCountInTheRolloutWindow) {
+  Bgproxy proxy(make_config(spec()));
+  ASSERT_TRUE(proxy.start());
+  // A rollout at its first step (10% green), long enough that the window is not renewed here.
+  const auto started =
+      proxy.admin("POST", "/rollout/start", R"({"steps":[10,100],"step_duration":"10m"})");
+  ASSERT_EQ(started.status, 200u) << started.body;
+
+  // Judged traffic first, so that the window is not empty to begin with.
+  constexpr int kSplit = 40;
+  const Tally split = send_requests(proxy.proxy_port(), kSplit);
+  ASSERT_EQ(split.status(200), kSplit) << split.to_string();
+  boost::json::value before;
+  ASSERT_TRUE(wait_until([&] {
+    before = proxy.status();
+    return window_requests(before, "blue") + window_requests(before, "green") == kSplit;
+  })) << boost::json::serialize(before);
+
+  // N requests sent to the candidate by the override header: all served by green.
+  constexpr int kOverrides = 30;
+  const Tally forced = send_requests(proxy.proxy_port(), kOverrides, {{"X-Bluegreen", "green"}});
+  EXPECT_EQ(forced.of("green"), kOverrides) << forced.to_string();
+  EXPECT_EQ(forced.status(200), kOverrides) << forced.to_string();
+
+  // Requests the proxy answers itself before routing, one per connection (each is closed after).
+  const std::vector<std::pair<std::string, unsigned>> refusals{
+      {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+      // The override header does not give a refused request a color.
+      {"GET / HTTP/2.0\r\nHost: t\r\nX-Bluegreen: green\r\n\r\n", 505},
+      {"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\nHost: t\r\nX-A: b\r\n folded\r\n\r\n", 400},  // obs-fold
+      {"GET / HTTP/1.1\r\nX-Bluegreen: blue\r\n\r\n", 400},             // no Host
+  };
+  for (const auto& [bytes, status] : refusals) {
+    Conn conn(proxy.proxy_port());
+    ASSERT_TRUE(conn.send(bytes)) << bytes;
+    const auto reply = conn.response();
+    ASSERT_TRUE(reply) << bytes;
+    EXPECT_EQ(reply->status, status) << bytes;
+  }
+  const auto kRefused = static_cast<double>(refusals.size());
+
+  // /metrics shows them, each under its own labels (waited for: a request is recorded just after
+  // its answer went out).
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total",
+                        {R"(color="green")", R"(route="override")"}, kOverrides),
+            kOverrides);
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total", {R"(color="none")", R"(route="none")"},
+                        kRefused),
+            kRefused);
+  const std::string metrics = proxy.admin("GET", "/metrics").body;
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total",
+                       {R"(color="green")", R"(route="override")", R"(code="2xx")"}),
+            kOverrides);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total", {R"(route="override")"}), kOverrides);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total", {R"(color="none")", R"(code="5xx")"}), 3);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total", {R"(color="none")", R"(code="4xx")"}), 2);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total", {R"(route="split")"}), kSplit);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_requests_total"), kSplit + kOverrides + kRefused);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_request_duration_seconds_count",
+                       {R"(color="green")", R"(route="override")"}),
+            kOverrides);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_request_duration_seconds_count", {R"(color="none")"}),
+            kRefused);
+
+  // Every one of them is recorded by now (the metrics read the same shards): the judged window
+  // did not move for either color.
+  const auto after = proxy.status();
+  EXPECT_EQ(window_requests(after, "green"), window_requests(before, "green"))
+      << boost::json::serialize(after);
+  EXPECT_EQ(window_requests(after, "blue"), window_requests(before, "blue"))
+      << boost::json::serialize(after);
+  EXPECT_EQ(string_at(after, "state"), "progressing") << boost::json::serialize(after);
 }
 
 // A keep-alive connection opened before a weight change: its next request follows the new weights

@@ -90,12 +90,13 @@ class ExporterTest : public ::testing::Test {
   ExporterTest() {
     auto& first = registry_.shard(0);
     auto& second = registry_.shard(1);
-    first.record_request(Color::blue, 200, microseconds{900});
-    first.record_request(Color::blue, 200, microseconds{2'000});
-    second.record_request(Color::blue, 503, microseconds{20'000});
-    second.record_request(Color::blue, 204, microseconds{300'000});
-    first.record_request(Color::green, 200, microseconds{700});
-    second.record_request(Color::green, 404, microseconds{15'000'000});  // above the last bound
+    first.record_request(Route::split, Color::blue, 200, microseconds{900});
+    first.record_request(Route::split, Color::blue, 200, microseconds{2'000});
+    second.record_request(Route::split, Color::blue, 503, microseconds{20'000});
+    second.record_request(Route::split, Color::blue, 204, microseconds{300'000});
+    first.record_request(Route::split, Color::green, 200, microseconds{700});
+    second.record_request(Route::split, Color::green, 404,
+                          microseconds{15'000'000});  // above the last bound
     first.record_upstream_error(Color::blue, UpstreamError::connect);
     second.record_upstream_error(Color::green, UpstreamError::timeout);
     second.record_upstream_error(Color::green, UpstreamError::timeout);
@@ -149,21 +150,79 @@ TEST_F(ExporterTest, EveryFamilyHasItsSpecNameAndType) {
 
 TEST_F(ExporterTest, RequestsByColorAndStatusClass) {
   const auto samples = samples_of(scrape());
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="2xx"})"), 3);
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="5xx"})"), 1);
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="2xx"})"), 1);
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="4xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",route="split",code="2xx"})"), 3);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",route="split",code="5xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",route="split",code="2xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",route="split",code="4xx"})"), 1);
   // 2xx and 5xx exist from the start for dashboards; other classes only once seen.
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",code="5xx"})"), 0);
-  EXPECT_FALSE(samples.contains(R"(bgproxy_requests_total{color="blue",code="4xx"})"));
-  EXPECT_FALSE(samples.contains(R"(bgproxy_requests_total{color="blue",code="1xx"})"));
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",route="split",code="5xx"})"), 0);
+  EXPECT_FALSE(
+      samples.contains(R"(bgproxy_requests_total{color="blue",route="split",code="4xx"})"));
+  EXPECT_FALSE(
+      samples.contains(R"(bgproxy_requests_total{color="blue",route="split",code="1xx"})"));
+}
+
+TEST_F(ExporterTest, OverrideAndRefusedRequestsHaveTheirOwnSeries) {
+  const auto before = samples_of(scrape());
+  // No override or refusal yet: no such series (only the split's are there from the start).
+  for (const auto& [series, value] : before) {
+    EXPECT_EQ(series.find("route=\"override\""), std::string::npos) << series;
+    EXPECT_EQ(series.find("color=\"none\""), std::string::npos) << series;
+  }
+
+  registry_.shard(0).record_request(Route::override, Color::green, 200, microseconds{800});
+  registry_.shard(1).record_request(Route::override, Color::green, 200, microseconds{3'000});
+  registry_.shard(1).record_request(Route::override, Color::green, 502, microseconds{30'000});
+  registry_.shard(0).record_request(Route::refused, Color::blue, 400, microseconds{50});
+  registry_.shard(1).record_request(Route::refused, Color::green, 505, microseconds{60});
+  const auto text = scrape();
+  const auto samples = samples_of(text);
+
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",route="override",code="2xx"})"), 2);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="green",route="override",code="5xx"})"), 1);
+  EXPECT_FALSE(
+      samples.contains(R"(bgproxy_requests_total{color="green",route="override",code="4xx"})"));
+  EXPECT_FALSE(
+      samples.contains(R"(bgproxy_requests_total{color="blue",route="override",code="2xx"})"));
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="none",route="none",code="4xx"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="none",route="none",code="5xx"})"), 1);
+  // The split's series did not move.
+  for (const char* series :
+       {R"(bgproxy_requests_total{color="blue",route="split",code="2xx"})",
+        R"(bgproxy_requests_total{color="blue",route="split",code="5xx"})",
+        R"(bgproxy_requests_total{color="green",route="split",code="2xx"})",
+        R"(bgproxy_requests_total{color="green",route="split",code="5xx"})",
+        R"(bgproxy_request_duration_seconds_count{color="green",route="split"})",
+        R"(bgproxy_request_duration_seconds_count{color="blue",route="split"})"}) {
+    EXPECT_EQ(samples.at(series), before.at(series)) << series;
+  }
+
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="green",route="override"})"),
+            3);
+  EXPECT_DOUBLE_EQ(
+      samples.at(R"(bgproxy_request_duration_seconds_sum{color="green",route="override"})"),
+      0.0338);
+  EXPECT_EQ(
+      samples.at(
+          R"(bgproxy_request_duration_seconds_bucket{color="green",route="override",le="0.001"})"),
+      1);
+  EXPECT_EQ(
+      samples.at(
+          R"(bgproxy_request_duration_seconds_bucket{color="green",route="override",le="+Inf"})"),
+      3);
+  EXPECT_FALSE(
+      samples.contains(R"(bgproxy_request_duration_seconds_count{color="blue",route="override"})"));
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="none",route="none"})"), 2);
+  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_request_duration_seconds_sum{color="none",route="none"})"),
+                   0.00011);
+  expect_passes_promtool(text);
 }
 
 TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
   const auto samples = samples_of(scrape());
   const auto bucket = [&](const char* color, const char* le) {
     return samples.at(std::string{"bgproxy_request_duration_seconds_bucket{color=\""} + color +
-                      "\",le=\"" + le + "\"}");
+                      "\",route=\"split\",le=\"" + le + "\"}");
   };
   // blue: 0.9 ms, 2 ms, 20 ms, 300 ms.
   EXPECT_EQ(bucket("blue", "0.0005"), 0);
@@ -175,14 +234,17 @@ TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
   EXPECT_EQ(bucket("blue", "0.5"), 4);
   EXPECT_EQ(bucket("blue", "10"), 4);
   EXPECT_EQ(bucket("blue", "+Inf"), 4);
-  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="blue"})"), 4);
-  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_request_duration_seconds_sum{color="blue"})"), 0.3229);
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="blue",route="split"})"), 4);
+  EXPECT_DOUBLE_EQ(
+      samples.at(R"(bgproxy_request_duration_seconds_sum{color="blue",route="split"})"), 0.3229);
   // green: 0.7 ms and 15 s, which only +Inf holds.
   EXPECT_EQ(bucket("green", "0.001"), 1);
   EXPECT_EQ(bucket("green", "10"), 1);
   EXPECT_EQ(bucket("green", "+Inf"), 2);
-  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="green"})"), 2);
-  EXPECT_DOUBLE_EQ(samples.at(R"(bgproxy_request_duration_seconds_sum{color="green"})"), 15.0007);
+  EXPECT_EQ(samples.at(R"(bgproxy_request_duration_seconds_count{color="green",route="split"})"),
+            2);
+  EXPECT_DOUBLE_EQ(
+      samples.at(R"(bgproxy_request_duration_seconds_sum{color="green",route="split"})"), 15.0007);
 }
 
 TEST_F(ExporterTest, UpstreamErrorsByKindAndConnections) {
@@ -224,11 +286,11 @@ TEST_F(ExporterTest, EachScrapeReadsTheCurrentShardsAndControlView) {
   const Exporter exporter{registry_, [this] { return control_; }, "1.2.3-test"};
   EXPECT_EQ(samples_of(render_text(exporter)).at("bgproxy_rollout_step"), 1);
 
-  registry_.shard(1).record_request(Color::blue, 200, microseconds{1'000});
+  registry_.shard(1).record_request(Route::split, Color::blue, 200, microseconds{1'000});
   control_.step = -1;
   control_.state = "stable";
   const auto samples = samples_of(render_text(exporter));
-  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",code="2xx"})"), 4);
+  EXPECT_EQ(samples.at(R"(bgproxy_requests_total{color="blue",route="split",code="2xx"})"), 4);
   EXPECT_EQ(samples.at("bgproxy_rollout_step"), -1);
   EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="stable"})"), 1);
   EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="progressing"})"), 0);
@@ -252,13 +314,13 @@ TEST(Exporter, FreshProcessHasTheDashboardSeriesAndPassesPromtool) {
   const auto samples = samples_of(text);
   for (const char* color : {"blue", "green"}) {
     for (const char* code : {"2xx", "5xx"}) {
-      EXPECT_EQ(samples.at(std::string{"bgproxy_requests_total{color=\""} + color + "\",code=\"" +
-                           code + "\"}"),
+      EXPECT_EQ(samples.at(std::string{"bgproxy_requests_total{color=\""} + color +
+                           "\",route=\"split\",code=\"" + code + "\"}"),
                 0);
     }
-    EXPECT_EQ(
-        samples.at(std::string{"bgproxy_request_duration_seconds_count{color=\""} + color + "\"}"),
-        0);
+    EXPECT_EQ(samples.at(std::string{"bgproxy_request_duration_seconds_count{color=\""} + color +
+                         "\",route=\"split\"}"),
+              0);
   }
   EXPECT_EQ(samples.at(R"(bgproxy_traffic_weight_percent{color="blue"})"), 100);
   EXPECT_EQ(samples.at(R"(bgproxy_rollout_state{state="stable"})"), 1);

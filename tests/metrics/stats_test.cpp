@@ -18,12 +18,12 @@ constexpr std::size_t kClass2xx = 1, kClass4xx = 3, kClass5xx = 4;
 TEST(StatsShard, CountsRequestsErrorsAndStatusClasses) {
   StatsRegistry registry{1};
   auto& shard = registry.shard(0);
-  shard.record_request(Color::green, 200, microseconds{1'000});
-  shard.record_request(Color::green, 204, microseconds{2'000});
-  shard.record_request(Color::green, 404, microseconds{3'000});
-  shard.record_request(Color::green, 500, microseconds{4'000});
-  shard.record_request(Color::green, 503, microseconds{5'000});
-  shard.record_request(Color::green, 101, microseconds{6'000});
+  shard.record_request(Route::split, Color::green, 200, microseconds{1'000});
+  shard.record_request(Route::split, Color::green, 204, microseconds{2'000});
+  shard.record_request(Route::split, Color::green, 404, microseconds{3'000});
+  shard.record_request(Route::split, Color::green, 500, microseconds{4'000});
+  shard.record_request(Route::split, Color::green, 503, microseconds{5'000});
+  shard.record_request(Route::split, Color::green, 101, microseconds{6'000});
 
   const auto totals = registry.totals();
   const auto& green = totals.of(Color::green);
@@ -40,9 +40,79 @@ TEST(StatsShard, CountsRequestsErrorsAndStatusClasses) {
   EXPECT_EQ(totals.of(Color::blue).requests, 0u);  // the other color is untouched
 }
 
+TEST(StatsShard, EachRouteCountsInItsOwnLane) {
+  StatsRegistry registry{2};
+  auto& first = registry.shard(0);
+  auto& second = registry.shard(1);
+  first.record_request(Route::split, Color::green, 200, microseconds{1'000});
+  second.record_request(Route::split, Color::green, 200, microseconds{1'000});
+  first.record_request(Route::override, Color::green, 200, microseconds{2'000});
+  first.record_request(Route::override, Color::green, 204, microseconds{2'000});
+  second.record_request(Route::override, Color::green, 500, microseconds{2'000});
+  second.record_request(Route::override, Color::blue, 503, microseconds{3'000});
+  // A refusal has no color: the one passed is ignored.
+  first.record_request(Route::refused, Color::green, 400, microseconds{10});
+  second.record_request(Route::refused, Color::blue, 505, microseconds{20});
+  second.record_request(Route::refused, Color::green, 431, microseconds{30});
+
+  const auto totals = registry.totals();
+  // The judged numbers are the split's only.
+  EXPECT_EQ(totals.of(Color::green).requests, 2u);
+  EXPECT_EQ(totals.of(Color::green).errors, 0u);
+  EXPECT_EQ(totals.of(Color::green).latency.count(), 2u);
+  EXPECT_EQ(totals.of(Color::blue).requests, 0u);
+  EXPECT_EQ(totals.of(Color::blue).latency.count(), 0u);
+
+  const auto& green_override = totals.overridden_of(Color::green);
+  EXPECT_EQ(green_override.requests, 3u);
+  EXPECT_EQ(green_override.errors, 1u);
+  EXPECT_EQ(green_override.by_class[kClass2xx], 2u);
+  EXPECT_EQ(green_override.by_class[kClass5xx], 1u);
+  EXPECT_EQ(green_override.latency_sum_micros, 6'000u);
+  EXPECT_EQ(green_override.latency.count(), 3u);
+  EXPECT_EQ(totals.overridden_of(Color::blue).requests, 1u);
+  EXPECT_EQ(totals.overridden_of(Color::blue).errors, 1u);
+  EXPECT_EQ(&totals.overridden_of(Color::blue), &totals.overridden[index(Color::blue)]);
+
+  EXPECT_EQ(totals.refused.requests, 3u);
+  EXPECT_EQ(totals.refused.errors, 1u);  // the 505
+  EXPECT_EQ(totals.refused.by_class[kClass4xx], 2u);
+  EXPECT_EQ(totals.refused.by_class[kClass5xx], 1u);
+  EXPECT_EQ(totals.refused.latency_sum_micros, 60u);
+  EXPECT_EQ(totals.refused.latency.count(), 3u);
+}
+
+TEST(StatsShard, UpstreamErrorsStayPerColorWhateverTheRoute) {
+  StatsRegistry registry{1};
+  auto& shard = registry.shard(0);
+  shard.record_request(Route::override, Color::green, 502, microseconds{1'000});
+  shard.record_upstream_error(Color::green, UpstreamError::reset);
+  const auto totals = registry.totals();
+  EXPECT_EQ(totals.of(Color::green).upstream_errors[static_cast<std::size_t>(UpstreamError::reset)],
+            1u);
+  EXPECT_EQ(totals.of(Color::green).requests, 0u);  // the request itself is not judged
+}
+
+TEST(Route, NamesAreTheMetricsLabels) {
+  EXPECT_EQ(name(Route::split), "split");
+  EXPECT_EQ(name(Route::override), "override");
+  EXPECT_EQ(name(Route::refused), "none");
+}
+
+TEST(StatsTotals, LanesAreDistinctAndInTheShardsOrder) {
+  StatsTotals totals;
+  const auto lanes = totals.lanes();
+  EXPECT_EQ(lanes[lane_index(Route::split, Color::blue)], &totals.colors[0]);
+  EXPECT_EQ(lanes[lane_index(Route::split, Color::green)], &totals.colors[1]);
+  EXPECT_EQ(lanes[lane_index(Route::override, Color::blue)], &totals.overridden[0]);
+  EXPECT_EQ(lanes[lane_index(Route::override, Color::green)], &totals.overridden[1]);
+  EXPECT_EQ(lanes[lane_index(Route::refused, Color::blue)], &totals.refused);
+  EXPECT_EQ(lanes[lane_index(Route::refused, Color::green)], &totals.refused);
+}
+
 TEST(StatsShard, NegativeLatencyCountsAsZero) {
   StatsRegistry registry{1};
-  registry.shard(0).record_request(Color::blue, 200, microseconds{-5});
+  registry.shard(0).record_request(Route::split, Color::blue, 200, microseconds{-5});
   const auto totals = registry.totals();
   const auto& blue = totals.of(Color::blue);
   EXPECT_EQ(blue.latency_sum_micros, 0u);
@@ -82,11 +152,13 @@ TEST(StatsTotals, SinceGivesTheWindowAndKeepsTheConnectionLevel) {
   StatsRegistry registry{1};
   auto& shard = registry.shard(0);
   shard.connection_opened();
-  for (int i = 0; i < 100; ++i) shard.record_request(Color::blue, 200, microseconds{100'000});
+  for (int i = 0; i < 100; ++i)
+    shard.record_request(Route::split, Color::blue, 200, microseconds{100'000});
   const auto before = registry.totals();
 
   shard.connection_opened();
-  for (int i = 0; i < 10; ++i) shard.record_request(Color::blue, 502, microseconds{1'000});
+  for (int i = 0; i < 10; ++i)
+    shard.record_request(Route::split, Color::blue, 502, microseconds{1'000});
   shard.record_upstream_error(Color::blue, UpstreamError::reset);
   const auto window = registry.totals().since(before);
 
@@ -103,6 +175,35 @@ TEST(StatsTotals, SinceGivesTheWindowAndKeepsTheConnectionLevel) {
   EXPECT_EQ(window.downstream_connections, 2);
 }
 
+TEST(StatsTotals, SinceCoversEveryLane) {
+  StatsRegistry registry{1};
+  auto& shard = registry.shard(0);
+  const auto record_each_lane = [&shard](int n, unsigned status, microseconds latency) {
+    for (int i = 0; i < n; ++i) {
+      shard.record_request(Route::split, Color::blue, status, latency);
+      shard.record_request(Route::split, Color::green, status, latency);
+      shard.record_request(Route::override, Color::blue, status, latency);
+      shard.record_request(Route::override, Color::green, status, latency);
+      shard.record_request(Route::refused, Color::blue, status, latency);
+    }
+  };
+  record_each_lane(100, 200, microseconds{100'000});
+  const auto before = registry.totals();
+  record_each_lane(10, 503, microseconds{1'000});
+  const auto window = registry.totals().since(before);
+
+  for (const ColorTotals* lane : window.lanes()) {
+    EXPECT_EQ(lane->requests, 10u);
+    EXPECT_EQ(lane->errors, 10u);
+    EXPECT_EQ(lane->by_class[kClass2xx], 0u);
+    EXPECT_EQ(lane->by_class[kClass5xx], 10u);
+    EXPECT_EQ(lane->latency_sum_micros, 10'000u);
+    EXPECT_EQ(lane->latency.count(), 10u);
+    EXPECT_NEAR(lane->p99_ms(), 1.0, 0.01);  // the new fast requests', not the old slow ones'
+  }
+  EXPECT_EQ(registry.totals().refused.requests, 110u);  // the totals still hold all of them
+}
+
 TEST(StatsRegistry, TotalsSumShardsWrittenConcurrently) {
   constexpr std::size_t kWorkers = 4;
   constexpr int kRequestsPerWorker = 20'000;
@@ -117,7 +218,7 @@ TEST(StatsRegistry, TotalsSumShardsWrittenConcurrently) {
       for (int i = 0; i < kRequestsPerWorker; ++i) {
         const Color color = i % 4 == 0 ? Color::green : Color::blue;
         const unsigned status = i % 10 == 0 ? 503 : 200;
-        shard.record_request(color, status, microseconds{100 + i % 1000});
+        shard.record_request(Route::split, color, status, microseconds{100 + i % 1000});
         if (i % 100 == 0) shard.record_upstream_error(color, UpstreamError::connect);
       }
       finished.fetch_add(1, std::memory_order_release);

@@ -35,9 +35,30 @@ TEST(ChooseColor, OverrideHeaderWinsInAnyCase) {
   http::fields head;
   head.set("X-Bluegreen", " GREEN ");
   head.set("X-User-Id", "someone");
-  EXPECT_EQ(choose_color(head, snapshot, sticky_config(), random), Color::green);
+  EXPECT_EQ(choose_color(head, snapshot, sticky_config(), random),
+            (RouteChoice{Color::green, Route::override}));
   head.set("x-bluegreen", "Blue");
-  EXPECT_EQ(choose_color(head, snapshot_with(kFullWeight), sticky_config(), random), Color::blue);
+  EXPECT_EQ(choose_color(head, snapshot_with(kFullWeight), sticky_config(), random),
+            (RouteChoice{Color::blue, Route::override}));
+}
+
+TEST(ChooseColor, OnlyTheOverrideHeaderIsRouteOverride) {
+  const auto snapshot = snapshot_with(5000);
+  SplitMix64 random(5);
+  http::fields plain;
+  http::fields sticky;
+  sticky.set("X-User-Id", "someone");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(choose_color(plain, snapshot, sticky_config(), random).route, Route::split);
+    EXPECT_EQ(choose_color(sticky, snapshot, sticky_config(), random).route, Route::split);
+  }
+  // Without an override header configured, the header is just a header.
+  http::fields forced;
+  forced.set("X-Bluegreen", "green");
+  RoutingConfig no_override;
+  no_override.override_header.clear();
+  EXPECT_EQ(choose_color(forced, snapshot_with(0), no_override, random),
+            (RouteChoice{Color::blue, Route::split}));
 }
 
 TEST(ChooseColor, UnknownOverrideValueFallsBackToTheSplit) {
@@ -45,7 +66,9 @@ TEST(ChooseColor, UnknownOverrideValueFallsBackToTheSplit) {
   SplitMix64 random(1);
   http::fields head;
   head.set("X-Bluegreen", "purple");
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(choose_color(head, snapshot, {}, random), Color::blue);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(choose_color(head, snapshot, {}, random), (RouteChoice{Color::blue, Route::split}));
+  }
 }
 
 TEST(ChooseColor, StickyHeaderKeepsAKeyOnOneColor) {
@@ -56,9 +79,9 @@ TEST(ChooseColor, StickyHeaderKeepsAKeyOnOneColor) {
   for (int user = 0; user < 200; ++user) {
     http::fields head;
     head.set("X-User-Id", "user-" + std::to_string(user));
-    const Color first = choose_color(head, snapshot, sticky_config(), random);
+    const Color first = choose_color(head, snapshot, sticky_config(), random).color;
     for (int again = 0; again < 5; ++again) {
-      ASSERT_EQ(choose_color(head, snapshot, sticky_config(), random), first) << user;
+      ASSERT_EQ(choose_color(head, snapshot, sticky_config(), random).color, first) << user;
     }
     green_keys += first == Color::green;
   }
@@ -74,7 +97,7 @@ TEST(ChooseColor, StickyCookieIsFoundAmongOtherCookies) {
   http::fields by_header;
   by_header.set("X-User-Id", "abc123");
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random),
+    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random).color,
               pick_color(snapshot.weights, Color::blue, sticky_hash("abc123")));
     EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random),
               choose_color(by_header, snapshot, sticky_config(), random));

@@ -404,7 +404,9 @@ TEST_F(ServerTest, RoutesByWeightAndOverrideHeader) {
 
   const auto totals = proxy.totals_after_stop();
   EXPECT_EQ(totals.of(Color::green).requests, 5u);
-  EXPECT_EQ(totals.of(Color::blue).requests, 2u);
+  EXPECT_EQ(totals.of(Color::blue).requests, 1u);  // the split's: the judged traffic
+  EXPECT_EQ(totals.overridden_of(Color::blue).requests, 1u);
+  EXPECT_EQ(totals.overridden_of(Color::green).requests, 0u);
 }
 
 // --- 100-continue and upgrades -------------------------------------------------------------------
@@ -600,6 +602,11 @@ TEST_F(ServerTest, IncompleteHeadGets408AfterTheHeaderTimeout) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->result(), http::status::request_timeout);
   EXPECT_TRUE(client.wait_closed());
+  // Refused before routing: counted against no color.
+  const auto totals = proxy.totals_after_stop();
+  EXPECT_EQ(totals.refused.requests, 1u);
+  EXPECT_EQ(totals.refused.by_class[3], 1u);  // 4xx
+  EXPECT_EQ(totals.of(Color::blue).requests + totals.of(Color::green).requests, 0u);
 }
 
 TEST_F(ServerTest, SilentConnectionIsClosedWithoutAnAnswer) {
