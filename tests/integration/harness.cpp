@@ -20,6 +20,7 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -362,6 +363,7 @@ struct Behaviour {
   unsigned status = 200;
   double error_rate = 0;
   Ms latency{0};
+  std::chrono::microseconds noise_base{0}, noise_mean{0};  // latency base + Exp(mean) when set
   Ms slow_gap{0};
   int slow_pieces = 1;
   std::size_t padding = 0;
@@ -374,7 +376,7 @@ struct Answer {
   unsigned status = 200;
   std::string body;
   std::string content_type = "text/plain";
-  Ms latency{0};
+  std::chrono::microseconds latency{0};
   Ms slow_gap{0};
   int slow_pieces = 1;
 };
@@ -408,8 +410,9 @@ struct TestBackend::Impl {
   std::deque<ReceivedRequest> received;
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> connections{0};
-  std::uint64_t counted_for_errors = 0;  // under mutex
-  std::set<tcp::socket*> open;           // io thread only
+  std::uint64_t counted_for_errors = 0;                    // under mutex
+  std::mt19937_64 random{std::hash<std::string>{}(name)};  // under mutex, for noisy latency
+  std::set<tcp::socket*> open;                             // io thread only
   std::uint16_t port = 0;
 
   asio::io_context io{1};
@@ -454,10 +457,15 @@ struct TestBackend::Impl {
                         headers_of(request), request.body()});
     if (received.size() > kKeepReceived) received.pop_front();
     const Behaviour& b = behaviour;
+    std::chrono::microseconds latency = b.latency;
+    if (b.noise_mean.count() > 0) {
+      std::exponential_distribution<double> tail(1.0 / static_cast<double>(b.noise_mean.count()));
+      latency = b.noise_base + std::chrono::microseconds(static_cast<long>(tail(random)));
+    }
     Answer a{b.status,
              b.echo ? echo_body(name, request) : name + std::string(b.padding, '.'),
              b.echo ? "application/json" : "text/plain",
-             b.latency,
+             latency,
              b.slow_gap,
              b.slow_pieces};
     const std::string_view target = request.target();
@@ -484,7 +492,8 @@ struct TestBackend::Impl {
     return head + "\r\n";
   }
 
-  asio::awaitable<error_code> wait(asio::steady_timer& timer, Ms delay) {
+  asio::awaitable<error_code> wait(asio::steady_timer& timer,
+                                   std::chrono::steady_clock::duration delay) {
     timer.expires_after(delay);
     auto [ec] = co_await timer.async_wait(use_nothrow);
     co_return ec;
@@ -576,6 +585,13 @@ void TestBackend::set_error_rate(double rate) {
   const std::lock_guard lock(impl_->mutex);
   impl_->behaviour.error_rate = rate;
   impl_->counted_for_errors = 0;
+}
+
+void TestBackend::set_noisy_latency(std::chrono::microseconds base,
+                                    std::chrono::microseconds mean) {
+  const std::lock_guard lock(impl_->mutex);
+  impl_->behaviour.noise_base = base;
+  impl_->behaviour.noise_mean = mean;
 }
 
 void TestBackend::set_latency(Ms latency) {
@@ -984,6 +1000,15 @@ double number_at(const json::value& object, std::string_view key) {
 std::string string_at(const json::value& object, std::string_view key) {
   const auto* found = object.is_object() ? object.as_object().if_contains(key) : nullptr;
   return found && found->is_string() ? std::string(found->as_string()) : std::string();
+}
+
+bool in_state(const json::value& status, std::string_view state) {
+  return string_at(status, "state") == state;
+}
+
+std::string rollback_reason(const json::value& status) {
+  const auto* last = status.is_object() ? status.as_object().if_contains("last_rollback") : nullptr;
+  return last && last->is_object() ? string_at(*last, "reason") : std::string();
 }
 
 double weight_of(const json::value& status, std::string_view color) {

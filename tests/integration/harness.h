@@ -165,6 +165,8 @@ class TestBackend {
   // This fraction of answers are 500, spread evenly (rate 0.2: every 5th), not at random.
   void set_error_rate(double rate);
   void set_latency(Ms latency);  // before the response headers
+  // Before the response headers: base + an exponential with this mean (seeded by the name).
+  void set_noisy_latency(std::chrono::microseconds base, std::chrono::microseconds mean);
   // "Slow": the headers at once, then the body in `pieces` writes `gap` apart.
   void set_slow(Ms gap, int pieces = 5);
   void set_body_padding(std::size_t bytes);  // appends this many '.' to the body
@@ -329,6 +331,22 @@ std::string string_at(const boost::json::value& object, std::string_view key);  
 double weight_of(const boost::json::value& status, std::string_view color);
 // window.<color>.requests of a /status answer.
 double window_requests(const boost::json::value& status, std::string_view color);
+
+// Polls /status until `predicate(status)` (every 20 ms, up to `timeout`); the last status seen.
+template <typename Predicate>
+boost::json::value wait_status(const Bgproxy& proxy, Predicate predicate, Ms timeout) {
+  boost::json::value last;
+  wait_until(
+      [&] {
+        last = proxy.status();
+        return predicate(last);
+      },
+      timeout, 20ms);
+  return last;
+}
+
+bool in_state(const boost::json::value& status, std::string_view state);  // "state" of /status
+std::string rollback_reason(const boost::json::value& status);  // last_rollback.reason or ""
 
 // The sum of the samples of metric `name` in a Prometheus text exposition whose labels include
 // every `label="value"` of `labels` (all samples of `name` when empty).

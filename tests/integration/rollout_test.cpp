@@ -23,28 +23,6 @@ class RolloutTest : public ::testing::Test {
     return ConfigSpec{.blue = {blue.address()}, .green = {green.address()}, .rollout = rollout};
   }
 
-  // Polls /status until `predicate(status)`; the last status seen.
-  template <typename Predicate>
-  json::value wait_status(const Bgproxy& proxy, Predicate predicate, Ms timeout) {
-    json::value last;
-    wait_until(
-        [&] {
-          last = proxy.status();
-          return predicate(last);
-        },
-        timeout, 20ms);
-    return last;
-  }
-
-  static bool in_state(const json::value& s, std::string_view state) {
-    return string_at(s, "state") == state;
-  }
-
-  static std::string rollback_reason(const json::value& s) {
-    const auto* last = s.is_object() ? s.as_object().if_contains("last_rollback") : nullptr;
-    return last && last->is_object() ? string_at(*last, "reason") : std::string();
-  }
-
   // Starts a rollout over `steps` (a JSON list) and drives it with `connections` clients until it
   // rolls back or 15 s pass; the last status seen.
   json::value drive_until_rolled_back(const Bgproxy& proxy, std::string_view steps,
