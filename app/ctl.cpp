@@ -103,6 +103,19 @@ void print_status(const json::object& s) {
                  o.at("error_rate").to_number<double>() * 100, text(o, "p99_ms"));
     }
   }
+  if (const auto* evidence = s.if_contains("evidence"); evidence && evidence->is_array()) {
+    for (const auto& rule : evidence->as_array()) {
+      const auto& o = rule.as_object();
+      fmt::print("evidence:  {:<12} e={}/{}{}  estimate {} threshold {}  ({} vs {} requests)\n",
+                 text(o, "rule"), text(o, "e"), text(o, "bar"),
+                 o.at("breached").as_bool() ? " BREACH" : "", text(o, "estimate"),
+                 text(o, "threshold"), text(o, "candidate_requests"),
+                 text(o, "reference_requests"));
+    }
+  }
+  if (const auto* watch = s.if_contains("watch"); watch && watch->is_object()) {
+    fmt::print("watch:     the live color is judged until {}\n", text(watch->as_object(), "until"));
+  }
   if (const auto* rb = s.if_contains("last_rollback"); rb && rb->is_object()) {
     const auto& o = rb->as_object();
     fmt::print("rollback:  {} ({}) {}\n", text(o, "at"), text(o, "reason"), text(o, "detail"));

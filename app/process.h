@@ -30,8 +30,9 @@ inline std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e) {
 
 inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
   if (!(running.listen == next.listen) || running.workers != next.workers ||
-      !(running.admin.listen == next.admin.listen)) {
-    log.warn("reload: listen, workers and admin.listen take effect only after a restart");
+      !(running.admin.listen == next.admin.listen) || running.state_file != next.state_file) {
+    log.warn(
+        "reload: listen, workers, admin.listen and state_file take effect only after a restart");
   }
 }
 
@@ -44,7 +45,7 @@ class Process {
         stats_(config_->worker_count()),
         controller_(control_, config_, routing_, stats_, log_),
         exporter_(
-            stats_, [this] { return controller_.control_view(); }, std::string(kVersion)),
+            stats_, [this] { return control_view(); }, std::string(kVersion)),
         api_(
             controller_, [this] { return render_text(exporter_); }, log_),
         admin_(control_, api_, log_),
@@ -117,17 +118,30 @@ class Process {
     }
     auto result = load_config_file(*path_);
     if (!result.ok()) {
+      ++reloads_refused_;
       log_.error("reload refused, the running config stays: {} error(s)", result.errors.size());
       for (const auto& error : result.errors) log_.error("{}", error.to_string());
       return;
     }
     auto next = std::make_shared<const Config>(std::move(*result.config));
+    if (auto problem = controller_.reload(next)) {
+      ++reloads_refused_;
+      log_.error("reload refused, the running config stays: {}: {}", *path_, *problem);
+      return;
+    }
+    ++reloads_ok_;
     warn_restart_only_changes(*config_, *next, log_);
     log_.configure(next->log);
     api_.set_token(next->admin.token);
-    controller_.reload(next);
     config_ = std::move(next);
     log_.info("reloaded {}", *path_);
+  }
+
+  ControlView control_view() const {
+    ControlView view = controller_.control_view();
+    view.config_reloads_ok = reloads_ok_;
+    view.config_reloads_refused = reloads_refused_;
+    return view;
   }
 
   void drain_and_stop() {
@@ -153,6 +167,7 @@ class Process {
   AdminServer admin_;
   boost::asio::signal_set signals_;
   std::unique_ptr<Server> server_;
+  std::uint64_t reloads_ok_ = 0, reloads_refused_ = 0;
 };
 
 }  // namespace bgp

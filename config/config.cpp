@@ -191,6 +191,7 @@ class Loader {
   // ---- rules that span several keys ----
   void check_live_endpoints(const Config& config);
   void check_listeners_differ(const Config& config);
+  void check_state_file_directory(const Config& config);
   void resolve_admin_token(AdminConfig& admin);
   bool read_token_file(AdminConfig& admin);  // into admin.token; false after an error
 
@@ -218,6 +219,7 @@ ConfigResult Loader::load(std::string_view yaml) {
   check_live_endpoints(config);
   resolve_admin_token(config.admin);
   check_listeners_differ(config);
+  check_state_file_directory(config);
   if (errors_.empty()) return {std::move(config), {}};
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
@@ -706,6 +708,17 @@ void Loader::check_listeners_differ(const Config& config) {
   fail(position_for("admin.listen"), "admin.listen",
        fmt::format("the admin API cannot share the data plane's address {}",
                    config.listen.to_string()));
+}
+
+// Found at load time (check-config, start, reload) rather than at the first state write.
+void Loader::check_state_file_directory(const Config& config) {
+  if (config.state_file.empty() || has_error_under("state_file")) return;
+  const std::filesystem::path file(config.state_file);
+  const std::filesystem::path directory = file.has_parent_path() ? file.parent_path() : ".";
+  std::error_code ec;
+  if (std::filesystem::is_directory(directory, ec)) return;
+  fail(position_for("state_file"), "state_file",
+       fmt::format("the directory '{}' does not exist", directory.string()));
 }
 
 void Loader::resolve_admin_token(AdminConfig& admin) {

@@ -135,16 +135,35 @@ Controller::~Controller() = default;
 
 void Controller::restore() {
   endpoints_ = resolve_endpoints(config_->backends);
-  if (!config_->state_file.empty()) {
-    if (auto saved = load_state(config_->state_file)) {
+  state_path_ = config_->state_file;
+  if (!state_path_.empty()) {
+    state_lock_ = std::make_unique<StateFileLock>(state_path_);
+    if (auto saved = load_state(state_path_)) {
       state_ = resume_after_restart(std::move(*saved), clock_());
-      log_.info("restored rollout state from {}: {}, live {}, step {}", config_->state_file,
+      log_.info("restored rollout state from {}: {}, live {}, step {}", state_path_,
                 name(state_.phase), name(state_.live),
                 state_.step ? std::to_string(*state_.step) : "none");
+    }
+    if (auto problem = endpoint_problem(*config_)) {
+      throw std::runtime_error(fmt::format("state file {}: {}", state_path_, *problem));
     }
   }
   last_reading_ = stats_.totals();
   publish_snapshot();
+}
+
+std::optional<std::string> Controller::endpoint_problem(const Config& config) const {
+  if (config.backends.of(state_.live).endpoints.empty()) {
+    return fmt::format("the live color {} (as the rollout state has it) would have no endpoint",
+                       name(state_.live));
+  }
+  if (state_.retained && clock_() < state_.retained->until &&
+      config.backends.of(state_.retained->color).endpoints.empty()) {
+    return fmt::format(
+        "the retained color {} (kept for a rollback until {}) would have no endpoint",
+        name(state_.retained->color), format_time(state_.retained->until));
+  }
+  return std::nullopt;
 }
 
 void Controller::start() {
@@ -161,7 +180,8 @@ void Controller::stop() {
   if (prober_) prober_->stop();
 }
 
-void Controller::reload(std::shared_ptr<const Config> config) {
+std::optional<std::string> Controller::reload(std::shared_ptr<const Config> config) {
+  if (auto problem = endpoint_problem(*config)) return problem;
   auto endpoints = resolve_endpoints(config->backends);
   config_ = std::move(config);
   endpoints_ = std::move(endpoints);
@@ -171,6 +191,7 @@ void Controller::reload(std::shared_ptr<const Config> config) {
   publish_snapshot();
   check_timer_.cancel();  // re-plan the next check with the new check_interval
   schedule_check();
+  return std::nullopt;
 }
 
 void Controller::start_probes() {
@@ -200,6 +221,7 @@ void Controller::schedule_check() {
 void Controller::check() {
   if (!state_.judging()) {
     evidence_.clear();
+    if (persist_error_) persist();  // retried at every check until it succeeds
     return;
   }
   const bool candidate_healthy = health_.any_healthy(state_.candidate());
@@ -220,15 +242,22 @@ void Controller::commit(RolloutState next, bool weights_changed) {
   const bool changed = !(next == state_);
   state_ = std::move(next);
   if (weights_changed) publish_snapshot();
-  if (changed) persist();
+  if (changed || persist_error_) persist();
 }
 
 void Controller::persist() {
-  if (config_->state_file.empty()) return;
+  if (state_path_.empty()) return;
   try {
-    save_state(config_->state_file, state_);
+    save_state(state_path_, state_);
+    if (persist_error_) log_.info("state file {} written again", state_path_);
+    persist_error_.reset();
   } catch (const std::exception& e) {
-    log_.error("{}", e.what());  // keep serving; the operator sees the error
+    ++state_write_errors_;
+    if (persist_error_ != e.what()) {  // once per distinct error, not at every retry
+      log_.error("{}; the decision holds in memory and the write is retried at every check",
+                 e.what());
+    }
+    persist_error_ = e.what();
   }
 }
 
@@ -302,6 +331,8 @@ ApiResult Controller::status() const {
        {{"blue", color_window_json(window.of(Color::blue))},
         {"green", color_window_json(window.of(Color::green))}}},
       {"last_decision", last_decision_},
+      {"persisted", state_path_.empty() ? json::value(nullptr) : json::value(!persist_error_)},
+      {"persist_error", persist_error_ ? json::value(*persist_error_) : json::value(nullptr)},
       {"watch", state_.watch_until ? json::value{{"until", format_time(*state_.watch_until)}}
                                    : json::value(nullptr)},
   };
@@ -406,6 +437,7 @@ ControlView Controller::control_view() const {
     view.rollbacks[std::string(name(static_cast<RollbackReason>(r)))] = state_.rollbacks[r];
   }
   view.promotions = state_.promotions;
+  view.state_write_errors = state_write_errors_;
   if (state_.step) {
     const ColorSamples window = current_window();
     for (Color c : kColors) {

@@ -17,6 +17,7 @@
 #include "controller/api.h"
 #include "controller/health.h"
 #include "controller/rollout.h"
+#include "controller/state_store.h"
 #include "metrics/exporter.h"
 #include "metrics/stats.h"
 #include "proxy/snapshot.h"
@@ -43,7 +44,9 @@ class Controller {
   void start();
   void stop();
   // SIGHUP with a valid file: new endpoints, routing, timeouts and policy; the rollout state stays.
-  void reload(std::shared_ptr<const Config> config);
+  // Refused (the running config stays) when it would leave the live color, as the state has it,
+  // or the retained color without endpoints: the reason, else nullopt.
+  std::optional<std::string> reload(std::shared_ptr<const Config> config);
   void set_data_plane_listening(bool listening) { listening_ = listening; }
 
   bool ready() const;
@@ -74,6 +77,7 @@ class Controller {
   ColorSamples peek_fresh() const;
   ColorSamples current_window() const;  // the step window with what came since the last check
   void persist();
+  std::optional<std::string> endpoint_problem(const Config& config) const;
 
   boost::asio::io_context& io_;
   std::shared_ptr<const Config> config_;
@@ -92,6 +96,12 @@ class Controller {
   boost::asio::steady_timer check_timer_;
   std::uint64_t snapshot_version_ = 0;
   bool listening_ = false;
+  // The state file in use (fixed at start; a reload does not move it), its lock, and the last
+  // write's error: a decision holds in memory and the write is retried at every check.
+  std::string state_path_;
+  std::unique_ptr<StateFileLock> state_lock_;
+  std::optional<std::string> persist_error_;
+  std::uint64_t state_write_errors_ = 0;
   std::string last_decision_;  // the last verdict line, shown in /status
 };
 

@@ -1,6 +1,7 @@
 #include "controller/state_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -432,6 +433,37 @@ RolloutState state_from_json(const json::value& v, std::string_view source) {
   s.history = read_history(r, root);
   check_consistency(r, s);
   return s;
+}
+
+StateFileLock::StateFileLock(const std::string& state_path) {
+  const std::string lock_path = state_path + ".lock";
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw std::runtime_error(fmt::format("state file {}: cannot create the lock file {}: {}",
+                                         state_path, lock_path, std::strerror(errno)));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    throw std::runtime_error(
+        error == EWOULDBLOCK
+            ? fmt::format("state file {} is in use by another bgproxy process (it holds {})",
+                          state_path, lock_path)
+            : fmt::format("state file {}: cannot lock {}: {}", state_path, lock_path,
+                          std::strerror(error)));
+  }
+  const std::string directory = std::filesystem::path(state_path).parent_path().string();
+  if (::access(directory.empty() ? "." : directory.c_str(), W_OK) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    throw std::runtime_error(fmt::format("state file {}: directory {} cannot be written: {}",
+                                         state_path, directory.empty() ? "." : directory,
+                                         std::strerror(error)));
+  }
+}
+
+StateFileLock::~StateFileLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 void save_state(const std::string& path, const RolloutState& state) {

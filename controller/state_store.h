@@ -12,6 +12,20 @@
 
 namespace bgp {
 
+// An exclusive lock on `<state file>.lock` for as long as it lives, so that two processes never
+// share one state file. Creating the lock file also proves at start that the directory can be
+// written. Throws std::runtime_error naming the file when either fails.
+class StateFileLock {
+ public:
+  explicit StateFileLock(const std::string& state_path);
+  ~StateFileLock();
+  StateFileLock(const StateFileLock&) = delete;
+  StateFileLock& operator=(const StateFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Throws std::runtime_error naming `path` when the file cannot be written.
 void save_state(const std::string& path, const RolloutState& state);
 

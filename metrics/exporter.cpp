@@ -247,6 +247,26 @@ std::vector<MetricFamily> judge_families(const ControlView& control) {
   return families;
 }
 
+MetricFamily state_write_errors_family(const ControlView& control) {
+  auto family = make_family("bgproxy_state_write_errors_total",
+                            "Failed writes of the state file (each is retried at every check).",
+                            MetricType::Counter);
+  family.metric.push_back(counter(static_cast<double>(control.state_write_errors)));
+  return family;
+}
+
+MetricFamily config_reloads_family(const ControlView& control) {
+  auto family = make_family("bgproxy_config_reloads_total",
+                            "Config reloads (SIGHUP): applied, or refused with the running config "
+                            "kept.",
+                            MetricType::Counter);
+  family.metric.push_back(
+      counter(static_cast<double>(control.config_reloads_ok), {label("result", "ok")}));
+  family.metric.push_back(
+      counter(static_cast<double>(control.config_reloads_refused), {label("result", "refused")}));
+  return family;
+}
+
 MetricFamily build_info_family(const std::string& version) {
   auto family = make_family("bgproxy_build_info", "Always 1; the version is in the label.",
                             MetricType::Gauge);
@@ -281,6 +301,8 @@ std::vector<MetricFamily> Exporter::Collect() const {
       "bgproxy_step_p99_seconds", "p99 latency of each color in the current step's window.",
       control.step_p99_seconds));
   families.push_back(endpoint_health_family(control));
+  families.push_back(state_write_errors_family(control));
+  families.push_back(config_reloads_family(control));
   for (auto& family : judge_families(control)) families.push_back(std::move(family));
   families.push_back(build_info_family(version_));
   return families;

@@ -57,7 +57,10 @@ struct ControlView {
   std::array<double, 2> step_error_rate{};   // per color index, the current step's window
   std::array<double, 2> step_p99_seconds{};  // per color index, the current step's window
   std::vector<EndpointHealthView> endpoints;
-  std::vector<JudgeRuleView> judge;  // empty when nothing is judged
+  std::vector<JudgeRuleView> judge;          // empty when nothing is judged
+  std::uint64_t state_write_errors = 0;      // bgproxy_state_write_errors_total
+  std::uint64_t config_reloads_ok = 0;       // bgproxy_config_reloads_total{result="ok"}
+  std::uint64_t config_reloads_refused = 0;  // ... {result="refused"}
 };
 
 class Exporter : public prometheus::Collectable {

@@ -87,6 +87,14 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_THAT(errors("rollout:\n  auto_start: yes please\n"),
               one_error("2:15: rollout.auto_start", "expected true or false"));
   EXPECT_THAT(errors("state_file: [a, b]\n"), one_error("1:13: state_file", "expected a string"));
+  EXPECT_THAT(errors("state_file: /nonexistent-dir/state.json\n"),
+              one_error("1:13: state_file", "the directory '/nonexistent-dir' does not exist"));
+  EXPECT_THAT(errors("rollout:\n  judge:\n    alpha: 0\n"),
+              one_error("3:12: rollout.judge.alpha", "must be between 0 and 1, both excluded"));
+  EXPECT_THAT(errors("rollout:\n  judge:\n    quantiles: [0.5, 1]\n"),
+              one_error("3:22: rollout.judge.quantiles[1]", "a quantile is between 0 and 1"));
+  EXPECT_THAT(errors("rollout:\n  judge:\n    quantiles: 0.5\n"),
+              one_error("3:16: rollout.judge.quantiles", "expected a list of quantiles"));
   EXPECT_THAT(errors("rollout:\n  thresholds:\n    max_error_rate: lots\n"),
               one_error("3:21: rollout.thresholds.max_error_rate", "expected a number"));
 }

@@ -81,6 +81,9 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.max_body_bytes, 10485760u);
   EXPECT_EQ(c.limits.max_connections, 10000u);
+  EXPECT_DOUBLE_EQ(c.rollout.judge.alpha, 0.01);
+  EXPECT_EQ(c.rollout.judge.quantiles, (std::vector<double>{0.5, 0.9, 0.99}));
+  EXPECT_EQ(c.rollout.post_promotion_watch, 30min);
   EXPECT_EQ(c.state_file, "");
   EXPECT_EQ(c.notify.webhook, "");
   EXPECT_EQ(c.log.level, LogLevel::info);
@@ -141,6 +144,10 @@ rollout:
     max_p99: 250ms
     max_p99_increase: 0
     p99_noise_floor: 0s
+  judge:
+    alpha: 0.05
+    quantiles: [0.99]
+  post_promotion_watch: 0s
 routing:
   sticky_header: X-User-Id
   sticky_cookie: session_id
@@ -155,7 +162,7 @@ limits:
   max_header_bytes: 1024
   max_body_bytes: 0
   max_connections: 1
-state_file: /var/lib/bgproxy/state.json
+state_file: /tmp/bgproxy-state.json
 notify:
   webhook: http://hooks.internal:8080/bgproxy/events
 log:
@@ -194,6 +201,9 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.rollout.thresholds.max_p99, 250ms);
   EXPECT_DOUBLE_EQ(c.rollout.thresholds.max_p99_increase, 0);
   EXPECT_EQ(c.rollout.thresholds.p99_noise_floor, 0s);
+  EXPECT_DOUBLE_EQ(c.rollout.judge.alpha, 0.05);
+  EXPECT_EQ(c.rollout.judge.quantiles, std::vector<double>{0.99});
+  EXPECT_EQ(c.rollout.post_promotion_watch, 0s);
   EXPECT_EQ(c.routing.sticky_header, "X-User-Id");
   EXPECT_EQ(c.routing.sticky_cookie, "session_id");
   EXPECT_EQ(c.routing.override_header, "");
@@ -205,7 +215,7 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.limits.max_header_bytes, 1024u);
   EXPECT_EQ(c.limits.max_body_bytes, 0u);
   EXPECT_EQ(c.limits.max_connections, 1u);
-  EXPECT_EQ(c.state_file, "/var/lib/bgproxy/state.json");
+  EXPECT_EQ(c.state_file, "/tmp/bgproxy-state.json");
   EXPECT_EQ(c.notify.webhook, "http://hooks.internal:8080/bgproxy/events");
   EXPECT_EQ(c.log.level, LogLevel::debug);
   EXPECT_EQ(c.log.format, LogFormat::json);
