@@ -15,7 +15,8 @@ constexpr std::string_view kUsage = R"(usage:
   bgproxy check-config FILE      validate a config file, print every error
   bgproxy demo [--green-error-rate R] [--green-latency D]
                                  a self-contained rollout demo
-  bgproxy ctl [--admin URL] [--token T] status|start|pause|resume|promote|rollback|set-weight N
+  bgproxy ctl [--admin URL] [--token T] [--json] COMMAND
+                                 the operator CLI (bgproxy ctl --help lists its commands)
   bgproxy version
 )";
 
