@@ -179,6 +179,7 @@ class Loader {
   Fields rollout_fields(RolloutConfig& rollout);
   Fields thresholds_fields(Thresholds& thresholds);
   Fields judge_fields(JudgeConfig& judge);
+  Fields fleet_fields(FleetConfig& fleet);
   void read_quantiles(const Value& list, std::vector<double>& target);
   Fields routing_fields(RoutingConfig& routing);
   Fields timeouts_fields(TimeoutsConfig& timeouts);
@@ -301,7 +302,9 @@ std::optional<Duration> Loader::read_duration(const Value& value, Duration minim
     return std::nullopt;
   }
   if (*parsed.value < minimum) {
-    fail(value, fmt::format("must be greater than 0, got {}", *text));
+    fail(value, minimum <= kPositive
+                    ? fmt::format("must be greater than 0, got {}", *text)
+                    : fmt::format("must be at least {}, got {}", format_duration(minimum), *text));
     return std::nullopt;
   }
   return parsed.value;
@@ -474,6 +477,7 @@ Fields Loader::root_fields(Config& c) {
       section("timeouts", timeouts_fields(c.timeouts)),
       section("limits", limits_fields(c.limits)),
       text("state_file", c.state_file),
+      section("fleet", fleet_fields(c.fleet)),
       section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url)}),
       section("log", {choice("level", c.log.level, kLogLevels),
                       choice("format", c.log.format, kLogFormats)}),
@@ -522,6 +526,15 @@ Fields Loader::rollout_fields(RolloutConfig& r) {
       section("thresholds", thresholds_fields(r.thresholds)),
       section("judge", judge_fields(r.judge)),
       duration("post_promotion_watch", r.post_promotion_watch, kZeroAllowed),
+  };
+}
+
+Fields Loader::fleet_fields(FleetConfig& fleet) {
+  return {
+      {"etcd", [this, &fleet](const Value& v) { read_endpoints(v, fleet.etcd); }},
+      text("cluster", fleet.cluster, config_detail::check_http_token),
+      text("replica_id", fleet.replica_id),
+      duration("lease_ttl", fleet.lease_ttl, std::chrono::seconds(2)),
   };
 }
 

@@ -119,6 +119,16 @@ struct LogConfig {
   LogFormat format = LogFormat::text;
 };
 
+// N processes sharing one rollout through etcd (docs/fleet.md); no etcd = one process.
+struct FleetConfig {
+  std::vector<Address> etcd;        // etcd members' client addresses; empty = one process
+  std::string cluster = "default";  // keys live under /bgproxy/<cluster>/
+  std::string replica_id;           // "" = hostname:admin-port
+  Duration lease_ttl = 3s;          // a dead leader is replaced after about this long (>= 2s)
+
+  bool enabled() const noexcept { return !etcd.empty(); }
+};
+
 struct Config {
   Address listen{"127.0.0.1", 8080};
   unsigned workers = 0;  // 0 = one per CPU core
@@ -129,6 +139,7 @@ struct Config {
   TimeoutsConfig timeouts;
   LimitsConfig limits;
   std::string state_file;
+  FleetConfig fleet;
   NotifyConfig notify;
   LogConfig log;
 

@@ -64,7 +64,8 @@ bool tokens_equal(std::string_view presented, std::string_view expected) noexcep
 AdminApi::AdminApi(Controller& controller, std::function<std::string()> render_metrics, Logger& log)
     : controller_(controller), render_metrics_(std::move(render_metrics)), log_(log) {}
 
-AdminResponse AdminApi::handle(const AdminRequest& request, const std::string& peer) {
+asio::awaitable<AdminResponse> AdminApi::handle(const AdminRequest& request,
+                                                const std::string& peer) {
   const auto path = path_of(request.target());
   AdminResponse response;
   response.version(11);
@@ -74,7 +75,7 @@ AdminResponse AdminApi::handle(const AdminRequest& request, const std::string& p
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     response.body() = render_metrics_();
   } else {
-    const ApiResult result = route(request);
+    const ApiResult result = co_await route(request);
     response.result(result.status);
     response.set(http::field::content_type, "application/json");
     response.body() = boost::json::serialize(result.body);
@@ -88,27 +89,27 @@ AdminResponse AdminApi::handle(const AdminRequest& request, const std::string& p
     }
   }
   response.prepare_payload();
-  return response;
+  co_return response;
 }
 
-ApiResult AdminApi::route(const AdminRequest& request) {
+asio::awaitable<ApiResult> AdminApi::route(const AdminRequest& request) {
   const auto path = path_of(request.target());
   const auto method = request.method();
   const bool read = method == http::verb::get || method == http::verb::head;
   if (path == "/healthz" || path == "/readyz" || path == "/status") {
-    if (!read) return ApiResult::error(405, "method not allowed");
-    if (path == "/healthz") return ApiResult::ok({{"status", "ok"}});
+    if (!read) co_return ApiResult::error(405, "method not allowed");
+    if (path == "/healthz") co_return ApiResult::ok({{"status", "ok"}});
     if (path == "/readyz") {
-      return controller_.ready() ? ApiResult::ok({{"status", "ready"}})
-                                 : ApiResult::error(503, "not ready");
+      co_return controller_.ready() ? ApiResult::ok({{"status", "ready"}})
+                                    : ApiResult::error(503, "not ready");
     }
-    return controller_.status();
+    co_return controller_.status();
   }
-  if (!is_mutation_path(path)) return ApiResult::error(404, "no such path");
+  if (!is_mutation_path(path)) co_return ApiResult::error(404, "no such path");
   const auto expected = path == "/weights" ? http::verb::put : http::verb::post;
-  if (method != expected) return ApiResult::error(405, "method not allowed");
-  if (auto refusal = refuse_mutation(request)) return *refusal;
-  return mutate(request, path);
+  if (method != expected) co_return ApiResult::error(405, "method not allowed");
+  if (auto refusal = refuse_mutation(request)) co_return *refusal;
+  co_return co_await mutate(request, path);
 }
 
 // Authentication and cross-site rules shared by every mutation.
@@ -134,24 +135,24 @@ std::optional<ApiResult> AdminApi::refuse_mutation(const AdminRequest& request) 
   return std::nullopt;
 }
 
-ApiResult AdminApi::mutate(const AdminRequest& request, std::string_view path) {
+asio::awaitable<ApiResult> AdminApi::mutate(const AdminRequest& request, std::string_view path) {
   boost::json::object body;
   if (!request.body().empty()) {
     boost::system::error_code ec;
     auto parsed = boost::json::parse(request.body(), ec);
-    if (ec || !parsed.is_object()) return ApiResult::error(400, "body must be a JSON object");
+    if (ec || !parsed.is_object()) co_return ApiResult::error(400, "body must be a JSON object");
     body = std::move(parsed.as_object());
   }
-  if (path == "/rollout/start") return controller_.start_rollout(body);
+  if (path == "/rollout/start") co_return co_await controller_.start_rollout(body);
   if (!body.empty() && path != "/weights") {
-    return ApiResult::error(400, "this call takes no body");
+    co_return ApiResult::error(400, "this call takes no body");
   }
-  if (path == "/rollout/pause") return controller_.pause();
-  if (path == "/rollout/resume") return controller_.resume();
-  if (path == "/rollout/promote") return controller_.promote();
-  if (path == "/rollout/rollback") return controller_.rollback();
-  if (path == "/weights") return controller_.set_weights(body);
-  return ApiResult::error(404, "no such path");
+  if (path == "/rollout/pause") co_return co_await controller_.pause();
+  if (path == "/rollout/resume") co_return co_await controller_.resume();
+  if (path == "/rollout/promote") co_return co_await controller_.promote();
+  if (path == "/rollout/rollback") co_return co_await controller_.rollback();
+  if (path == "/weights") co_return co_await controller_.set_weights(body);
+  co_return ApiResult::error(404, "no such path");
 }
 
 AdminServer::AdminServer(asio::io_context& io, AdminApi& api, Logger& log)
@@ -208,7 +209,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       }
       break;
     }
-    AdminResponse response = api_.handle(parser.get(), peer_name);
+    AdminResponse response = co_await api_.handle(parser.get(), peer_name);
     stream.expires_after(kAdminIoTimeout);
     auto [write_ec, __] = co_await http::async_write(stream, response, use_nothrow);
     if (write_ec || !response.keep_alive()) break;

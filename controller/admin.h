@@ -31,11 +31,13 @@ class AdminApi {
 
   void set_token(std::string token) { token_ = std::move(token); }
   void set_local_endpoint(boost::asio::ip::tcp::endpoint local) { local_endpoint_ = local; }
-  AdminResponse handle(const AdminRequest& request, const std::string& peer);
+  // Awaited: in a fleet an operator call waits for its compare-and-swap in etcd.
+  boost::asio::awaitable<AdminResponse> handle(const AdminRequest& request,
+                                               const std::string& peer);
 
  private:
-  ApiResult route(const AdminRequest& request);
-  ApiResult mutate(const AdminRequest& request, std::string_view path);
+  boost::asio::awaitable<ApiResult> route(const AdminRequest& request);
+  boost::asio::awaitable<ApiResult> mutate(const AdminRequest& request, std::string_view path);
   std::optional<ApiResult> refuse_mutation(const AdminRequest& request) const;
 
   Controller& controller_;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/json.hpp>
 
 #include "controller/health_probe.h"
@@ -10,6 +12,7 @@
 
 namespace bgp {
 
+namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
@@ -169,8 +172,14 @@ std::optional<std::string> Controller::endpoint_problem(const Config& config) co
 void Controller::start() {
   start_probes();
   if (config_->rollout.auto_start && !state_.running()) {
-    const auto result = start_rollout({});
-    if (result.status != 200) log_.warn("auto_start: {}", json::serialize(result.body));
+    asio::co_spawn(
+        io_,
+        [this]() -> asio::awaitable<void> {
+          json::object no_body;
+          const auto result = co_await start_rollout(std::move(no_body));
+          if (result.status != 200) log_.warn("auto_start: {}", json::serialize(result.body));
+        },
+        asio::detached);
   }
   schedule_check();
 }
@@ -219,20 +228,14 @@ void Controller::schedule_check() {
 }
 
 void Controller::check() {
+  if (shared_) return;  // a fleet: its leader runs the checks (fleet/)
   if (!state_.judging()) {
     evidence_.clear();
     if (persist_error_) persist();  // retried at every check until it succeeds
     return;
   }
-  const bool candidate_healthy = health_.any_healthy(state_.candidate());
-  Decision d = evaluate(config_->rollout, state_, take_fresh(), candidate_healthy, clock_());
-  evidence_ = std::move(d.evidence);
-  const bool repeated_hold = d.verdict == Verdict::hold && state_.held;  // said once is enough
-  if (!d.message.empty() && !repeated_hold) {
-    const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
-    log_.log(level, "{}", d.message);
-    last_decision_ = d.message;
-  }
+  Decision d = decide(take_fresh(), clock_());
+  record(d);
   commit(std::move(d.state), d.weights_changed);
   // Announced after the commit so that the event describes the state the verdict produced.
   if (const auto event = event_of(d.verdict)) announce(*event, d.message);
@@ -339,6 +342,7 @@ ApiResult Controller::status() const {
   json::array evidence;
   for (const auto& rule : evidence_) evidence.push_back(rule_json(rule));
   out["evidence"] = std::move(evidence);
+  if (fleet_status_) out["fleet"] = fleet_status_();
   out["last_rollback"] = state_.last_rollback
                              ? json::value{{"at", format_time(state_.last_rollback->at)},
                                            {"reason", name(state_.last_rollback->reason)},
@@ -353,79 +357,161 @@ ApiResult Controller::status() const {
   return ApiResult::ok(std::move(out));
 }
 
-template <typename Op>
-ApiResult Controller::apply(std::string_view action, Op op) {
+ApiResult Controller::apply(std::string_view action, const Op& op) {
   const TimePoint now = clock_();
   state_ = observe(std::move(state_), take_fresh(), now);
   const OpResult result = op(state_, now);
   if (!result.ok()) {
     return ApiResult::error(static_cast<unsigned>(result.error->status), result.error->message);
   }
-  if (!result.message.empty()) log_.info("{}", result.message);
-  evidence_.clear();  // the next check judges the new state
   commit(result.state, result.weights_changed);
-  announce(action, result.message);
-  check_timer_.cancel();  // a new step may end sooner than the planned check
-  schedule_check();
+  after_change(action, result);
   return status();
 }
 
-ApiResult Controller::start_rollout(const json::object& body) {
+// What every accepted operator call does once its state is in force.
+void Controller::after_change(std::string_view action, const OpResult& result) {
+  if (!result.message.empty()) log_.info("{}", result.message);
+  evidence_.clear();  // the next check judges the new state
+  announce(action, result.message);
+  check_timer_.cancel();  // a new step may end sooner than the planned check
+  schedule_check();
+}
+
+asio::awaitable<ApiResult> Controller::mutate(std::string action, Op op) {
+  if (!shared_) co_return apply(action, op);
+  co_return co_await apply_shared(std::move(action), std::move(op));
+}
+
+asio::awaitable<ApiResult> Controller::apply_shared(std::string action, Op op) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const auto snapshot = co_await shared_->read();
+    if (!snapshot) co_return store_unreachable(action, op);
+    const OpResult result = op(snapshot->state, clock_());
+    if (!result.ok()) {
+      co_return ApiResult::error(static_cast<unsigned>(result.error->status),
+                                 result.error->message);
+    }
+    const auto written = co_await shared_->write(result.state, snapshot->revision);
+    if (written == SharedState::Write::unreachable) co_return store_unreachable(action, op);
+    if (written == SharedState::Write::done) {
+      adopt(result.state);
+      after_change(action, result);
+      co_return status();
+    }
+  }
+  co_return ApiResult::error(
+      409, fmt::format("the fleet's rollout state changed under this call {} times in a row; "
+                       "read it again and retry",
+                       kAttempts));
+}
+
+// The fleet's store is out of reach: a rollback still applies here at once (and is written when
+// the store returns); anything else would let this replica drift from the others.
+ApiResult Controller::store_unreachable(std::string_view action, const Op& op) {
+  if (action != "rollback") {
+    return ApiResult::error(503,
+                            "the fleet's store (etcd) is unreachable: only a rollback "
+                            "applies now, locally");
+  }
+  ApiResult result = apply(action, op);
+  if (result.status == 200) {
+    pending_rollback_ = true;
+    log_.warn("rollback applied on this replica only; it is written to etcd when it returns");
+  }
+  return result;
+}
+
+asio::awaitable<ApiResult> Controller::start_rollout(json::object body) {
   std::optional<std::vector<RolloutStep>> steps;
   std::optional<Duration> step_duration;
-  for (const auto& [key, value] : body) {
+  for (const auto& field : body) {  // no structured bindings in a coroutine (GCC 12)
+    const std::string_view key = field.key();
+    const json::value& value = field.value();
     if (key == "steps" && value.is_array()) {
       steps.emplace();
       for (const auto& v : value.as_array()) {
         auto step = parse_step(v);
-        if (!step) return ApiResult::error(400, "steps: each is a percent or {weight, duration}");
+        if (!step)
+          co_return ApiResult::error(400, "steps: each is a percent or {weight, duration}");
         steps->push_back(*step);
       }
     } else if (key == "step_duration" && value.is_string()) {
       step_duration = parse_duration(value.as_string());
       if (!step_duration || step_duration->count() <= 0) {
-        return ApiResult::error(400, "step_duration: a duration like \"30s\"");
+        co_return ApiResult::error(400, "step_duration: a duration like \"30s\"");
       }
     } else {
-      return ApiResult::error(400,
-                              fmt::format("unknown or mistyped field '{}'", std::string_view(key)));
+      co_return ApiResult::error(400, fmt::format("unknown or mistyped field '{}'", key));
     }
   }
-  // Health checks off: every configured endpoint counts as healthy.
-  const Color candidate = state_.candidate();
-  const bool ready = !endpoints_[index(candidate)].empty() && health_.any_healthy(candidate);
-  return apply("start", [&](const RolloutState& s, TimePoint now) {
-    return bgp::start(config_->rollout, s, std::move(steps), step_duration, ready, now);
-  });
+  // Named, not temporaries in the co_await expression: GCC 12 may destroy those twice.
+  Op op = [this, steps, step_duration](const RolloutState& s, TimePoint now) {
+    // Health checks off: every configured endpoint counts as healthy.
+    const Color candidate = s.candidate();
+    const bool ready = !endpoints_[index(candidate)].empty() && health_.any_healthy(candidate);
+    return bgp::start(config_->rollout, s, steps, step_duration, ready, now);
+  };
+  co_return co_await mutate("start", std::move(op));
 }
 
-ApiResult Controller::pause() {
-  return apply("pause", [](const RolloutState& s, TimePoint now) { return bgp::pause(s, now); });
+asio::awaitable<ApiResult> Controller::pause() {
+  return mutate("pause", [](const RolloutState& s, TimePoint now) { return bgp::pause(s, now); });
 }
-ApiResult Controller::resume() {
-  return apply("resume", [](const RolloutState& s, TimePoint now) { return bgp::resume(s, now); });
+asio::awaitable<ApiResult> Controller::resume() {
+  return mutate("resume", [](const RolloutState& s, TimePoint now) { return bgp::resume(s, now); });
 }
-ApiResult Controller::promote() {
-  return apply("promote", [this](const RolloutState& s, TimePoint now) {
+asio::awaitable<ApiResult> Controller::promote() {
+  return mutate("promote", [this](const RolloutState& s, TimePoint now) {
     return bgp::promote(config_->rollout, s, now);
   });
 }
-ApiResult Controller::rollback() {
-  return apply("rollback",
-               [](const RolloutState& s, TimePoint now) { return bgp::rollback(s, now); });
+asio::awaitable<ApiResult> Controller::rollback() {
+  return mutate("rollback",
+                [](const RolloutState& s, TimePoint now) { return bgp::rollback(s, now); });
 }
 
-ApiResult Controller::set_weights(const json::object& body) {
-  if (body.size() != 1) return ApiResult::error(400, R"(body: {"green": N} or {"blue": N})");
-  const auto& [key, value] = *body.begin();
-  const auto color = parse_color(key);
-  if (!color) return ApiResult::error(400, "weights: the key is \"blue\" or \"green\"");
-  if (!value.is_number()) return ApiResult::error(400, "weights: the value is a number");
+asio::awaitable<ApiResult> Controller::set_weights(json::object body) {
+  if (body.size() != 1) co_return ApiResult::error(400, R"(body: {"green": N} or {"blue": N})");
+  const auto& field = *body.begin();
+  const auto& value = field.value();
+  const auto color = parse_color(field.key());
+  if (!color) co_return ApiResult::error(400, "weights: the key is \"blue\" or \"green\"");
+  if (!value.is_number()) co_return ApiResult::error(400, "weights: the value is a number");
   const auto bp = parse_weight_bp(value.to_number<double>());
-  if (!bp) return ApiResult::error(400, "weights: 0 to 100 with at most two decimals");
-  return apply("weights", [&](const RolloutState& s, TimePoint now) {
-    return bgp::set_weights(s, *color, *bp, now);
-  });
+  if (!bp) co_return ApiResult::error(400, "weights: 0 to 100 with at most two decimals");
+  Op op = [c = *color, w = *bp](const RolloutState& s, TimePoint now) {
+    return bgp::set_weights(s, c, w, now);
+  };
+  co_return co_await mutate("weights", std::move(op));
+}
+
+// --- a fleet ---
+
+void Controller::attach(SharedState& shared, std::function<json::value()> fleet_status) {
+  shared_ = &shared;
+  fleet_status_ = std::move(fleet_status);
+}
+
+void Controller::adopt(RolloutState next) {
+  const bool routing_changed = next.weights != state_.weights || next.live != state_.live;
+  state_ = std::move(next);
+  if (routing_changed) publish_snapshot();
+}
+
+Decision Controller::decide(const ColorSamples& fresh, TimePoint now) const {
+  return evaluate(config_->rollout, state_, fresh, health_.any_healthy(state_.candidate()), now);
+}
+
+void Controller::record(const Decision& d) {
+  evidence_ = d.evidence;
+  const bool repeated_hold = d.verdict == Verdict::hold && state_.held;  // said once is enough
+  if (!d.message.empty() && !repeated_hold) {
+    const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
+    log_.log(level, "{}", d.message);
+    last_decision_ = d.message;
+  }
 }
 
 ControlView Controller::control_view() const {

@@ -8,7 +8,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -17,6 +19,7 @@
 #include "controller/api.h"
 #include "controller/health.h"
 #include "controller/rollout.h"
+#include "controller/shared_state.h"
 #include "controller/state_store.h"
 #include "metrics/exporter.h"
 #include "metrics/stats.h"
@@ -51,22 +54,40 @@ class Controller {
 
   bool ready() const;
   ApiResult status() const;
-  ApiResult start_rollout(const boost::json::object& body);
-  ApiResult pause();
-  ApiResult resume();
-  ApiResult promote();
-  ApiResult rollback();
-  ApiResult set_weights(const boost::json::object& body);
+  // Operator calls. One process: applied at once. A fleet: applied to a fresh read of the shared
+  // state and written back with a compare-and-swap (409 after repeated conflicts).
+  boost::asio::awaitable<ApiResult> start_rollout(boost::json::object body);
+  boost::asio::awaitable<ApiResult> pause();
+  boost::asio::awaitable<ApiResult> resume();
+  boost::asio::awaitable<ApiResult> promote();
+  boost::asio::awaitable<ApiResult> rollback();
+  boost::asio::awaitable<ApiResult> set_weights(boost::json::object body);
 
   ControlView control_view() const;  // for /metrics
+
+  // --- a fleet (docs/fleet.md): the state lives in `shared`; the fleet runs the checks ---
+  void attach(SharedState& shared, std::function<boost::json::value()> fleet_status);
+  const RolloutState& state() const { return state_; }
+  // A state read from the shared store (a watch, a write that succeeded): in force from now on.
+  void adopt(RolloutState next);
+  // The leader's check over the fleet's new measurements; record() once the result is stored.
+  Decision decide(const ColorSamples& fresh, TimePoint now) const;
+  void record(const Decision& decision);
+  // A rollback applied locally while the shared store was unreachable: written when it returns.
+  bool take_pending_rollback() { return std::exchange(pending_rollback_, false); }
+  TimePoint now() const { return clock_(); }
 
  private:
   void start_probes();
   void schedule_check();
   void check();
+  using Op = std::function<OpResult(const RolloutState&, TimePoint)>;
+  boost::asio::awaitable<ApiResult> mutate(std::string action, Op op);
   // Every operator transition: the measurements so far go into the windows first, then `op`.
-  template <typename Op>
-  ApiResult apply(std::string_view action, Op op);
+  ApiResult apply(std::string_view action, const Op& op);
+  boost::asio::awaitable<ApiResult> apply_shared(std::string action, Op op);
+  ApiResult store_unreachable(std::string_view action, const Op& op);
+  void after_change(std::string_view action, const OpResult& result);
   void commit(RolloutState next, bool weights_changed);
   void publish_snapshot();
   void on_probe(Color color, const std::string& label, bool success);
@@ -102,6 +123,9 @@ class Controller {
   std::unique_ptr<StateFileLock> state_lock_;
   std::optional<std::string> persist_error_;
   std::uint64_t state_write_errors_ = 0;
+  SharedState* shared_ = nullptr;  // a fleet's store; null for one process
+  std::function<boost::json::value()> fleet_status_;
+  bool pending_rollback_ = false;
   std::string last_decision_;  // the last verdict line, shown in /status
 };
 
