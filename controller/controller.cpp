@@ -171,16 +171,8 @@ std::optional<std::string> Controller::endpoint_problem(const Config& config) co
 
 void Controller::start() {
   start_probes();
-  if (config_->rollout.auto_start && !state_.running()) {
-    asio::co_spawn(
-        io_,
-        [this]() -> asio::awaitable<void> {
-          json::object no_body;
-          const auto result = co_await start_rollout(std::move(no_body));
-          if (result.status != 200) log_.warn("auto_start: {}", json::serialize(result.body));
-        },
-        asio::detached);
-  }
+  auto_start_pending_ = config_->rollout.auto_start && !state_.running();
+  try_auto_start();
   schedule_check();
 }
 
@@ -227,7 +219,23 @@ void Controller::schedule_check() {
   });
 }
 
+// rollout.auto_start: tried at start and at every check until the candidate is ready.
+void Controller::try_auto_start() {
+  if (!auto_start_pending_ || state_.running()) return;
+  if (!candidate_ready(state_.candidate())) return;  // said once by start_rollout when it is
+  auto_start_pending_ = false;
+  asio::co_spawn(
+      io_,
+      [this]() -> asio::awaitable<void> {
+        json::object no_body;
+        const auto result = co_await start_rollout(std::move(no_body));
+        if (result.status != 200) log_.warn("auto_start: {}", json::serialize(result.body));
+      },
+      asio::detached);
+}
+
 void Controller::check() {
+  try_auto_start();
   if (shared_) return;  // a fleet: its leader runs the checks (fleet/)
   if (!state_.judging()) {
     evidence_.clear();
@@ -311,6 +319,14 @@ ColorSamples Controller::current_window() const {
   ColorSamples window = state_.step_window;
   window += peek_fresh();
   return window;
+}
+
+// With health checks, an endpoint must have passed one (endpoints start healthy only so that the
+// live color serves at once); without them, configured is enough.
+bool Controller::candidate_ready(Color candidate) const {
+  if (endpoints_[index(candidate)].empty()) return false;
+  const bool checked = !config_->backends.health_check.path.empty();
+  return checked ? health_.any_proven(candidate) : health_.any_healthy(candidate);
 }
 
 bool Controller::ready() const {
@@ -448,10 +464,8 @@ asio::awaitable<ApiResult> Controller::start_rollout(json::object body) {
   }
   // Named, not temporaries in the co_await expression: GCC 12 may destroy those twice.
   Op op = [this, steps, step_duration](const RolloutState& s, TimePoint now) {
-    // Health checks off: every configured endpoint counts as healthy.
-    const Color candidate = s.candidate();
-    const bool ready = !endpoints_[index(candidate)].empty() && health_.any_healthy(candidate);
-    return bgp::start(config_->rollout, s, steps, step_duration, ready, now);
+    return bgp::start(config_->rollout, s, steps, step_duration, candidate_ready(s.candidate()),
+                      now);
   };
   co_return co_await mutate("start", std::move(op));
 }

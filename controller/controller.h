@@ -79,6 +79,8 @@ class Controller {
 
  private:
   void start_probes();
+  bool candidate_ready(Color candidate) const;
+  void try_auto_start();
   void schedule_check();
   void check();
   using Op = std::function<OpResult(const RolloutState&, TimePoint)>;
@@ -126,6 +128,7 @@ class Controller {
   SharedState* shared_ = nullptr;  // a fleet's store; null for one process
   std::function<boost::json::value()> fleet_status_;
   bool pending_rollback_ = false;
+  bool auto_start_pending_ = false;
   std::string last_decision_;  // the last verdict line, shown in /status
 };
 

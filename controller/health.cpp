@@ -13,6 +13,7 @@ void HealthStreak::set_thresholds(int unhealthy_after, int healthy_after) noexce
 }
 
 bool HealthStreak::observe(bool success) noexcept {
+  passed_ = passed_ || success;
   if (success == healthy_) {
     contrary_ = 0;
     return false;
@@ -51,6 +52,12 @@ bool HealthTable::observe(Color color, std::string_view label, bool success) {
 bool HealthTable::healthy(Color color, std::string_view label) const {
   const EndpointHealth* endpoint = find(color, label);
   return !endpoint || endpoint->streak.healthy();
+}
+
+bool HealthTable::any_proven(Color color) const {
+  const auto& endpoints = table_[index(color)];
+  return std::any_of(endpoints.begin(), endpoints.end(),
+                     [](const EndpointHealth& e) { return e.streak.proven(); });
 }
 
 bool HealthTable::any_healthy(Color color) const {

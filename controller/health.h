@@ -20,12 +20,15 @@ class HealthStreak {
   // Records one probe result; returns true when the endpoint's health flipped.
   bool observe(bool success) noexcept;
   bool healthy() const noexcept { return healthy_; }
+  // Healthy with at least one passed probe: shown to answer, not just assumed to at start.
+  bool proven() const noexcept { return healthy_ && passed_; }
   void set_thresholds(int unhealthy_after, int healthy_after) noexcept;
 
  private:
   int unhealthy_after_;
   int healthy_after_;
   bool healthy_ = true;
+  bool passed_ = false;
   int contrary_ = 0;  // consecutive results that disagree with the current health
 };
 
@@ -49,6 +52,8 @@ class HealthTable {
   bool healthy(Color color, std::string_view label) const;
   // At least one configured endpoint of `color` is healthy (false when it has none).
   bool any_healthy(Color color) const;
+  // At least one is healthy and has passed a probe.
+  bool any_proven(Color color) const;
   const std::vector<EndpointHealth>& endpoints(Color color) const { return table_[index(color)]; }
 
  private:

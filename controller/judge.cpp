@@ -128,6 +128,7 @@ RuleEvidence slow_share_rule(const Rules& config, const Sample& candidate,
   RuleEvidence r;
   r.kind = RuleKind::slow_share;
   r.quantile = 0.99;
+  r.limit_ms = limit_micros / 1000.0;
   r.events = slow;
   r.estimate = candidate.requests ? static_cast<double>(slow) / candidate.requests : 0.0;
   r.threshold = kShare;
@@ -242,17 +243,17 @@ std::string RuleEvidence::name() const {
 std::string RuleEvidence::describe(Color candidate, Color reference) const {
   const std::string evidence = breached() ? fmt::format("e={} >= {:g}", format_e(e()), bar)
                                           : fmt::format("e={}/{:g}", format_e(e()), bar);
-  const std::string cand =
-      fmt::format("{}{}", bgp::name(candidate), step_only ? " (this step)" : "");
+  const std::string cand = scope.empty() ? std::string(bgp::name(candidate))
+                                         : fmt::format("{} ({})", bgp::name(candidate), scope);
   switch (kind) {
     case RuleKind::error_rate:
       return fmt::format("error_rate: {} {} ({}/{}) {} {}; {}", cand, format_rate(estimate), events,
                          candidate_n, estimate > threshold ? ">" : "<=", format_rate(threshold),
                          evidence);
     case RuleKind::slow_share:
-      return fmt::format("p99: {} {} ({}/{}) slower than the limit (max {}); {}", cand,
-                         format_rate(estimate), events, candidate_n, format_rate(threshold),
-                         evidence);
+      return fmt::format("p99: {} {} ({}/{}) slower than {} (max {}); {}", cand,
+                         format_rate(estimate), events, candidate_n, format_ms(limit_ms),
+                         format_rate(threshold), evidence);
     case RuleKind::latency:
       return fmt::format("{}: {} {} vs allowed {} ({} {} requests, {} {}); {}", name(), cand,
                          format_ms(estimate), format_ms(threshold), bgp::name(candidate),

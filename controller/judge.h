@@ -72,7 +72,8 @@ struct RuleEvidence {
   std::uint64_t reference_n = 0;  // requests of the reference (live) color, for latency
   double log_e = 0;               // ln of the evidence
   double bar = 0;                 // the evidence needed to breach (not a log)
-  bool step_only = false;         // judged on the current step's requests, not the whole rollout
+  std::string scope;              // "" = the whole rollout; else e.g. "this step"
+  double limit_ms = 0;            // for slow_share: max_p99
 
   bool breached() const noexcept;
   double e() const noexcept;  // the evidence, capped so that it prints and serializes

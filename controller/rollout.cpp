@@ -27,8 +27,9 @@ std::string human_duration(Duration d) {
   return fmt::format("{}ms", ms);
 }
 
+// For people, steps count from 1 ("step 1 (10%)"); the API's `step` index counts from 0.
 std::string step_label(const RolloutState& s, std::size_t step) {
-  return fmt::format("step {} ({})", step, format_percent(s.steps.at(step).weight_bp));
+  return fmt::format("step {} ({})", step + 1, format_percent(s.steps.at(step).weight_bp));
 }
 
 std::string current_step_label(const RolloutState& s) {
@@ -62,12 +63,15 @@ void begin_step(RolloutState& s, std::size_t step, TimePoint now) {
 }
 
 // Judged traffic begins (a rollout or a hand-set split): the evidence starts from nothing.
-void begin_judging(RolloutState& s) {
+void begin_judging(RolloutState& s, std::uint32_t looks) {
   s.evidence_window = {};
   s.step_window = {};
   s.watch_until.reset();
   s.consecutive_breaches = 0;
+  s.judge_looks = looks;
 }
+
+constexpr std::uint32_t kHandSetLooks = 3;  // the whole split, its "step" (the same), the watch
 
 RolloutState apply_rollback(RolloutState s, RollbackReason reason, const std::string& detail,
                             TimePoint now) {
@@ -140,15 +144,21 @@ RollbackReason reason_of(const RuleEvidence& rule) {
 std::vector<RuleEvidence> judge_now(const RolloutConfig& policy, const RolloutState& s) {
   const Color judged = s.running() ? s.candidate() : s.live;
   const Sample& reference = s.evidence_window.of(other(judged));
-  const std::size_t looks = s.steps.size() + 2;
+  const std::size_t looks = s.judge_looks ? s.judge_looks : s.steps.size() + 2;  // 0: older file
   auto whole =
       judge(policy.judge, policy.thresholds, s.evidence_window.of(judged), reference, looks);
   auto step = judge(policy.judge, policy.thresholds, s.step_window.of(judged), reference, looks);
-  for (auto& rule : step) rule.step_only = true;
+  for (auto& rule : step) rule.scope = s.running() ? "this step" : "since the promotion";
   return stronger_of(std::move(whole), step);
 }
 
 // --- the verdicts ---
+
+// A verdict line names every rule, not only the one that breached.
+Decision with_evidence(Decision d, Color judged, Color reference) {
+  d.message += "; all rules: " + summarize(d.evidence, judged, reference);
+  return d;
+}
 
 Decision rolled_back(Decision d, RollbackReason reason, const std::string& detail, TimePoint now) {
   const Weights before = d.state.weights;
@@ -188,10 +198,10 @@ Decision held(const RolloutConfig& policy, Decision d) {
   const Sample& c = s.step_window.of(s.candidate());
   d.state.held = true;
   d.verdict = Verdict::hold;
-  d.message =
-      fmt::format("hold: {} is over; waiting for {} to reach {} requests in the step (has {}); {}",
-                  current_step_label(s), name(s.candidate()), policy.min_requests, c.requests,
-                  summarize(d.evidence, s.candidate(), s.live));
+  d.message = fmt::format(
+      "hold: {} is over; waiting for {} to reach {} requests in the step (has {}); {}",
+      current_step_label(s), name(s.candidate()), std::max<std::uint64_t>(policy.min_requests, 1),
+      c.requests, summarize(d.evidence, s.candidate(), s.live));
   return d;
 }
 
@@ -222,20 +232,22 @@ Decision passed(const RolloutConfig& policy, Decision d, TimePoint now) {
 // The live color after its promotion, against the retained color's numbers from the rollout.
 Decision watch(const RolloutConfig& policy, Decision d, TimePoint now) {
   RolloutState& s = d.state;
-  if (now >= *s.watch_until || !s.retained || now >= s.retained->until) {
+  const bool over = now >= *s.watch_until || !s.retained || now >= s.retained->until;
+  if (const RuleEvidence* breach = first_breach(d.evidence); breach && s.retained) {
+    const std::string detail = breach->describe(s.live, s.retained->color);
+    const Color live = s.live, retained = s.retained->color;
+    if (limit_reached(policy, d, *breach, "after promotion: " + detail) || over) {
+      return with_evidence(reverted(std::move(d), reason_of(*breach), detail, now), live, retained);
+    }
+    return with_evidence(std::move(d), live, retained);
+  }
+  s.consecutive_breaches = 0;
+  if (over) {
     d.verdict = Verdict::watch_ended;
     d.message = fmt::format("watch over: {} stays live; {}", name(s.live),
                             summarize(d.evidence, s.live, other(s.live)));
     s.watch_until.reset();
-    s.consecutive_breaches = 0;
-    return d;
   }
-  if (const RuleEvidence* breach = first_breach(d.evidence)) {
-    const std::string detail = breach->describe(s.live, s.retained->color);
-    if (!limit_reached(policy, d, *breach, "after promotion: " + detail)) return d;
-    return reverted(std::move(d), reason_of(*breach), detail, now);
-  }
-  s.consecutive_breaches = 0;
   return d;
 }
 
@@ -378,13 +390,19 @@ Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const 
   d.evidence = judge_now(policy, s);
   if (!state.running()) return watch(policy, std::move(d), now);
   if (!candidate_healthy) {
-    return rolled_back(std::move(d), RollbackReason::health,
-                       fmt::format("{} has no healthy endpoint", name(state.candidate())), now);
+    return with_evidence(
+        rolled_back(std::move(d), RollbackReason::health,
+                    fmt::format("{} has no healthy endpoint", name(state.candidate())), now),
+        state.candidate(), state.live);
   }
   if (const RuleEvidence* breach = first_breach(d.evidence)) {
     const std::string detail = breach->describe(s.candidate(), s.live);
-    if (!limit_reached(policy, d, *breach, detail)) return d;
-    return rolled_back(std::move(d), reason_of(*breach), detail, now);
+    const Color candidate = s.candidate(), live = s.live;
+    if (!limit_reached(policy, d, *breach, detail)) {
+      return with_evidence(std::move(d), candidate, live);
+    }
+    return with_evidence(rolled_back(std::move(d), reason_of(*breach), detail, now), candidate,
+                         live);
   }
   d.state.consecutive_breaches = 0;
   const auto step_end = next_step_at(state);
@@ -396,9 +414,21 @@ Decision evaluate(const RolloutConfig& policy, const RolloutState& state, const 
 }
 
 RolloutState resume_after_restart(RolloutState state, TimePoint now) {
-  if (state.phase == Phase::progressing && state.step && state.last_check_at &&
-      now > *state.last_check_at) {
-    state.step_started_at += now - *state.last_check_at;
+  if (state.last_check_at && now > *state.last_check_at) {
+    const auto down = now - *state.last_check_at;
+    if (state.phase == Phase::progressing && state.step) state.step_started_at += down;
+    if (state.watch_until) {
+      state.watch_until = *state.watch_until + down;
+      if (state.retained) state.watch_until = std::min(*state.watch_until, state.retained->until);
+    }
+  }
+  // A file from before the judge may hold a hand-set split outside a rollout, never judged: it
+  // becomes the judged hand-set split of today.
+  if (!state.running() && state.weights.of(state.candidate()) > 0) {
+    begin_judging(state, kHandSetLooks);
+    clear_step(state);
+    state.phase = Phase::paused;
+    state.paused_at = now;
   }
   state.last_check_at = now;
   return state;
@@ -427,7 +457,7 @@ OpResult start(const RolloutConfig& policy, const RolloutState& state,
                std::optional<std::vector<RolloutStep>> steps_override,
                std::optional<Duration> step_duration_override, bool candidate_ready,
                TimePoint now) {
-  if (state.running()) {
+  if (state.running() && state.step) {  // a hand-set split (no step) may become a rollout
     return refuse(
         state, 409,
         fmt::format("a rollout is already {} at {}", name(state.phase), current_step_label(state)));
@@ -445,7 +475,7 @@ OpResult start(const RolloutConfig& policy, const RolloutState& state,
 
   RolloutState s = state;
   clear_step(s);
-  begin_judging(s);
+  begin_judging(s, static_cast<std::uint32_t>(steps.size() + 2));
   s.phase = Phase::progressing;
   s.steps = std::move(steps);
   s.step_duration = duration;
@@ -525,6 +555,13 @@ OpResult set_weights(const RolloutState& state, Color color, std::uint32_t bp, T
   if (bp > kFullWeight) return refuse(state, 400, "a weight must be between 0 and 100");
   RolloutState s = state;
   s.weights.set(color, bp);
+  if (state.watch_until && s.weights.of(s.candidate()) > 0) {
+    return refuse(
+        state, 409,
+        fmt::format("{} is watched after its promotion until {}: roll back to give {} "
+                    "the traffic again",
+                    name(state.live), format_time(*state.watch_until), name(state.candidate())));
+  }
   std::string message =
       fmt::format("weights set by hand: blue {}, green {}", format_percent(s.weights.bp[0]),
                   format_percent(s.weights.bp[1]));
@@ -535,7 +572,7 @@ OpResult set_weights(const RolloutState& state, Color color, std::uint32_t bp, T
     message += fmt::format("; rollout paused at {}", current_step_label(s));
   } else if (!s.running() && candidate_has_traffic) {
     // Traffic on the candidate outside a rollout is judged like a paused rollout.
-    begin_judging(s);
+    begin_judging(s, kHandSetLooks);
     clear_step(s);
     s.phase = Phase::paused;
     s.paused_at = now;

@@ -76,6 +76,9 @@ struct RolloutState {
   ColorSamples evidence_window;
   std::optional<TimePoint> last_check_at;  // when the windows last took in measurements
   std::optional<TimePoint> watch_until;    // the live color is judged after its promotion
+  // How many looks at the evidence alpha is split over, fixed when the judged traffic began (a
+  // rollout: the whole of it, each step, the watch; a hand-set split: itself twice, the watch).
+  std::uint32_t judge_looks = 0;
   std::optional<Retained> retained;
   std::uint64_t promotions = 0;
   std::array<std::uint64_t, kRollbackReasons> rollbacks{};  // indexed by RollbackReason

@@ -263,7 +263,9 @@ ColorSamples read_samples(const Reader& r, const json::object& root, std::string
       const auto bucket = r.at_most(pair[0], HistogramLayout::kBuckets - 1, item);
       sample.latency.add_to_bucket(bucket, r.unsigned_int(pair[1], item));
     }
-    if (sample.errors > sample.requests) r.fail(path + ".errors", "more errors than requests");
+    // A reading may catch a request's error a moment before the request itself: never refuse a
+    // file for that.
+    sample.errors = std::min(sample.errors, sample.requests);
   }
   return samples;
 }
@@ -383,6 +385,7 @@ json::value state_to_json(const RolloutState& s) {
       {"evidence_window", samples_json(s.evidence_window)},
       {"last_check_at", optional_time(s.last_check_at)},
       {"watch_until", optional_time(s.watch_until)},
+      {"judge_looks", s.judge_looks},
       {"retained", s.retained ? json::value(json::object{{"color", name(s.retained->color)},
                                                          {"until", format_time(s.retained->until)}})
                               : json::value(nullptr)},
@@ -425,6 +428,9 @@ RolloutState state_from_json(const json::value& v, std::string_view source) {
   }
   if (const json::value* t = r.nullable(root, "watch_until")) {
     s.watch_until = r.time(*t, "watch_until");
+  }
+  if (const json::value* looks = r.nullable(root, "judge_looks")) {
+    s.judge_looks = static_cast<std::uint32_t>(r.at_most(*looks, 1000, "judge_looks"));
   }
   s.retained = read_retained(r, root);
   s.promotions = r.unsigned_int(r.field(root, "promotions", "promotions"), "promotions");

@@ -28,6 +28,7 @@ std::vector<Scenario> scenarios() {
   };
   return {
       {"healthy (both 0.5% errors, 0.3 ms + Exp(4 ms))", healthy},
+      {"healthy at the limit: 2% errors", with([](Traffic& t) { t.error_rate = 0.02; })},
       {"5% errors", with([](Traffic& t) { t.error_rate = 0.05; })},
       {"10% errors", with([](Traffic& t) { t.error_rate = 0.10; })},
       {"latency x2", with([](Traffic& t) { t.factor = 2; })},
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
   fmt::print("| --- | --- | ---: | ---: | ---: | ---: |\n");
   for (const Setting& setting : settings) {
     for (const Scenario& scenario : scenarios()) {
-      const bool healthy = scenario.name[0] == 'h';
+      const bool healthy = std::string_view(scenario.name).starts_with("healthy");
       const int runs = healthy ? healthy_runs : bad_runs;
       const auto outcomes = run_rollouts(setting, live, scenario.candidate, runs, seed);
       const int back = rolled_back(outcomes);

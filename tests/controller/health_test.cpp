@@ -64,6 +64,17 @@ TEST(HealthTable, ColorIsHealthyWhileOneEndpointIs) {
   EXPECT_TRUE(table.any_healthy(Color::green));
 }
 
+TEST(HealthTable, AnEndpointIsProvenOnlyByAPassedProbe) {
+  BackendsConfig backends;
+  HealthTable table(backends);
+  EXPECT_TRUE(table.any_healthy(Color::green));  // assumed at start, so that live serves at once
+  EXPECT_FALSE(table.any_proven(Color::green));  // but not shown to answer
+  table.observe(Color::green, "127.0.0.1:9002", false);
+  EXPECT_FALSE(table.any_proven(Color::green));
+  table.observe(Color::green, "127.0.0.1:9002", true);
+  EXPECT_TRUE(table.any_proven(Color::green));
+}
+
 TEST(HealthTable, UnknownEndpointsAreIgnored) {
   HealthTable table(two_green_endpoints());
   EXPECT_FALSE(table.observe(Color::blue, "127.0.0.1:9002", false));  // a green label, as blue

@@ -12,6 +12,24 @@ TEST(JudgeSimulation, NoHealthyNoisyRolloutIsRolledBack) {
   EXPECT_EQ(rolled_back(outcomes), 0);
 }
 
+// Candidates exactly at a threshold are healthy by definition: the bound must hold there, where it
+// is tightest (checked every 250 ms). At most alpha = 1% may roll back; 300 rollouts.
+TEST(JudgeSimulation, AnErrorRateExactlyAtTheThresholdIsRarelyRolledBack) {
+  Traffic at_limit;
+  at_limit.error_rate = 0.02;
+  const auto outcomes = run_rollouts(fast_setting(), Traffic{}, at_limit, 300, 7);
+  EXPECT_LE(rolled_back(outcomes), 3);
+}
+
+TEST(JudgeSimulation, LatencyExactlyAtTheAllowedIncreaseIsRarelyRolledBack) {
+  Setting setting = fast_setting();
+  setting.policy.thresholds.p99_noise_floor = std::chrono::milliseconds(0);
+  Traffic at_limit;
+  at_limit.factor = 1.5;  // every quantile exactly live x (1 + max_p99_increase)
+  const auto outcomes = run_rollouts(setting, Traffic{}, at_limit, 300, 7);
+  EXPECT_LE(rolled_back(outcomes), 3);
+}
+
 TEST(JudgeSimulation, TenPercentErrorsAreCaughtWithinTwoAndAHalfSeconds) {
   Traffic bad;
   bad.error_rate = 0.10;

@@ -1,6 +1,8 @@
 // The rollout decision and the operator transitions, driven with hand-made windows and times.
 #include "controller/rollout.h"
 
+#include <random>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -69,7 +71,7 @@ TEST(Rollout, StartSendsTheFirstStepToTheCandidate) {
   EXPECT_TRUE(r.weights_changed);
   ASSERT_EQ(r.state.history.size(), 1u);
   EXPECT_EQ(r.state.history[0].event, EventKind::start);
-  EXPECT_EQ(r.message, "rollout started: blue -> green, step 0 (10%) for 5m");
+  EXPECT_EQ(r.message, "rollout started: blue -> green, step 1 (10%) for 5m");
 }
 
 TEST(Rollout, StartIsRefusedWhileTheCandidateHasNoHealthyEndpoint) {
@@ -121,7 +123,7 @@ TEST(Rollout, HealthyRolloutPassesEveryStepThenPromotes) {
   EXPECT_EQ(last.state.promotions, 1u);
   EXPECT_EQ(last.state.watch_until, std::nullopt);  // the watch is off in this policy
   EXPECT_EQ(next_step_at(last.state), std::nullopt);
-  EXPECT_THAT(last.message, HasSubstr("promoted green: step 4 (100%) passed"));
+  EXPECT_THAT(last.message, HasSubstr("promoted green: step 5 (100%) passed"));
   EXPECT_THAT(last.message, HasSubstr("green 9000 requests, blue 16000"));
 
   std::vector<EventKind> events;
@@ -134,11 +136,11 @@ TEST(Rollout, StepPassMessageGivesTheEvidenceOfEveryRule) {
   const RolloutConfig policy;
   const Decision d = at_step_end(policy, at_step(policy, 2), kHealthy);
   // alpha = 0.01 over 7 looks (the rollout, 5 steps, the watch) and 3 kinds of rule.
-  EXPECT_THAT(d.message, StartsWith("step 2 (50%) passed: green 1000 requests in the step; "
+  EXPECT_THAT(d.message, StartsWith("step 3 (50%) passed: green 1000 requests in the step; "
                                     "error_rate: green (this step) 0.4% (4/1000) <= 2%; e="));
   EXPECT_THAT(d.message, HasSubstr("/2100, p99: green (this step) 0% (0/1000)"));
   EXPECT_THAT(d.message, HasSubstr("latency_p50: green"));
-  EXPECT_THAT(d.message, HasSubstr("/6300; step 3 (75%) begins"));
+  EXPECT_THAT(d.message, HasSubstr("/6300; step 4 (75%) begins"));
 }
 
 struct BreachCase {
@@ -169,8 +171,10 @@ TEST_P(RolloutBreach, RollsBackAtOnceWithFailureLimitOne) {
   EXPECT_EQ(d.state.rollbacks[static_cast<std::size_t>(GetParam().reason)], 1u);
   EXPECT_EQ(d.state.history.back().event, EventKind::rollback);
   EXPECT_EQ(d.state.history.back().step, 1u);
-  EXPECT_EQ(d.message, std::string("rollback (") + std::string(name(GetParam().reason)) +
-                           "): " + d.state.last_rollback->detail);
+  // The line gives the breach, then every rule's evidence.
+  EXPECT_THAT(d.message,
+              StartsWith(std::string("rollback (") + std::string(name(GetParam().reason)) +
+                         "): " + d.state.last_rollback->detail + "; all rules: "));
   // It stays rolled back: later checks change nothing.
   EXPECT_EQ(evaluate(policy, d.state, kHealthy, true, t0 + 1h).verdict, Verdict::none);
 }
@@ -223,13 +227,18 @@ TEST(Rollout, CheckingOftenDoesNotRollBackAHealthyCandidate) {
   policy.step_duration = 1h;
   RolloutState s = started(policy);
   TimePoint now = t0;
+  std::mt19937_64 random(3);
+  std::binomial_distribution<std::uint64_t> errors(50, 0.02);  // exactly at the threshold
+  int over_threshold = 0;
   for (int check = 0; check < 500; ++check) {
-    // 2% errors exactly at the threshold, the same latency as live.
+    const std::uint64_t k = errors(random);
+    over_threshold += k > 1 ? 1 : 0;  // the plain rule would roll back on any of these
     const Decision d =
-        evaluate(policy, s, window(traffic(100, 0, 38), traffic(50, 1, 38)), true, now += 1s);
+        evaluate(policy, s, window(traffic(100, 0, 38), traffic(50, k, 38)), true, now += 1s);
     ASSERT_EQ(d.verdict, Verdict::none) << check << ": " << d.message;
     s = d.state;
   }
+  EXPECT_GT(over_threshold, 50);  // many checks saw an estimate above 2%
   EXPECT_EQ(s.evidence_window.of(Color::green).requests, 25'000u);
 }
 
@@ -249,7 +258,7 @@ TEST(Rollout, TooFewRequestsNeitherRollBackNorPass) {
   EXPECT_EQ(end.state.weights, s.weights);
   EXPECT_FALSE(end.weights_changed);
   EXPECT_THAT(end.message,
-              StartsWith("hold: step 0 (10%) is over; waiting for green to reach 100 requests in "
+              StartsWith("hold: step 1 (10%) is over; waiting for green to reach 100 requests in "
                          "the step (has 4); error_rate: green 25% (1/4) > 2%; e="));
 }
 
@@ -303,7 +312,7 @@ TEST(Rollout, AfterPromotionTheNextRolloutGoesTheOtherWay) {
   EXPECT_EQ(next.state.weights.of(Color::green), 9000u);
   EXPECT_EQ(next.state.retained, std::nullopt);
   EXPECT_EQ(next.state.watch_until, std::nullopt);  // a new rollout ends the watch
-  EXPECT_EQ(next.message, "rollout started: green -> blue, step 0 (10%) for 5m");
+  EXPECT_EQ(next.message, "rollout started: green -> blue, step 1 (10%) for 5m");
 
   // Blue is now judged as the candidate.
   const ColorSamples w = window(traffic(500, 100, 40), traffic(2000, 0, 38));
@@ -333,9 +342,59 @@ TEST(Rollout, TheWatchRevertsABadPromotionToTheRetainedColor) {
   EXPECT_EQ(d.state.retained, std::nullopt);
   EXPECT_EQ(d.state.watch_until, std::nullopt);
   EXPECT_TRUE(d.weights_changed);
-  EXPECT_THAT(d.state.last_rollback->detail,
-              StartsWith("after promotion: error_rate: green (this step) 20% (80/400) > 2%"));
+  EXPECT_THAT(
+      d.state.last_rollback->detail,
+      StartsWith("after promotion: error_rate: green (since the promotion) 20% (80/400) > 2%"));
+  EXPECT_THAT(d.message, HasSubstr("; all rules: error_rate:"));
   EXPECT_THAT(d.state.last_rollback->detail, HasSubstr("blue is live again, green demoted"));
+}
+
+TEST(Rollout, ABreachAtTheWatchsLastCheckStillReverts) {
+  RolloutConfig policy;
+  policy.failure_limit = 3;  // even short of the limit: the watch will not look again
+  const RolloutState promoted = promote(policy, at_step(policy, 1), t0 + 6min).state;
+  const Decision d = evaluate(policy, promoted, window(Sample{}, traffic(400, 200, 40)), true,
+                              *promoted.watch_until);
+  EXPECT_EQ(d.verdict, Verdict::rollback) << d.message;
+  EXPECT_EQ(d.state.live, Color::blue);
+}
+
+TEST(Rollout, HandSetTrafficIsRefusedDuringTheWatch) {
+  const RolloutConfig policy;
+  const RolloutState promoted = promote(policy, started(policy), t0).state;
+  const OpResult r = set_weights(promoted, Color::blue, 2000, t0 + 1min);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->status, 409);
+  EXPECT_THAT(r.error->message, HasSubstr("roll back"));
+  EXPECT_TRUE(set_weights(promoted, Color::green, 10000, t0 + 1min).ok());  // no change
+}
+
+TEST(Rollout, DowntimeDuringTheWatchDoesNotEatIt) {
+  const RolloutConfig policy;
+  RolloutState promoted = promote(policy, started(policy), t0).state;
+  promoted.last_check_at = t0 + 10min;
+  const RolloutState back = resume_after_restart(promoted, t0 + 40min);
+  EXPECT_EQ(back.watch_until, t0 + 60min);  // 30 min of watch, 30 min down
+}
+
+TEST(Rollout, AnUnjudgedSplitFromAnOlderFileIsJudgedAfterARestart) {
+  RolloutState old = initial_state(Color::blue);
+  old.weights.set(Color::green, 2000);  // stable with traffic on green: an older binary's split
+  const RolloutState back = resume_after_restart(old, t0);
+  EXPECT_EQ(back.phase, Phase::paused);
+  EXPECT_TRUE(back.judging());
+  EXPECT_EQ(back.weights.of(Color::green), 2000u);
+}
+
+TEST(Rollout, AHandSetSplitCanBecomeARollout) {
+  const RolloutConfig policy;
+  const RolloutState split = set_weights(initial_state(Color::blue), Color::green, 2000, t0).state;
+  const OpResult r = start(policy, split, std::nullopt, std::nullopt, true, t0 + 1min);
+  ASSERT_TRUE(r.ok()) << r.error->message;
+  EXPECT_EQ(r.state.phase, Phase::progressing);
+  EXPECT_EQ(r.state.weights.of(Color::green), 1000u);
+  EXPECT_EQ(r.state.judge_looks, 7u);
+  EXPECT_EQ(split.judge_looks, 3u);
 }
 
 TEST(Rollout, TheWatchEndsQuietlyForAGoodPromotion) {
@@ -389,7 +448,7 @@ TEST(Rollout, ManualRollbackOfARunningRollout) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.state.phase, Phase::rolled_back);
   EXPECT_EQ(r.state.weights, Weights::all_to(Color::blue));
-  EXPECT_EQ(r.state.last_rollback->detail, "by operator at step 2 (50%)");
+  EXPECT_EQ(r.state.last_rollback->detail, "by operator at step 3 (50%)");
 
   EXPECT_EQ(rollback(r.state, t0 + 12min).error->status, 409);
   EXPECT_EQ(rollback(initial_state(Color::blue), t0).error->status, 409);
@@ -542,7 +601,7 @@ TEST(Rollout, PerStepDurationsAndHalfPercentSteps) {
   EXPECT_EQ(next_step_at(s), t0 + 1min + 30s);
 
   const Decision d = evaluate(policy, s, kHealthy, true, t0 + 1min + 30s);
-  EXPECT_EQ(d.message.rfind("step 1 (10%) passed", 0), 0u) << d.message;
+  EXPECT_EQ(d.message.rfind("step 2 (10%) passed", 0), 0u) << d.message;
   s = d.state;
   EXPECT_EQ(next_step_at(s), t0 + 3min + 30s);
   EXPECT_EQ(evaluate(policy, s, kHealthy, true, t0 + 3min + 30s).verdict, Verdict::promoted);
@@ -561,7 +620,8 @@ TEST(Rollout, CandidateWithoutHealthyEndpointRollsBackAtOnce) {
   EXPECT_EQ(d.verdict, Verdict::rollback);
   EXPECT_EQ(d.reason, RollbackReason::health);
   EXPECT_EQ(d.state.weights, Weights::all_to(Color::blue));
-  EXPECT_EQ(d.message, "rollback (health): green has no healthy endpoint");
+  EXPECT_THAT(d.message, StartsWith("rollback (health): green has no healthy endpoint; all rules: "
+                                    "error_rate: green 0% (0/0) <= 2%; e=1/2100"));
   // No rollout running: an unhealthy candidate changes nothing.
   EXPECT_EQ(evaluate(policy, initial_state(Color::blue), ColorSamples{}, false, t0).verdict,
             Verdict::none);

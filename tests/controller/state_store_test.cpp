@@ -74,6 +74,7 @@ class StateStore : public ::testing::Test {
     }
     s.last_check_at = t0 + 6min;
     s.watch_until = t0 + 30min;
+    s.judge_looks = 7;
     s.retained = Retained{Color::blue, t0 + 24h};
     s.promotions = 7;
     s.rollbacks = {1, 2, 3, 4, 5};
@@ -92,6 +93,17 @@ TEST_F(StateStore, EverythingRoundTrips) {
   const std::optional<RolloutState> loaded = load_state(path());
   ASSERT_TRUE(loaded);
   EXPECT_EQ(*loaded, s);
+}
+
+TEST_F(StateStore, AnErrorCountAheadOfItsRequestsIsClampedNotRefused) {
+  // A reading may catch a request's error a moment before the request itself.
+  boost::json::value json = state_to_json(rich_state());
+  json.as_object()["step_window"].as_object()["green"] =
+      boost::json::object{{"requests", 0}, {"errors", 1}, {"latency", boost::json::array{}}};
+  write(boost::json::serialize(json));
+  const auto loaded = load_state(path());
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->step_window.of(Color::green).errors, 0u);
 }
 
 TEST_F(StateStore, InitialStateRoundTrips) {
