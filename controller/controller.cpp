@@ -242,11 +242,10 @@ void Controller::check() {
     if (persist_error_) persist();  // retried at every check until it succeeds
     return;
   }
+  const bool was_held = state_.held;
   Decision d = decide(take_fresh(), clock_());
-  record(d);
-  commit(std::move(d.state), d.weights_changed);
-  // Announced after the commit so that the event describes the state the verdict produced.
-  if (const auto event = event_of(d.verdict)) announce(*event, d.message);
+  commit(d.state, d.weights_changed);
+  record(d, was_held);
 }
 
 void Controller::commit(RolloutState next, bool weights_changed) {
@@ -518,14 +517,16 @@ Decision Controller::decide(const ColorSamples& fresh, TimePoint now) const {
   return evaluate(config_->rollout, state_, fresh, health_.any_healthy(state_.candidate()), now);
 }
 
-void Controller::record(const Decision& d) {
+void Controller::record(const Decision& d, bool was_held) {
   evidence_ = d.evidence;
-  const bool repeated_hold = d.verdict == Verdict::hold && state_.held;  // said once is enough
+  const bool repeated_hold = d.verdict == Verdict::hold && was_held;  // said once is enough
   if (!d.message.empty() && !repeated_hold) {
     const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
     log_.log(level, "{}", d.message);
     last_decision_ = d.message;
   }
+  // After the state is in force, so that the event describes the state the verdict produced.
+  if (const auto event = event_of(d.verdict)) announce(*event, d.message);
 }
 
 ControlView Controller::control_view() const {

@@ -72,7 +72,8 @@ class Controller {
   void adopt(RolloutState next);
   // The leader's check over the fleet's new measurements; record() once the result is stored.
   Decision decide(const ColorSamples& fresh, TimePoint now) const;
-  void record(const Decision& decision);
+  // Logs the verdict (a hold once: `was_held` is the state's before) and posts its event.
+  void record(const Decision& decision, bool was_held);
   // A rollback applied locally while the shared store was unreachable: written when it returns.
   bool take_pending_rollback() { return std::exchange(pending_rollback_, false); }
   TimePoint now() const { return clock_(); }

@@ -68,7 +68,7 @@ json::array history_json(const std::vector<HistoryEvent>& history) {
 }
 
 // A window: per color its counts and the non-empty latency buckets as [bucket, count] pairs.
-json::object samples_json(const ColorSamples& samples) {
+json::object samples_json_of(const ColorSamples& samples) {
   json::object out;
   for (Color c : kColors) {
     const Sample& sample = samples.of(c);
@@ -239,20 +239,17 @@ std::vector<HistoryEvent> read_history(const Reader& r, const json::object& root
   return history;
 }
 
-// A window written by samples_json; absent (a file from before the judge kept windows) is empty.
-ColorSamples read_samples(const Reader& r, const json::object& root, std::string_view key) {
+// A window written by samples_json_of, at `path`.
+ColorSamples read_samples_at(const Reader& r, const json::value& v, std::string_view key) {
   ColorSamples samples;
-  const json::value* v = r.nullable(root, key);
-  if (!v) return samples;
-  const json::object& o = r.object(*v, key);
+  const json::object& o = r.object(v, key);
   for (Color c : kColors) {
     const std::string path = fmt::format("{}.{}", key, name(c));
     const json::value* color = o.if_contains(name(c));
     if (!color) continue;
     const json::object& w = r.object(*color, path);
     Sample& sample = samples.of(c);
-    sample.requests =
-        r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
+    sample.requests = r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
     sample.errors = r.unsigned_int(r.field(w, "errors", path + ".errors"), path + ".errors");
     const json::array& buckets =
         r.array(r.field(w, "latency", path + ".latency"), path + ".latency");
@@ -268,6 +265,12 @@ ColorSamples read_samples(const Reader& r, const json::object& root, std::string
     sample.errors = std::min(sample.errors, sample.requests);
   }
   return samples;
+}
+
+// A window of the state; absent (a file from before the judge kept windows) is empty.
+ColorSamples read_samples(const Reader& r, const json::object& root, std::string_view key) {
+  const json::value* v = r.nullable(root, key);
+  return v ? read_samples_at(r, *v, key) : ColorSamples{};
 }
 
 // The rules the transitions keep, so that a hand-edited file cannot confuse the controller.
@@ -368,6 +371,12 @@ json::value parse_json(std::string_view text, std::string_view source) {
 
 }  // namespace
 
+json::object samples_to_json(const ColorSamples& samples) { return samples_json_of(samples); }
+
+ColorSamples samples_from_json(const json::value& json, std::string_view source) {
+  return read_samples_at(Reader(source), json, "samples");
+}
+
 json::value state_to_json(const RolloutState& s) {
   return json::object{
       {"version", kFormatVersion},
@@ -381,8 +390,8 @@ json::value state_to_json(const RolloutState& s) {
       {"paused_at", optional_time(s.paused_at)},
       {"consecutive_breaches", s.consecutive_breaches},
       {"held", s.held},
-      {"step_window", samples_json(s.step_window)},
-      {"evidence_window", samples_json(s.evidence_window)},
+      {"step_window", samples_json_of(s.step_window)},
+      {"evidence_window", samples_json_of(s.evidence_window)},
       {"last_check_at", optional_time(s.last_check_at)},
       {"watch_until", optional_time(s.watch_until)},
       {"judge_looks", s.judge_looks},

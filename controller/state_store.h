@@ -33,6 +33,12 @@ void save_state(const std::string& path, const RolloutState& state);
 // valid state throws std::runtime_error naming the file and what is wrong: never a silent reset.
 std::optional<RolloutState> load_state(const std::string& path);
 
+// A window's JSON form (per color: counts and the non-empty latency buckets as [bucket, count]),
+// as in the state file; the fleet publishes each replica's totals in it too.
+boost::json::object samples_to_json(const ColorSamples& samples);
+// `source` names the origin in error messages; throws std::runtime_error when malformed.
+ColorSamples samples_from_json(const boost::json::value& json, std::string_view source);
+
 // The file's JSON form (times RFC 3339 with milliseconds, weights and durations exact integers).
 boost::json::value state_to_json(const RolloutState& state);
 // `source` names the origin in error messages (the file path).

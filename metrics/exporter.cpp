@@ -267,6 +267,23 @@ MetricFamily config_reloads_family(const ControlView& control) {
   return family;
 }
 
+std::vector<MetricFamily> fleet_families(const ControlView& control) {
+  std::vector<MetricFamily> families;
+  if (!control.fleet) return families;
+  const auto one = [&](std::string name, std::string help, double value) {
+    auto family = make_family(std::move(name), std::move(help), MetricType::Gauge);
+    family.metric.push_back(gauge(value));
+    families.push_back(std::move(family));
+  };
+  one("bgproxy_fleet_leader", "1 on the replica that decides for the fleet, else 0.",
+      control.fleet->leader ? 1 : 0);
+  one("bgproxy_fleet_replicas", "Replicas of the fleet this one sees.",
+      static_cast<double>(control.fleet->replicas));
+  one("bgproxy_fleet_connected", "1 while etcd answers this replica, else 0.",
+      control.fleet->connected ? 1 : 0);
+  return families;
+}
+
 MetricFamily build_info_family(const std::string& version) {
   auto family = make_family("bgproxy_build_info", "Always 1; the version is in the label.",
                             MetricType::Gauge);
@@ -304,6 +321,7 @@ std::vector<MetricFamily> Exporter::Collect() const {
   families.push_back(state_write_errors_family(control));
   families.push_back(config_reloads_family(control));
   for (auto& family : judge_families(control)) families.push_back(std::move(family));
+  for (auto& family : fleet_families(control)) families.push_back(std::move(family));
   families.push_back(build_info_family(version_));
   return families;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,13 @@ struct JudgeRuleView {
   double bar = 0;
   std::uint64_t candidate_requests = 0;
   std::uint64_t reference_requests = 0;
+};
+
+// A fleet replica's view (docs/fleet.md).
+struct FleetGauges {
+  bool leader = false;       // bgproxy_fleet_leader
+  std::size_t replicas = 0;  // bgproxy_fleet_replicas
+  bool connected = false;    // bgproxy_fleet_connected
 };
 
 // What the control plane reports at each scrape.
