@@ -2,6 +2,9 @@
 // together. `bgproxy run` and `bgproxy demo` both run one.
 #pragma once
 
+#include <unistd.h>
+
+#include <array>
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -16,6 +19,7 @@
 #include "config/log.h"
 #include "controller/admin.h"
 #include "controller/controller.h"
+#include "fleet/fleet.h"
 #include "metrics/exporter.h"
 #include "proxy/server.h"
 
@@ -72,6 +76,7 @@ class Process {
     if (!start_listeners()) return 1;
     controller_.set_data_plane_listening(true);
     controller_.start();
+    if (config_->fleet.enabled()) start_fleet();
     wait_for_signal();
     if (on_started) on_started();
     log_.info("bgproxy {} listening on {} (admin {}), {} workers", kVersion,
@@ -97,6 +102,22 @@ class Process {
       return false;
     }
     return true;
+  }
+
+  // One replica of a fleet: the rollout state lives in etcd (docs/fleet.md).
+  void start_fleet() {
+    if (!config_->state_file.empty()) {
+      log_.warn("state_file is not used in a fleet: the rollout state lives in etcd");
+    }
+    std::string self = config_->fleet.replica_id;
+    if (self.empty()) {
+      std::array<char, 256> host{};
+      ::gethostname(host.data(), host.size() - 1);
+      self = fmt::format("{}:{}", host.data(), admin_.local_endpoint().port());
+    }
+    fleet_ = std::make_unique<Fleet>(control_, config_, controller_, stats_, log_, std::move(self));
+    controller_.attach(*fleet_, [this] { return fleet_->status(); });
+    fleet_->start();
   }
 
   void wait_for_signal() {
@@ -139,6 +160,7 @@ class Process {
 
   ControlView control_view() const {
     ControlView view = controller_.control_view();
+    if (fleet_) view.fleet = fleet_->gauges();
     view.config_reloads_ok = reloads_ok_;
     view.config_reloads_refused = reloads_refused_;
     return view;
@@ -150,6 +172,7 @@ class Process {
     controller_.set_data_plane_listening(false);
     admin_.stop();
     controller_.stop();
+    if (fleet_) fleet_->stop();
     server_->drain(config_->timeouts.drain);
     log_.info("stopped");
     control_.stop();
@@ -167,6 +190,7 @@ class Process {
   AdminServer admin_;
   boost::asio::signal_set signals_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<Fleet> fleet_;
   std::uint64_t reloads_ok_ = 0, reloads_refused_ = 0;
 };
 

@@ -138,7 +138,8 @@ Controller::~Controller() = default;
 
 void Controller::restore() {
   endpoints_ = resolve_endpoints(config_->backends);
-  state_path_ = config_->state_file;
+  // In a fleet the state lives in etcd (docs/fleet.md).
+  state_path_ = config_->fleet.enabled() ? std::string() : config_->state_file;
   if (!state_path_.empty()) {
     state_lock_ = std::make_unique<StateFileLock>(state_path_);
     if (auto saved = load_state(state_path_)) {
@@ -315,6 +316,7 @@ ColorSamples Controller::peek_fresh() const {
 }
 
 ColorSamples Controller::current_window() const {
+  if (shared_) return state_.step_window;  // a fleet: the leader's merged window, as stored
   ColorSamples window = state_.step_window;
   window += peek_fresh();
   return window;

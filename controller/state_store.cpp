@@ -249,7 +249,8 @@ ColorSamples read_samples_at(const Reader& r, const json::value& v, std::string_
     if (!color) continue;
     const json::object& w = r.object(*color, path);
     Sample& sample = samples.of(c);
-    sample.requests = r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
+    sample.requests =
+        r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
     sample.errors = r.unsigned_int(r.field(w, "errors", path + ".errors"), path + ".errors");
     const json::array& buckets =
         r.array(r.field(w, "latency", path + ".latency"), path + ".latency");
@@ -371,7 +372,9 @@ json::value parse_json(std::string_view text, std::string_view source) {
 
 }  // namespace
 
-json::object samples_to_json(const ColorSamples& samples) { return samples_json_of(samples); }
+json::object samples_to_json(const ColorSamples& samples) {
+  return samples_json_of(samples);
+}
 
 ColorSamples samples_from_json(const json::value& json, std::string_view source) {
   return read_samples_at(Reader(source), json, "samples");

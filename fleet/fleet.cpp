@@ -2,12 +2,13 @@
 
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 
 #include "controller/state_store.h"
 
@@ -69,17 +70,19 @@ std::vector<std::string> endpoints_of(const FleetConfig& fleet) {
 
 }  // namespace
 
-Fleet::Fleet(asio::io_context& io, const Config& config, Controller& controller,
+Fleet::Fleet(asio::io_context& io, std::shared_ptr<const Config> config, Controller& controller,
              const StatsRegistry& stats, Logger& log, std::string self)
     : io_(io),
-      config_(config),
+      config_holder_(std::move(config)),
+      config_(*config_holder_),
       controller_(controller),
       stats_(stats),
       log_(log),
       self_(std::move(self)),
       incarnation_(fmt::format("{}-{}", ::getpid(), controller.now().time_since_epoch().count())),
-      etcd_(std::make_unique<etcd::Client>(io, etcd::Client::Options{endpoints_of(config.fleet)})) {
-  keys_.prefix = fmt::format("/bgproxy/{}/", config.fleet.cluster);
+      etcd_(
+          std::make_unique<etcd::Client>(io, etcd::Client::Options{endpoints_of(config_.fleet)})) {
+  keys_.prefix = fmt::format("/bgproxy/{}/", config_.fleet.cluster);
   keys_.leader = keys_.prefix + "leader";
   keys_.state = keys_.prefix + "state";
   keys_.replicas = keys_.prefix + "replicas/";
@@ -102,8 +105,8 @@ void Fleet::stop() {
 
 asio::awaitable<void> Fleet::sleep(std::chrono::milliseconds delay) {
   asio::steady_timer timer(io_, delay);
-  auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  (void)ec;
+  boost::system::error_code ec;  // a cancelled sleep just ends early
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 void Fleet::set_connected(bool connected) {
@@ -208,14 +211,14 @@ asio::awaitable<void> Fleet::watch_loop() {
     for (const auto& kv : range.value->kvs) apply(kv, false);
     if (had_leader && !leader_ && leadership_) lose_lease("the leader key is gone");
     if (!leader_) co_await campaign();
-    const auto ended = co_await etcd_->watch(
-        keys_.prefix, etcd::prefix_end(keys_.prefix), range.value->revision + 1,
-        [this](const etcd::WatchBatch& batch) {
-          for (const auto& event : batch.events) {
-            apply(event.kv, event.type == etcd::WatchEvent::Type::del);
-          }
-          if (!leader_) asio::co_spawn(io_, campaign(), asio::detached);
-        });
+    const auto ended =
+        co_await etcd_->watch(keys_.prefix, etcd::prefix_end(keys_.prefix),
+                              range.value->revision + 1, [this](const etcd::WatchBatch& batch) {
+                                for (const auto& event : batch.events) {
+                                  apply(event.kv, event.type == etcd::WatchEvent::Type::del);
+                                }
+                                if (!leader_) asio::co_spawn(io_, campaign(), asio::detached);
+                              });
     if (stopped_) break;
     if (ended.kind != etcd::Error::Kind::compacted) {
       log_.warn("fleet: watch ended ({}); reading again", ended.message);

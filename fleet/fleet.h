@@ -35,7 +35,8 @@ namespace bgp {
 
 class Fleet final : public SharedState {
  public:
-  Fleet(boost::asio::io_context& io, const Config& config, Controller& controller,
+  // `config`: the one at start (fleet settings take effect at a restart).
+  Fleet(boost::asio::io_context& io, std::shared_ptr<const Config> config, Controller& controller,
         const StatsRegistry& stats, Logger& log, std::string self);
   ~Fleet() override;
 
@@ -72,6 +73,7 @@ class Fleet final : public SharedState {
   void set_connected(bool connected);
 
   boost::asio::io_context& io_;
+  std::shared_ptr<const Config> config_holder_;
   const Config& config_;
   Controller& controller_;
   const StatsRegistry& stats_;
