@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kRetryAfter = 500ms;  // after etcd could not be reached
+constexpr auto kRetryAfter = 200ms;  // after etcd could not be reached
 
 etcd::Compare compare(std::string key, etcd::Compare::Target target, etcd::Revision revision) {
   etcd::Compare c;

@@ -89,6 +89,9 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_THAT(errors("state_file: [a, b]\n"), one_error("1:13: state_file", "expected a string"));
   EXPECT_THAT(errors("state_file: /nonexistent-dir/state.json\n"),
               one_error("1:13: state_file", "the directory '/nonexistent-dir' does not exist"));
+  EXPECT_THAT(errors("fleet:\n  lease_ttl: 1s\n"),
+              one_error("2:14: fleet.lease_ttl", "must be at least 2s, got 1s"));
+  EXPECT_THAT(errors("fleet:\n  etcd: [localhost]\n"), one_error("2:10: fleet.etcd[0]", ""));
   EXPECT_THAT(errors("rollout:\n  judge:\n    alpha: 0\n"),
               one_error("3:12: rollout.judge.alpha", "must be between 0 and 1, both excluded"));
   EXPECT_THAT(errors("rollout:\n  judge:\n    quantiles: [0.5, 1]\n"),

@@ -83,6 +83,9 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.limits.max_connections, 10000u);
   EXPECT_DOUBLE_EQ(c.rollout.judge.alpha, 0.01);
   EXPECT_EQ(c.rollout.judge.quantiles, (std::vector<double>{0.5, 0.9, 0.99}));
+  EXPECT_FALSE(c.fleet.enabled());
+  EXPECT_EQ(c.fleet.cluster, "default");
+  EXPECT_EQ(c.fleet.lease_ttl, 3s);
   EXPECT_EQ(c.rollout.post_promotion_watch, 30min);
   EXPECT_EQ(c.state_file, "");
   EXPECT_EQ(c.notify.webhook, "");
@@ -163,6 +166,11 @@ limits:
   max_body_bytes: 0
   max_connections: 1
 state_file: /tmp/bgproxy-state.json
+fleet:
+  etcd: [127.0.0.1:2379, "[::1]:22379"]
+  cluster: shop
+  replica_id: lb-1
+  lease_ttl: 5s
 notify:
   webhook: http://hooks.internal:8080/bgproxy/events
 log:
@@ -216,6 +224,11 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.limits.max_body_bytes, 0u);
   EXPECT_EQ(c.limits.max_connections, 1u);
   EXPECT_EQ(c.state_file, "/tmp/bgproxy-state.json");
+  ASSERT_EQ(c.fleet.etcd.size(), 2u);
+  EXPECT_EQ(c.fleet.etcd[1].to_string(), "[::1]:22379");
+  EXPECT_EQ(c.fleet.cluster, "shop");
+  EXPECT_EQ(c.fleet.replica_id, "lb-1");
+  EXPECT_EQ(c.fleet.lease_ttl, 5s);
   EXPECT_EQ(c.notify.webhook, "http://hooks.internal:8080/bgproxy/events");
   EXPECT_EQ(c.log.level, LogLevel::debug);
   EXPECT_EQ(c.log.format, LogFormat::json);
