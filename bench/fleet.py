@@ -9,6 +9,7 @@ a bad candidate caught from fleet numbers. Everything listens on 127.0.0.1 and i
 end (etcd data in /dev/shm).
 """
 import argparse
+import http.client
 import http.server
 import json
 import os
@@ -40,7 +41,7 @@ def request(method, url, body=None, timeout=2.0):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return 0, b""
 
 
@@ -214,15 +215,68 @@ def bench_propagation(replicas, trials):
     return times
 
 
+def line_of(replica):
+    s = replica.status()
+    if not s:
+        return f"{replica.id}: (down)"
+    fleet = s.get("fleet", {})
+    step = "-" if s["step"] is None else f"{s['step'] + 1}/{len(s['steps'])}"
+    role = "leader" if fleet.get("leader") == replica.id else "follower"
+    return (f"{replica.id} {role:8} {s['state']:12} step {step:4} live {s['live']:5} "
+            f"blue {s['weights']['blue']:>3}% green {s['weights']['green']:>3}%")
+
+
+def demo(binary, root):
+    """Three replicas and one etcd member acting as one rollout, for a newcomer."""
+    blue, green = Backend("blue"), Backend("green")
+    etcd = Etcd(1, root)
+    rollout = "steps: [10, 50, 100], step_duration: 3s, check_interval: 250ms, min_requests: 5"
+    replicas = [Replica(binary, root, f"r{i}", etcd, blue, green, rollout) for i in (1, 2, 3)]
+    try:
+        wait_for(lambda: all((r.status() or {}).get("fleet", {}).get("leader") for r in replicas),
+                 10)
+        print("three bgproxy replicas share one rollout through etcd; each gets its own load\n")
+        load = Load(replicas, threads=3, pause=0.01)
+        print("$ bgproxy ctl --admin http://127.0.0.1:%d start   (on r2)\n" % replicas[1].admin)
+        replicas[1].call("POST", "/rollout/start")
+        killed = False
+        for tick in range(60):
+            time.sleep(1)
+            print(f"t={tick + 1:>2}s  " + "\n       ".join(line_of(r) for r in replicas
+                                                        if r.proc.poll() is None))
+            s = replicas[1].status() or {}
+            if not killed and s.get("step") == 1:
+                leader = next(r for r in replicas if r.id == s["fleet"]["leader"])
+                print(f"\n       kill -9 {leader.id} (the leader): another takes over within "
+                      "lease_ttl (2s), same step\n")
+                leader.kill()
+                killed = True
+            if s.get("state") in ("stable", "rolled_back"):
+                break
+        load.stop()
+        print(f"\nr2 says: {replicas[1].status()['last_decision'][:150]}...")
+    finally:
+        for r in replicas:
+            r.stop()
+        etcd.stop()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bgproxy", default="build/bgproxy")
     parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--demo", action="store_true", help="show a fleet at work, no figures")
     args = parser.parse_args()
     binary = os.path.abspath(args.bgproxy)
     if not shutil.which("etcd"):
         sys.exit("fleet.py: etcd is missing (apt install etcd-server)")
     root = tempfile.mkdtemp(prefix="bgproxy-fleet-", dir="/dev/shm")
+    if args.demo:
+        try:
+            demo(binary, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     blue, green = Backend("blue"), Backend("green")
     rows = []
     etcd = replicas = None

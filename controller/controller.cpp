@@ -511,6 +511,11 @@ void Controller::attach(SharedState& shared, std::function<json::value()> fleet_
 
 void Controller::adopt(RolloutState next) {
   const bool routing_changed = next.weights != state_.weights || next.live != state_.live;
+  // A follower did not decide, but shows what was decided.
+  if (!next.history.empty() &&
+      (state_.history.empty() || next.history.back() != state_.history.back())) {
+    last_decision_ = next.history.back().detail;
+  }
   state_ = std::move(next);
   if (routing_changed) publish_snapshot();
 }

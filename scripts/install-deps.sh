@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bgproxy needs that are missing (with sudo when not root).
-# Usage: scripts/install-deps.sh [build|test|bench]...   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|fleet]...   (default: build)
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
   libyaml-cpp-dev libfmt-dev)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev)
 bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
+fleet=(etcd-server etcd-client python3)  # scripts/fleet-demo.sh, bench/fleet.py
 
 wanted=()
 for group in "${@:-build}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
     test) wanted+=("${build[@]}" "${test[@]}") ;;
-    bench) wanted+=("${build[@]}" "${bench[@]}") ;;
+    bench) wanted+=("${build[@]}" "${bench[@]}" "${fleet[@]}") ;;
+    fleet) wanted+=("${fleet[@]}") ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done
