@@ -271,8 +271,31 @@ asio::awaitable<void> Fleet::check_loop() {
       log_.info("fleet: writing the rollback made while etcd was unreachable");
       co_await controller_.rollback();
     }
-    if (leading()) co_await lead_check();
+    if (unwritten_rollback_) co_await write_unwritten_rollback();
+    if (leading() && !unwritten_rollback_) co_await lead_check();
   }
+}
+
+// The state it was decided on is still the stored one: the rollback is written. Else a call or
+// another leader came first, and what is stored wins.
+asio::awaitable<void> Fleet::write_unwritten_rollback() {
+  etcd::Txn txn;
+  txn.compare.push_back(state_unchanged(keys_.state, unwritten_rollback_->based_on));
+  txn.success.push_back(
+      put(keys_.state, json::serialize(state_to_json(unwritten_rollback_->state))));
+  const auto result = co_await etcd_->txn(std::move(txn));
+  if (!result) co_return;  // still out of reach
+  if (result.value->succeeded) {
+    state_revision_ = result.value->revision;
+    log_.info("fleet: the rollback made while etcd was unreachable is written");
+  } else {
+    log_.warn("fleet: the state changed while etcd was unreachable; the stored one applies");
+    const auto stored = co_await etcd_->range(keys_.state);
+    if (!stored) co_return;  // tried again at the next check
+    state_revision_ = 0;
+    if (!stored.value->kvs.empty()) apply_state(stored.value->kvs.front());
+  }
+  unwritten_rollback_.reset();
 }
 
 asio::awaitable<void> Fleet::publish_totals() {
@@ -294,6 +317,14 @@ asio::awaitable<void> Fleet::lead_check() {
   txn.compare.push_back(state_unchanged(keys_.state, state_revision_));
   txn.success.push_back(put(keys_.state, json::serialize(state_to_json(d.state))));
   const auto result = co_await etcd_->txn(std::move(txn));
+  if (!result && d.verdict == Verdict::rollback) {
+    // etcd is out of reach: a rollback applies here at once and is written when it returns.
+    log_.warn("fleet: etcd unreachable; the rollback applies on this replica now");
+    unwritten_rollback_ = {d.state, state_revision_};
+    controller_.adopt(d.state);
+    controller_.record(d, was_held);
+    co_return;
+  }
   if (!result || !result.value->succeeded) {
     // Unreachable, deposed, or an operator's call came first: the measurements are judged next
     // time, on the state then stored.

@@ -64,6 +64,7 @@ class Fleet final : public SharedState {
   boost::asio::awaitable<void> publish_totals();
   boost::asio::awaitable<void> lead_check();
   boost::asio::awaitable<void> seed_state();
+  boost::asio::awaitable<void> write_unwritten_rollback();
   boost::asio::awaitable<void> sleep(std::chrono::milliseconds delay);
 
   void apply(const etcd::KeyValue& kv, bool deleted);
@@ -89,6 +90,11 @@ class Fleet final : public SharedState {
   etcd::Revision state_revision_ = 0;  // mod_revision of the state last applied
   std::map<std::string, ReplicaTotals> replicas_;  // from the watch
   FleetMerge merge_;                               // the leader's baselines
+  struct UnwrittenRollback {
+    RolloutState state;
+    etcd::Revision based_on = 0;
+  };
+  std::optional<UnwrittenRollback> unwritten_rollback_;  // decided while etcd was out of reach
   bool connected_ = false;
   bool stopped_ = false;
 };
