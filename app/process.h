@@ -181,6 +181,9 @@ class Process {
   std::shared_ptr<const Config> config_;
   std::optional<std::string> path_;
   Logger log_;
+  // Before the io_context: its coroutines still hold the fleet's connections when it is
+  // destroyed, so the fleet must outlive it.
+  std::unique_ptr<Fleet> fleet_;
   boost::asio::io_context control_{1};
   SnapshotSlot routing_;
   StatsRegistry stats_;
@@ -190,7 +193,6 @@ class Process {
   AdminServer admin_;
   boost::asio::signal_set signals_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<Fleet> fleet_;
   std::uint64_t reloads_ok_ = 0, reloads_refused_ = 0;
 };
 

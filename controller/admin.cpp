@@ -70,10 +70,16 @@ asio::awaitable<AdminResponse> AdminApi::handle(const AdminRequest& request,
   AdminResponse response;
   response.version(11);
   response.keep_alive(request.keep_alive());
-  if (request.method() == http::verb::get && path == "/metrics") {
+  const bool read = request.method() == http::verb::get || request.method() == http::verb::head;
+  if (read && path == "/metrics") {
     response.result(http::status::ok);
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     response.body() = render_metrics_();
+    if (request.method() == http::verb::head) {
+      response.content_length(response.body().size());  // the length a GET gets, no body
+      response.body().clear();
+      co_return response;
+    }
   } else {
     const ApiResult result = co_await route(request);
     response.result(result.status);

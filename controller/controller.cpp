@@ -59,6 +59,20 @@ json::object rule_json(const RuleEvidence& r) {
           {"breached", r.breached()}};
 }
 
+std::vector<JudgeRuleView> rule_views(const std::vector<RuleEvidence>& rules) {
+  std::vector<JudgeRuleView> out;
+  for (const auto& r : rules) {
+    const double scale = r.kind == RuleKind::latency ? 1e-3 : 1.0;  // ms to seconds
+    out.push_back({r.name(), r.estimate * scale, r.threshold * scale, r.e(), r.bar, r.candidate_n,
+                   r.reference_n});
+  }
+  return out;
+}
+
+double unix_seconds(TimePoint t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
 // The split-routed traffic of a stats difference, as the judge counts it.
 ColorSamples samples_of(const StatsTotals& totals) {
   ColorSamples out;
@@ -526,7 +540,8 @@ Decision Controller::decide(const ColorSamples& fresh, TimePoint now) const {
 
 void Controller::record(const Decision& d, bool was_held) {
   evidence_ = d.evidence;
-  const bool repeated_hold = d.verdict == Verdict::hold && was_held;  // said once is enough
+  if (d.verdict == Verdict::rollback) rollback_evidence_ = d.evidence;  // stays visible
+  const bool repeated_hold = d.verdict == Verdict::hold && was_held;    // said once is enough
   if (!d.message.empty() && !repeated_hold) {
     const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
     log_.log(level, "{}", d.message);
@@ -553,10 +568,14 @@ ControlView Controller::control_view() const {
       view.step_p99_seconds[index(c)] = window.of(c).p99_ms() / 1000.0;
     }
   }
-  for (const auto& r : evidence_) {
-    const double scale = r.kind == RuleKind::latency ? 1e-3 : 1.0;  // ms to seconds
-    view.judge.push_back({r.name(), r.estimate * scale, r.threshold * scale, r.e(), r.bar,
-                          r.candidate_n, r.reference_n});
+  view.judge = rule_views(evidence_);
+  view.last_rollback_evidence = rule_views(rollback_evidence_);
+  view.live = state_.live;
+  view.held = state_.held;
+  if (state_.step) view.step_started_at = unix_seconds(state_.step_started_at);
+  if (state_.last_rollback) {
+    view.last_rollback_at = unix_seconds(state_.last_rollback->at);
+    view.last_rollback_reason = std::string(name(state_.last_rollback->reason));
   }
   for (Color c : kColors) {
     for (const auto& e : health_.endpoints(c)) {

@@ -112,8 +112,9 @@ class Controller {
 
   std::array<std::vector<Endpoint>, 2> endpoints_;  // resolved once per config
   RolloutState state_;
-  StatsTotals last_reading_;            // the shard totals at the last reading
-  std::vector<RuleEvidence> evidence_;  // the judge's rules at the last check
+  StatsTotals last_reading_;                     // the shard totals at the last reading
+  std::vector<RuleEvidence> evidence_;           // the judge's rules at the last check
+  std::vector<RuleEvidence> rollback_evidence_;  // ... at the last automatic rollback
   HealthTable health_;
   std::unique_ptr<HealthProber> prober_;
   std::unique_ptr<Notifier> notifier_;

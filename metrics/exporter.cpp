@@ -1,9 +1,16 @@
 #include "metrics/exporter.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <utility>
 
+#include <fmt/format.h>
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_type.h>
 #include <prometheus/text_serializer.h>
@@ -17,6 +24,30 @@ using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
 constexpr double kMicrosPerSecond = 1e6;
+
+// When this process started (Unix seconds): its boot-relative start from /proc/self/stat, plus
+// the boot time from /proc/stat.
+double process_start_seconds() {
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const auto after_name = stat.rfind(')');
+  if (after_name == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(after_name + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) {
+      std::ifstream boot("/proc/stat");
+      for (std::string key; boot >> key;) {
+        if (key == "btime") {
+          double btime = 0;
+          boot >> btime;
+          return btime + std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+        }
+      }
+    }
+  }
+  return 0;
+}
 
 // prometheus-cpp 1.0 writes a family's name as given (it adds no `_total`), so counter names carry
 // their `_total` here.
@@ -214,36 +245,101 @@ MetricFamily endpoint_health_family(const ControlView& control) {
   return family;
 }
 
-// The judge's rules, one family per field, labelled by rule.
-std::vector<MetricFamily> judge_families(const ControlView& control) {
+// The judge's rules, one family per field, labelled by rule; `prefix` names the families.
+std::vector<MetricFamily> judge_families(const std::vector<JudgeRuleView>& rules,
+                                         std::string_view prefix, std::string_view what) {
   struct Field {
     const char* name;
     const char* help;
     double (*value)(const JudgeRuleView&);
   };
   static constexpr std::array<Field, 6> kFields{{
-      {"bgproxy_judge_evidence", "The judge's evidence per rule: a breach at its bar.",
+      {"evidence", "evidence per rule: a breach at its bar",
        [](const JudgeRuleView& r) { return r.evidence; }},
-      {"bgproxy_judge_evidence_bar", "The evidence at which each rule breaches (from alpha).",
+      {"evidence_bar", "evidence at which each rule breaches (from alpha)",
        [](const JudgeRuleView& r) { return r.bar; }},
-      {"bgproxy_judge_estimate", "The judged color's estimate per rule (ratio, or seconds).",
+      {"estimate", "judged color's estimate per rule (ratio, or seconds)",
        [](const JudgeRuleView& r) { return r.estimate; }},
-      {"bgproxy_judge_threshold", "The threshold per rule (ratio, or seconds); NaN: no reference.",
+      {"threshold", "threshold per rule (ratio, or seconds); NaN: no reference",
        [](const JudgeRuleView& r) { return r.threshold; }},
-      {"bgproxy_judge_candidate_requests", "Requests of the judged color the evidence covers.",
+      {"candidate_requests", "requests of the judged color the evidence covers",
        [](const JudgeRuleView& r) { return static_cast<double>(r.candidate_requests); }},
-      {"bgproxy_judge_reference_requests", "Requests of the reference (live) color it covers.",
+      {"reference_requests", "requests of the reference (live) color it covers",
        [](const JudgeRuleView& r) { return static_cast<double>(r.reference_requests); }},
   }};
   std::vector<MetricFamily> families;
-  if (control.judge.empty()) return families;
+  if (rules.empty()) return families;
   for (const Field& field : kFields) {
-    auto family = make_family(field.name, field.help, MetricType::Gauge);
-    for (const auto& rule : control.judge) {
+    auto family = make_family(fmt::format("{}_{}", prefix, field.name),
+                              fmt::format("{}: the {}.", what, field.help), MetricType::Gauge);
+    for (const auto& rule : rules) {
       family.metric.push_back(gauge(field.value(rule), {label("rule", rule.rule)}));
     }
     families.push_back(std::move(family));
   }
+  return families;
+}
+
+// Roles, step times, the held flag and the last rollback: what a dashboard cannot infer.
+std::vector<MetricFamily> rollout_time_families(const ControlView& control) {
+  std::vector<MetricFamily> families;
+  auto role = make_family("bgproxy_color_role", "1 for each color's role: live or candidate.",
+                          MetricType::Gauge);
+  for (const Color color : kColors) {
+    role.metric.push_back(gauge(1, {label("color", name(color)),
+                                    label("role", color == control.live ? "live" : "candidate")}));
+  }
+  families.push_back(std::move(role));
+  auto held =
+      make_family("bgproxy_rollout_held",
+                  "1 while a step is over but waits for min_requests, else 0.", MetricType::Gauge);
+  held.metric.push_back(gauge(control.held ? 1 : 0));
+  families.push_back(std::move(held));
+  if (control.step_started_at) {
+    auto started = make_family("bgproxy_step_started_timestamp_seconds",
+                               "When the current step began (Unix time).", MetricType::Gauge);
+    started.metric.push_back(gauge(*control.step_started_at));
+    families.push_back(std::move(started));
+  }
+  if (control.last_rollback_at) {
+    auto last = make_family("bgproxy_last_rollback_timestamp_seconds",
+                            "When the last rollback happened (Unix time), by its reason.",
+                            MetricType::Gauge);
+    last.metric.push_back(
+        gauge(*control.last_rollback_at, {label("reason", control.last_rollback_reason)}));
+    families.push_back(std::move(last));
+  }
+  return families;
+}
+
+// process_* as the Prometheus client libraries export them, read from /proc.
+std::vector<MetricFamily> process_families() {
+  std::vector<MetricFamily> families;
+  const auto one = [&](std::string name, std::string help, double value) {
+    auto family = make_family(std::move(name), std::move(help), MetricType::Gauge);
+    family.metric.push_back(gauge(value));
+    families.push_back(std::move(family));
+  };
+  std::ifstream statm("/proc/self/statm");
+  double size_pages = 0, resident_pages = 0;
+  if (statm >> size_pages >> resident_pages) {
+    const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+    one("process_resident_memory_bytes", "Resident memory size in bytes.", resident_pages * page);
+    one("process_virtual_memory_bytes", "Virtual memory size in bytes.", size_pages * page);
+  }
+  std::error_code ec;
+  std::size_t fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) one("process_open_fds", "Number of open file descriptors.", static_cast<double>(fds));
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    one("process_max_fds", "Maximum number of open file descriptors.",
+        static_cast<double>(limit.rlim_cur));
+  }
+  one("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.",
+      process_start_seconds());
   return families;
 }
 
@@ -320,7 +416,15 @@ std::vector<MetricFamily> Exporter::Collect() const {
   families.push_back(endpoint_health_family(control));
   families.push_back(state_write_errors_family(control));
   families.push_back(config_reloads_family(control));
-  for (auto& family : judge_families(control)) families.push_back(std::move(family));
+  for (auto& family : judge_families(control.judge, "bgproxy_judge", "The judge's last check")) {
+    families.push_back(std::move(family));
+  }
+  for (auto& family : judge_families(control.last_rollback_evidence, "bgproxy_last_rollback",
+                                     "The check that rolled back last")) {
+    families.push_back(std::move(family));
+  }
+  for (auto& family : rollout_time_families(control)) families.push_back(std::move(family));
+  for (auto& family : process_families()) families.push_back(std::move(family));
   for (auto& family : fleet_families(control)) families.push_back(std::move(family));
   families.push_back(build_info_family(version_));
   return families;

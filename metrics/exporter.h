@@ -65,7 +65,14 @@ struct ControlView {
   std::array<double, 2> step_error_rate{};   // per color index, the current step's window
   std::array<double, 2> step_p99_seconds{};  // per color index, the current step's window
   std::vector<EndpointHealthView> endpoints;
-  std::vector<JudgeRuleView> judge;          // empty when nothing is judged
+  std::vector<JudgeRuleView> judge;       // empty when nothing is judged
+  Color live = Color::blue;               // bgproxy_color_role{color, role="live"|"candidate"}
+  std::optional<double> step_started_at;  // Unix seconds, while a step runs
+  bool held = false;                      // bgproxy_rollout_held
+  // The last rollback, kept visible after it (the step gauges show the next window by then).
+  std::optional<double> last_rollback_at;  // Unix seconds
+  std::string last_rollback_reason;
+  std::vector<JudgeRuleView> last_rollback_evidence;
   std::uint64_t state_write_errors = 0;      // bgproxy_state_write_errors_total
   std::uint64_t config_reloads_ok = 0;       // bgproxy_config_reloads_total{result="ok"}
   std::uint64_t config_reloads_refused = 0;  // ... {result="refused"}
@@ -90,7 +97,9 @@ class Exporter : public prometheus::Collectable {
 std::string render_text(const prometheus::Collectable& collectable);
 
 // The fixed `le` bounds of bgproxy_request_duration_seconds, in seconds (+Inf is added).
-inline constexpr std::array<double, 14> kDurationBucketsSeconds{
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+// About 20 from 0.5 ms to 10 s, so that histogram_quantile() reads a p99 within a bucket's width.
+inline constexpr std::array<double, 20> kDurationBucketsSeconds{
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
+    0.075,  0.1,   0.15,  0.25,  0.5,   0.75,   1,    2.5,   5,     10};
 
 }  // namespace bgp

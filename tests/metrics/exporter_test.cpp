@@ -227,7 +227,8 @@ TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
   // blue: 0.9 ms, 2 ms, 20 ms, 300 ms.
   EXPECT_EQ(bucket("blue", "0.0005"), 0);
   EXPECT_EQ(bucket("blue", "0.001"), 1);
-  EXPECT_EQ(bucket("blue", "0.0025"), 2);
+  EXPECT_EQ(bucket("blue", "0.002"), 1);
+  EXPECT_EQ(bucket("blue", "0.003"), 2);
   EXPECT_EQ(bucket("blue", "0.01"), 2);
   EXPECT_EQ(bucket("blue", "0.025"), 3);
   EXPECT_EQ(bucket("blue", "0.25"), 3);
@@ -245,6 +246,13 @@ TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
             2);
   EXPECT_DOUBLE_EQ(
       samples.at(R"(bgproxy_request_duration_seconds_sum{color="green",route="split"})"), 15.0007);
+}
+
+TEST_F(ExporterTest, TwentyDurationBucketsFromHalfAMillisecondToTenSeconds) {
+  EXPECT_EQ(kDurationBucketsSeconds.size(), 20u);
+  EXPECT_EQ(kDurationBucketsSeconds.front(), 0.0005);
+  EXPECT_EQ(kDurationBucketsSeconds.back(), 10);
+  EXPECT_TRUE(std::is_sorted(kDurationBucketsSeconds.begin(), kDurationBucketsSeconds.end()));
 }
 
 TEST_F(ExporterTest, UpstreamErrorsByKindAndConnections) {
@@ -280,6 +288,38 @@ TEST_F(ExporterTest, ControlPlaneGauges) {
   EXPECT_EQ(samples.at(R"(bgproxy_endpoint_healthy{color="green",endpoint="[::1]:9002"})"), 0);
   EXPECT_EQ(samples.at(R"(bgproxy_endpoint_healthy{color="green",endpoint="127.0.0.1:9003"})"), 1);
   EXPECT_EQ(samples.at(R"(bgproxy_build_info{version="1.2.3-test"})"), 1);
+}
+
+TEST_F(ExporterTest, RolesStepTimesHeldTheLastRollbackAndTheJudge) {
+  control_.live = Color::green;
+  control_.held = true;
+  control_.step_started_at = 1'795'000'000.5;
+  control_.last_rollback_at = 1'794'000'000;
+  control_.last_rollback_reason = "error_rate";
+  control_.judge = {{"error_rate", 0.004, 0.02, 0.3, 2100, 500, 0}};
+  control_.last_rollback_evidence = {{"error_rate", 0.11, 0.02, 3894, 2100, 120, 0}};
+  control_.fleet = FleetGauges{true, 3, true};
+  const std::string text = scrape();
+  const auto samples = samples_of(text);
+  EXPECT_EQ(samples.at(R"(bgproxy_color_role{color="green",role="live"})"), 1);
+  EXPECT_EQ(samples.at(R"(bgproxy_color_role{color="blue",role="candidate"})"), 1);
+  EXPECT_EQ(samples.at("bgproxy_rollout_held"), 1);
+  EXPECT_DOUBLE_EQ(samples.at("bgproxy_step_started_timestamp_seconds"), 1'795'000'000.5);
+  EXPECT_EQ(samples.at(R"(bgproxy_last_rollback_timestamp_seconds{reason="error_rate"})"),
+            1'794'000'000);
+  EXPECT_EQ(samples.at(R"(bgproxy_judge_evidence{rule="error_rate"})"), 0.3);
+  EXPECT_EQ(samples.at(R"(bgproxy_judge_evidence_bar{rule="error_rate"})"), 2100);
+  EXPECT_EQ(samples.at(R"(bgproxy_last_rollback_evidence{rule="error_rate"})"), 3894);
+  EXPECT_EQ(samples.at(R"(bgproxy_last_rollback_estimate{rule="error_rate"})"), 0.11);
+  EXPECT_EQ(samples.at("bgproxy_fleet_leader"), 1);
+  EXPECT_EQ(samples.at("bgproxy_fleet_replicas"), 3);
+  EXPECT_EQ(samples.at("bgproxy_fleet_connected"), 1);
+  EXPECT_GT(samples.at("process_resident_memory_bytes"), 1e5);
+  EXPECT_GT(samples.at("process_open_fds"), 2);
+  EXPECT_GT(samples.at("process_start_time_seconds"), 1.7e9);
+  EXPECT_EQ(samples.at("bgproxy_state_write_errors_total"), 0);
+  EXPECT_EQ(samples.at(R"(bgproxy_config_reloads_total{result="refused"})"), 0);
+  expect_passes_promtool(text);
 }
 
 TEST_F(ExporterTest, EachScrapeReadsTheCurrentShardsAndControlView) {
