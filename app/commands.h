@@ -9,6 +9,7 @@
 namespace bgp {
 
 inline constexpr std::string_view kVersion = BGPROXY_VERSION;
+inline constexpr std::string_view kCommit = BGPROXY_COMMIT;  // git, at configure time
 
 int run_command(const std::optional<std::string>& config_path);
 int check_config_command(const std::string& path);

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   if (command == "ctl") return bgp::ctl_command(rest);
   if (command == "demo") return bgp::demo_command(rest);
   if (command == "version" || command == "--version") {
-    fmt::print("bgproxy {}\n", bgp::kVersion);
+    fmt::print("bgproxy {} (commit {})\n", bgp::kVersion, bgp::kCommit);
     return 0;
   }
   if (command == "help" || command == "--help" || command == "-h") {

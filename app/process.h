@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "app/commands.h"
+#include "app/systemd_notify.h"
 #include "config/config.h"
 #include "config/log.h"
 #include "controller/admin.h"
@@ -82,6 +83,7 @@ class Process {
     log_.info("bgproxy {} listening on {} (admin {}), {} workers", kVersion,
               endpoint_text(server_->local_endpoint()), endpoint_text(admin_.local_endpoint()),
               config_->worker_count());
+    notify_systemd("READY=1");
     control_.run();
     return 0;
   }
@@ -133,6 +135,12 @@ class Process {
   }
 
   void reload() {
+    notify_systemd("RELOADING=1");
+    reload_file();
+    notify_systemd("READY=1");
+  }
+
+  void reload_file() {
     if (!path_) {
       log_.warn("reload: no config file was given (-c); nothing to reload");
       return;
@@ -167,6 +175,7 @@ class Process {
   }
 
   void drain_and_stop() {
+    notify_systemd("STOPPING=1");
     log_.info("draining: up to {} for requests in flight",
               format_duration(config_->timeouts.drain));
     controller_.set_data_plane_listening(false);
