@@ -25,7 +25,8 @@ bool contains(std::string_view text, std::string_view part) {
 TEST(CliTest, VersionPrintsTheVersion) {
   const auto result = run_cli({"version"});
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_TRUE(std::regex_search(result.out, std::regex(R"(\d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\))")))
+  EXPECT_TRUE(std::regex_search(result.out,
+                                std::regex(R"(\d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\))")))
       << result.out;
 }
 

@@ -28,8 +28,8 @@ bool contains(std::string_view text, std::string_view part) {
 }
 
 TEST(DeployTest, TheAlertRulesPassPromtool) {
-  const auto r = run_process({"promtool", "check", "rules",
-                              kSource + "/deploy/prometheus/bgproxy-alerts.yml"});
+  const auto r = run_process(
+      {"/usr/bin/promtool", "check", "rules", kSource + "/deploy/prometheus/bgproxy-alerts.yml"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "SUCCESS")) << r.out;
 }
@@ -75,8 +75,8 @@ TEST(DeployTest, TheGrafanaDashboardAsksOnlyForMetricsThatExist) {
   for (std::string name : names) {
     if (name.ends_with("_bucket")) name.resize(name.size() - 7);
     const bool fleet = name.starts_with("bgproxy_fleet_");
-    EXPECT_TRUE(fleet ? contains(contract, name) : contains(exposition, name + "{") ||
-                                                       contains(exposition, name + " "))
+    EXPECT_TRUE(fleet ? contains(contract, name)
+                      : contains(exposition, name + "{") || contains(exposition, name + " "))
         << name << " is in the dashboard but not exported";
   }
 }
@@ -89,7 +89,7 @@ TEST(DeployTest, TheSystemdUnitVerifies) {
   // systemd-analyze checks that the programs exist: point at the binary under test.
   unit = std::regex_replace(unit, std::regex("/usr/local/bin/bgproxy"), kBinary);
   const auto path = dir.write("bgproxy.service", unit);
-  const auto r = run_process({"systemd-analyze", "verify", path}, 30s);
+  const auto r = run_process({"/usr/bin/systemd-analyze", "verify", path}, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_FALSE(contains(r.err, "bgproxy.service:")) << r.err;  // no warning about the unit
 }
@@ -110,8 +110,8 @@ TEST(DeployTest, TheKubernetesExampleCarriesAValidConfigAndProbes) {
   TempDir dir;
   const auto path = dir.write("bgproxy.yaml", config);
   // check-config reads the token file: give it one where the manifest mounts it.
-  const std::string checked = std::regex_replace(
-      config, std::regex("/etc/bgproxy-token/token"), dir.write("token", "s3cret\n"));
+  const std::string checked = std::regex_replace(config, std::regex("/etc/bgproxy-token/token"),
+                                                 dir.write("token", "s3cret\n"));
   const auto r = run_cli({"check-config", dir.write("checked.yaml", checked)});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err << config;
   EXPECT_TRUE(contains(manifest, "path: /readyz"));
@@ -154,7 +154,8 @@ TEST(DeployTest, TheProcessTalksSdNotify) {
 TEST(DeployTest, CmakeInstallPutsEverythingInPlace) {
   TempDir prefix;
   const std::string build_dir = fs::path(kBinary).parent_path().string();
-  const auto r = run_process({"cmake", "--install", build_dir, "--prefix", prefix.path()}, 60s);
+  const auto r =
+      run_process({BGPROXY_CMAKE, "--install", build_dir, "--prefix", prefix.path()}, 60s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* file :
        {"bin/bgproxy", "share/doc/bgproxy/README.md", "share/doc/bgproxy/docs/judge.md",

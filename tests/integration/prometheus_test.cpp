@@ -88,8 +88,11 @@ TEST_F(PrometheusTest, MetricsPassPromtoolAndHaveTheContractNames) {
 // A Prometheus server on a free loopback port scraping bgproxy's admin port every second.
 class PrometheusServer {
  public:
-  explicit PrometheusServer(std::uint16_t target_port) : port_(free_port()) {
-    const auto config = dir_.write("prometheus.yml", fmt::format(R"(global:
+  // `rules`: a rule file to load, "" for none.
+  explicit PrometheusServer(std::uint16_t target_port, const std::string& rules = "")
+      : port_(free_port()) {
+    const std::string rule_files = rules.empty() ? "" : "rule_files: ['" + rules + "']\n";
+    const auto config = dir_.write("prometheus.yml", rule_files + fmt::format(R"(global:
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
@@ -99,7 +102,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{}']
 )",
-                                                                 target_port));
+                                                                              target_port));
     process_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{std::string(kPrometheus), "--config.file=" + config,
                                  "--storage.tsdb.path=" + dir_.path() + "/data",
@@ -172,6 +175,37 @@ TEST_F(PrometheusTest, RealPrometheusScrapesTheProxy) {
   EXPECT_TRUE(colors.contains("green"));
 
   EXPECT_EQ(prometheus.process().terminate(), 0);
+}
+
+// The shipped alert rules (deploy/prometheus) in a real Prometheus: a rollback fires the alert.
+TEST(PrometheusAlertTest, ARollbackFiresTheShippedAlert) {
+  ASSERT_TRUE(std::filesystem::exists(kPrometheus)) << kPrometheus << " is missing";
+  TestBackend blue("blue-1"), green("green-1");
+  green.set_status(500);
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "step_duration: 1h\ncheck_interval: 100ms\n"}));
+  ASSERT_TRUE(proxy.start());
+  PrometheusServer prometheus(proxy.admin_port(), std::string(BGPROXY_SOURCE_DIR) +
+                                                      "/deploy/prometheus/bgproxy-alerts.yml");
+  // A first scrape with no rollback yet, so that the increase is seen.
+  ASSERT_TRUE(
+      wait_until([&] { return !prometheus.query("bgproxy_rollbacks_total").empty(); }, 30s, 250ms));
+  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
+  {
+    TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = 20s});
+    ASSERT_TRUE(wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, 15s));
+  }
+  const bool fired = wait_until(
+      [&] {
+        for (const auto& series :
+             prometheus.query(R"(ALERTS{alertname="BgproxyRolledBack",alertstate="firing"})")) {
+          if (label_of(series, "reason") == "error_rate") return true;
+        }
+        return false;
+      },
+      30s, 250ms);
+  EXPECT_TRUE(fired) << "the BgproxyRolledBack alert never fired";
 }
 
 }  // namespace
