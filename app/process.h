@@ -14,6 +14,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "app/commands.h"
 #include "app/systemd_notify.h"
 #include "config/config.h"
@@ -33,11 +36,35 @@ inline std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e) {
   return host + ":" + std::to_string(e.port());
 }
 
+// What a reload changes, for its log line: "backends.green.endpoints, rollout" or "nothing".
+inline std::string changed_sections(const Config& a, const Config& b) {
+  std::vector<std::string> changed;
+  const auto note = [&](bool differs, std::string_view what) {
+    if (differs) changed.emplace_back(what);
+  };
+  note(a.backends.blue != b.backends.blue, "backends.blue.endpoints");
+  note(a.backends.green != b.backends.green, "backends.green.endpoints");
+  note(a.backends.health_check != b.backends.health_check, "backends.health_check");
+  note(a.rollout != b.rollout, "rollout");
+  note(a.routing != b.routing, "routing");
+  note(a.timeouts != b.timeouts, "timeouts");
+  note(a.limits != b.limits, "limits");
+  note(a.admin.token != b.admin.token, "admin.token");
+  note(a.notify != b.notify, "notify");
+  note(a.log != b.log, "log");
+  return changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", "));
+}
+
 inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
   if (!(running.listen == next.listen) || running.workers != next.workers ||
       !(running.admin.listen == next.admin.listen) || running.state_file != next.state_file) {
     log.warn(
         "reload: listen, workers, admin.listen and state_file take effect only after a restart");
+  }
+  if (running.backends.live != next.backends.live) {
+    log.warn(
+        "reload: backends.live changed in the file, but the live color is the rollout "
+        "state's: promote or roll back to change it");
   }
 }
 
@@ -94,7 +121,7 @@ class Process {
     try {
       server_->start();
     } catch (const std::exception& e) {
-      log_.error("cannot listen on {}: {}", config_->listen.to_string(), e.what());
+      log_.error("{}", e.what());  // names the address and why
       return false;
     }
     try {
@@ -162,8 +189,8 @@ class Process {
     warn_restart_only_changes(*config_, *next, log_);
     log_.configure(next->log);
     api_.set_token(next->admin.token);
+    log_.info("reloaded {}: changed {}", *path_, changed_sections(*config_, *next));
     config_ = std::move(next);
-    log_.info("reloaded {}", *path_);
   }
 
   ControlView control_view() const {

@@ -27,6 +27,7 @@ struct AdminConfig {
   Address listen{"127.0.0.1", 9901};
   std::string token;       // "" = none
   std::string token_file;  // read at load time into `token` when set
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct HealthCheckConfig {
@@ -35,10 +36,12 @@ struct HealthCheckConfig {
   Duration timeout = 1s;
   int unhealthy_after = 3;
   int healthy_after = 2;
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct ColorBackends {
   std::vector<Address> endpoints;
+  bool operator==(const ColorBackends&) const = default;
 };
 
 struct BackendsConfig {
@@ -48,6 +51,7 @@ struct BackendsConfig {
   HealthCheckConfig health_check;
 
   const ColorBackends& of(Color c) const { return c == Color::blue ? blue : green; }
+  bool operator==(const BackendsConfig&) const = default;
 };
 
 struct RolloutStep {
@@ -61,6 +65,7 @@ struct Thresholds {
   Duration max_p99 = 2000ms;
   double max_p99_increase = 0.5;
   Duration p99_noise_floor = 5ms;
+  bool operator==(const Thresholds&) const = default;
 };
 
 // The judge (docs/judge.md): the bound on false rollbacks and the compared latency quantiles.
@@ -85,12 +90,14 @@ struct RolloutConfig {
   Duration duration_of(std::size_t step) const {
     return steps.at(step).duration.value_or(step_duration);
   }
+  bool operator==(const RolloutConfig&) const = default;
 };
 
 struct RoutingConfig {
   std::string sticky_header;
   std::string sticky_cookie;
   std::string override_header = "X-Bluegreen";
+  bool operator==(const RoutingConfig&) const = default;
 };
 
 struct TimeoutsConfig {
@@ -99,16 +106,19 @@ struct TimeoutsConfig {
   Duration upstream_connect = 1s;
   Duration upstream_response = 30s;
   Duration drain = 15s;
+  bool operator==(const TimeoutsConfig&) const = default;
 };
 
 struct LimitsConfig {
   std::uint64_t max_header_bytes = 16384;
   std::uint64_t max_body_bytes = 10485760;  // 0 = unlimited
   std::uint64_t max_connections = 10000;
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct NotifyConfig {
   std::string webhook;  // "" = off; http://host:port/path
+  bool operator==(const NotifyConfig&) const = default;
 };
 
 enum class LogLevel { debug, info, warn, error };
@@ -117,6 +127,7 @@ enum class LogFormat { text, json };
 struct LogConfig {
   LogLevel level = LogLevel::info;
   LogFormat format = LogFormat::text;
+  bool operator==(const LogConfig&) const = default;
 };
 
 // N processes sharing one rollout through etcd (docs/fleet.md); no etcd = one process.
@@ -127,6 +138,7 @@ struct FleetConfig {
   Duration lease_ttl = 3s;          // a dead leader is replaced after about this long (>= 2s)
 
   bool enabled() const noexcept { return !etcd.empty(); }
+  bool operator==(const FleetConfig&) const = default;
 };
 
 struct Config {

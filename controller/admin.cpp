@@ -106,8 +106,9 @@ asio::awaitable<ApiResult> AdminApi::route(const AdminRequest& request) {
     if (!read) co_return ApiResult::error(405, "method not allowed");
     if (path == "/healthz") co_return ApiResult::ok({{"status", "ok"}});
     if (path == "/readyz") {
-      co_return controller_.ready() ? ApiResult::ok({{"status", "ready"}})
-                                    : ApiResult::error(503, "not ready");
+      co_return controller_.ready()
+          ? ApiResult::ok({{"status", "ready"}})
+          : ApiResult::error(503, "not ready: " + controller_.not_ready_reason());
     }
     co_return controller_.status();
   }

@@ -348,6 +348,11 @@ bool Controller::ready() const {
   return listening_ && health_.any_healthy(state_.live);
 }
 
+std::string Controller::not_ready_reason() const {
+  if (!listening_) return "the data plane is not listening (starting or draining)";
+  return fmt::format("no endpoint of the live color {} is healthy", name(state_.live));
+}
+
 ApiResult Controller::status() const {
   const ColorSamples window = current_window();
   json::object out{
@@ -403,7 +408,8 @@ ApiResult Controller::apply(std::string_view action, const Op& op) {
 // What every accepted operator call does once its state is in force.
 void Controller::after_change(std::string_view action, const OpResult& result) {
   if (!result.message.empty()) log_.info("{}", result.message);
-  evidence_.clear();  // the next check judges the new state
+  last_decision_ = result.message;  // an operator's call is the latest decision too
+  evidence_.clear();                // the next check judges the new state
   announce(action, result.message);
   check_timer_.cancel();  // a new step may end sooner than the planned check
   schedule_check();

@@ -53,6 +53,7 @@ class Controller {
   void set_data_plane_listening(bool listening) { listening_ = listening; }
 
   bool ready() const;
+  std::string not_ready_reason() const;  // why ready() is false, in one sentence
   ApiResult status() const;
   // Operator calls. One process: applied at once. A fleet: applied to a fresh read of the shared
   // state and written back with a compare-and-swap (409 after repeated conflicts).
