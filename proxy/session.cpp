@@ -11,6 +11,7 @@
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -23,6 +24,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "proxy/chunk_lines.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
 #include "proxy/http_framing.h"
@@ -118,6 +120,46 @@ struct RelayResult {
   enum class Side { none, reader, writer };
   Side failed = Side::none;
   error_code ec;
+  bool wrote = false;  // bytes went to the writer (for a response: the client saw its head)
+};
+
+// A socket as Beast's parser reads a body through it: with `lines` (a chunked body) every read is
+// checked before Beast sees it, so that a malformed chunk line fails the read at once (Beast would
+// wait past a bare LF for a CRLF until the read timed out).
+class ChunkCheckedStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  ChunkCheckedStream(tcp::socket& socket, ChunkLines* lines) noexcept
+      : socket_(socket), lines_(lines) {}
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return socket_.async_read_some(buffers,
+                                   net::deferred([this, buffers](error_code ec, std::size_t n) {
+                                     if (!ec && !check(buffers, n)) ec = http::error::bad_chunk;
+                                     return net::deferred.values(ec, n);
+                                   }))(std::forward<Token>(token));
+  }
+
+ private:
+  template <typename MutableBuffers>
+  bool check(const MutableBuffers& buffers, std::size_t n) noexcept {
+    if (!lines_) return true;
+    for (auto it = net::buffer_sequence_begin(buffers);
+         it != net::buffer_sequence_end(buffers) && n > 0; ++it) {
+      const net::mutable_buffer piece = *it;
+      const std::size_t size = std::min(n, piece.size());
+      if (!lines_->feed({static_cast<const char*>(piece.data()), size})) return false;
+      n -= size;
+    }
+    return true;
+  }
+
+  tcp::socket& socket_;
+  ChunkLines* lines_;
 };
 
 // A session's read buffer: its memory comes from the worker's BufferPool.
@@ -386,6 +428,14 @@ class Session {
       return refused(ex, *verdict.refusal);
     }
     framing_ = verdict.framing;
+    // What came behind the head is the start of the body: its chunk lines are checked now, so a
+    // malformed one is refused before anything goes upstream.
+    request_lines_ = {};
+    if (framing_.kind == BodyFraming::Kind::chunked &&
+        !request_lines_.feed(readable(client_buffer_))) {
+      request_.reset();
+      return refused(ex, http::status::bad_request);
+    }
     const auto& request = parser.get();
     ex.version = request.version();
     ex.method = request.method();
@@ -436,9 +486,10 @@ class Session {
     handle_.arm(worker_.deadlines,
                 Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle));
     held_ = 0;
+    ChunkCheckedStream client = request_body_stream();
     while (!parser.is_done() && held_ < relay.size()) {
       body = {relay.data() + held_, relay.size() - held_, true};
-      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
+      auto [read_ec, n] = co_await http::async_read(client, client_buffer_, parser, as_values);
       held_ = relay.size() - body.size;
       if (!read_ec || read_ec == http::error::need_buffer) continue;
       const error_code ec = timed(read_ec);
@@ -572,13 +623,13 @@ class Session {
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
     parser.eager(false);  // http::async_read (the hold) set it: read_some would wait for more
+    ChunkCheckedStream client = request_body_stream();
     while (!parser.is_done()) {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
       arm(config_->timeouts.client_idle);
       // Some, not all: what arrived goes on at once (a client may stream, and wait for answers).
-      auto [read_ec, n] =
-          co_await http::async_read_some(client_, client_buffer_, parser, as_values);
+      auto [read_ec, n] = co_await http::async_read_some(client, client_buffer_, parser, as_values);
       if (read_ec && read_ec != http::error::need_buffer) {
         co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
       }
@@ -591,6 +642,11 @@ class Session {
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
     }
     co_return RelayResult{};
+  }
+
+  ChunkCheckedStream request_body_stream() noexcept {
+    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
+    return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
   }
 
   // The first `size` bytes of the relay buffer as they go upstream: as they came for a length;
@@ -735,11 +791,23 @@ class Session {
       if (ec) co_return Next::close;
       if (ex.status == 101) co_return Next::tunnel;
     } else {
-      const RelayResult relayed = co_await relay_body(
-          parser, *upstream_, upstream_buffer_, config_->timeouts.upstream_response, serializer,
-          client_, config_->timeouts.client_idle, nullptr);
+      // A chunked body's lines are checked as they arrive, starting with what came behind the head.
+      response_lines_ = {};
+      ChunkCheckedStream upstream(*upstream_, parser.chunked() ? &response_lines_ : nullptr);
+      RelayResult relayed;
+      if (parser.chunked() && !response_lines_.feed(readable(upstream_buffer_))) {
+        relayed = {RelayResult::Side::reader, http::error::bad_chunk};
+      } else {
+        relayed = co_await relay_body(parser, upstream, upstream_buffer_,
+                                      config_->timeouts.upstream_response, serializer, client_,
+                                      config_->timeouts.client_idle, nullptr);
+      }
       ex.finished_at = Clock::now();
-      if (relayed.failed == RelayResult::Side::reader) upstream_failed(ex, relayed.ec, false);
+      if (relayed.failed == RelayResult::Side::reader) {
+        upstream_failed(ex, relayed.ec, false);
+        // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
+        if (!relayed.wrote) co_return co_await fail(ex);
+      }
       if (relayed.failed != RelayResult::Side::none) co_return Next::close;
     }
     if (upstream_reusable && parser.is_done() && upstream_buffer_.size() == 0) {
@@ -832,13 +900,14 @@ class Session {
   // chunk at a time, so that it is never held whole (Beast's `relay` example, asynchronous).
   template <bool isRequest>
   net::awaitable<RelayResult> relay_body(http::parser<isRequest, http::buffer_body>& parser,
-                                         tcp::socket& from, IoBuffer& from_buffer,
+                                         ChunkCheckedStream& from, IoBuffer& from_buffer,
                                          Duration read_timeout,
                                          http::serializer<isRequest, http::buffer_body>& serializer,
                                          tcp::socket& to, Duration write_timeout,
                                          bool* body_started) {
     auto& body = parser.get().body();
     parser.eager(false);  // read_some returns with what came, not when the buffer is full
+    bool wrote = false;
     for (;;) {
       if (parser.is_done()) {
         body = {nullptr, 0, false};
@@ -851,16 +920,17 @@ class Session {
         // comes, not 16 KB at a time.
         auto [ec, n] = co_await http::async_read_some(from, from_buffer, parser, as_values);
         if (ec && ec != http::error::need_buffer)
-          co_return RelayResult{RelayResult::Side::reader, timed(ec)};
+          co_return RelayResult{RelayResult::Side::reader, timed(ec), wrote};
         const std::size_t filled = relay.size() - body.size;
         // A zero-sized chunk would end a chunked body early: hand over no buffer instead.
         body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
       }
       arm(write_timeout);
       auto [ec, n] = co_await http::async_write(to, serializer, as_values);
+      wrote = true;
       if (ec && ec != http::error::need_buffer)
-        co_return RelayResult{RelayResult::Side::writer, timed(ec)};
-      if (serializer.is_done()) co_return RelayResult{};
+        co_return RelayResult{RelayResult::Side::writer, timed(ec), wrote};
+      if (serializer.is_done()) co_return RelayResult{RelayResult::Side::none, {}, wrote};
     }
   }
 
@@ -979,6 +1049,8 @@ class Session {
   HeapOptional<std::array<char, kRelayChunk>> relay_;
   std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
+  ChunkLines request_lines_;               // of the current request's chunked body
+  ChunkLines response_lines_;              // of the current response's chunked body
   HeapOptional<ResponseParser> response_;  // a response the fast path does not take
   std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
   std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_

@@ -1,0 +1,145 @@
+// Faults lose nothing: what a client and the proxy's own counts show when a backend answers early
+// or sends a broken body, when endpoints change under load, when the admin port is flooded and
+// when the proxy drains. The real bgproxy binary on loopback.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/beast/http.hpp>
+
+#include "integration/harness.h"
+#include "integration/raw_conn.h"
+
+namespace bgt {
+namespace {
+
+namespace http = boost::beast::http;
+
+double metric(const Bgproxy& proxy, std::string_view name, const std::vector<std::string>& labels) {
+  return metric_sum(proxy.admin("GET", "/metrics").body, name, labels);
+}
+
+// A backend that reads one request head, then runs `answer` on the connection.
+ScriptedBackend answering(std::function<void(Conn&)> answer) {
+  return ScriptedBackend([answer = std::move(answer)](Conn& peer) {
+    if (peer.read_until("\r\n\r\n", 10s).empty()) return;
+    answer(peer);
+  });
+}
+
+// =================================================================================================
+// Item 7: broken chunk lines get a status, not a hang or a bare close.
+
+TEST(Faults, AMalformedUpstreamChunkBeforeAnyByteWentOutIsA502) {
+  auto backend = answering([](Conn& peer) {
+    peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    peer.closed_within(5s);
+  });
+  Bgproxy proxy(make_config({.blue = {backend.address()}, .green = {backend.address()}}));
+  ASSERT_TRUE(proxy.start());
+  for (int i = 0; i < 3; ++i) {
+    Conn client(proxy.proxy_port());
+    const auto reply = client.get("/");
+    ASSERT_TRUE(reply) << "a bare close instead of an answer";
+    EXPECT_EQ(reply->status, 502u);
+  }
+  EXPECT_EQ(metric(proxy, "bgproxy_upstream_errors_total", {R"(kind="reset")"}), 3);
+  EXPECT_EQ(metric(proxy, "bgproxy_requests_total", {R"(code="5xx")"}), 3);
+}
+
+TEST(Faults, AMalformedUpstreamChunkAfterTheHeadWentOutClosesTheClient) {
+  std::atomic<bool> go_on{false};
+  auto backend = answering([&](Conn& peer) {
+    peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    wait_until([&] { return go_on.load(); }, 5s);
+    peer.send("zz\r\n");
+    peer.closed_within(5s);
+  });
+  Bgproxy proxy(make_config({.blue = {backend.address()}, .green = {backend.address()}}));
+  ASSERT_TRUE(proxy.start());
+  Conn client(proxy.proxy_port());
+  ASSERT_TRUE(client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_FALSE(client.read_until("hello", 5s).empty()) << "the first chunk was not relayed";
+  go_on = true;
+  EXPECT_TRUE(client.closed_within(5s));
+  EXPECT_TRUE(wait_until(
+      [&] { return metric(proxy, "bgproxy_upstream_errors_total", {R"(kind="reset")"}) == 1; }));
+}
+
+// A backend that counts the connections it got and the bytes it received on them.
+struct CountingBackend {
+  std::atomic<int> connections{0};
+  std::atomic<std::size_t> bytes{0};
+  ScriptedBackend server{[this](Conn& peer) {
+    ++connections;
+    for (;;) {
+      const std::string got = peer.read_some(10s);
+      if (got.empty()) return;
+      bytes += got.size();
+    }
+  }};
+};
+
+TEST(Faults, ABareLfInARequestChunkLineIs400AtOnceAndNothingGoesUpstream) {
+  CountingBackend backend;
+  Bgproxy proxy(
+      make_config({.blue = {backend.server.address()}, .green = {backend.server.address()}}));
+  ASSERT_TRUE(proxy.start());
+  const std::vector<std::string> bodies = {
+      "5\nhello\n0\n\n",       "5\nhello\r\n0\r\n\r\n",
+      "5\r\nhello\r\n0\n\n",   "5\r\nhello\r\n0\r\nX-T: 1\n\r\n",
+      "5\r\nhello\n0\r\n\r\n", "zz\r\nhello\r\n0\r\n\r\n"};
+  for (const auto& body : bodies) {
+    Conn client(proxy.proxy_port());
+    const auto start = Clock::now();
+    ASSERT_TRUE(
+        client.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body));
+    const auto reply = client.response(5s);
+    ASSERT_TRUE(reply) << "no answer within 5 s for " << body;
+    EXPECT_EQ(reply->status, 400u) << body;
+    EXPECT_LT(Clock::now() - start, 2s) << body;
+    EXPECT_TRUE(client.closed_within(3s));
+  }
+  EXPECT_EQ(backend.bytes.load(), 0u) << "a request head reached the backend";
+}
+
+TEST(Faults, ABareLfPastTheHeldPartIs400AtOnceAndTheUpstreamGetsNoMore) {
+  CountingBackend backend;
+  Bgproxy proxy(
+      make_config({.blue = {backend.server.address()}, .green = {backend.server.address()}}));
+  ASSERT_TRUE(proxy.start());
+  Conn client(proxy.proxy_port());
+  ASSERT_TRUE(client.send(
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+  // The proxy holds a body for 100 ms at most; the head goes upstream after it.
+  ASSERT_TRUE(wait_until([&] { return backend.bytes.load() > 0; }, 5s));
+  const std::size_t before = backend.bytes.load();
+  const auto start = Clock::now();
+  // Only bare LFs follow: a reader that waits for a CRLF waits until its timeout.
+  ASSERT_TRUE(client.send("5\nworld\n0\n\n"));
+  const auto reply = client.response(5s);
+  ASSERT_TRUE(reply) << "no answer within 5 s";
+  EXPECT_EQ(reply->status, 400u);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_TRUE(client.closed_within(3s));
+  EXPECT_EQ(backend.bytes.load(), before) << "bytes behind the bad line went upstream";
+}
+
+}  // namespace
+}  // namespace bgt
