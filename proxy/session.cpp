@@ -113,6 +113,7 @@ struct Exchange {
   bool continue_sent = false;
   bool body_started = false;      // body bytes beyond the held part were read: no retry any more
   bool response_started = false;  // response bytes went to the client: no error status any more
+  bool body_unsent = false;       // the upstream stopped taking the body: never pooled again
   const Endpoint* endpoint = nullptr;
 };
 
@@ -613,7 +614,17 @@ class Session {
       case RelayResult::Side::writer:
         break;
     }
-    co_return upstream_failed(ex, relayed.ec, false);
+    co_return co_await early_response(ex, relayed.ec);
+  }
+
+  // The upstream stopped taking the body: it may have answered before reading all of it (413,
+  // 401, a redirect) and closed. The answer it sent, if any, is what the client gets (the client
+  // connection closes after it: the rest of the body is not read) and what the color is charged
+  // with; without one it is a reset.
+  net::awaitable<Step> early_response(Exchange& ex, const error_code& write_ec) {
+    ex.body_unsent = true;
+    if (!is_connection_closed(write_ec)) co_return upstream_failed(ex, write_ec, false);
+    co_return co_await receive_response_head(ex);
   }
 
   // Moves the rest of a request body (after the held part) from the client, through Beast's
@@ -811,7 +822,7 @@ class Session {
       if (relayed.failed != RelayResult::Side::none) co_return Next::close;
     }
     if (upstream_reusable && parser.is_done() && upstream_buffer_.size() == 0) {
-      release_upstream(*ex.endpoint);
+      release_upstream(ex);
     }
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
@@ -862,7 +873,7 @@ class Session {
       body_bytes = n;
     }
     ex.finished_at = Clock::now();
-    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(*ex.endpoint);
+    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(ex);
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
     co_return Next::close;
@@ -1007,10 +1018,10 @@ class Session {
     handle_.set_upstream(&*upstream_);
   }
 
-  void release_upstream(const Endpoint& endpoint) {
-    if (worker_.draining) return discard_upstream();
+  void release_upstream(const Exchange& ex) {
+    if (worker_.draining || ex.body_unsent) return discard_upstream();
     handle_.set_upstream(nullptr);
-    worker_.upstreams.put_back(endpoint.resolved, std::move(*upstream_));
+    worker_.upstreams.put_back(ex.endpoint->resolved, std::move(*upstream_));
     upstream_.reset();
   }
 

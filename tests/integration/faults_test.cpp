@@ -141,5 +141,46 @@ TEST(Faults, ABareLfPastTheHeldPartIs400AtOnceAndTheUpstreamGetsNoMore) {
   EXPECT_EQ(backend.bytes.load(), before) << "bytes behind the bad line went upstream";
 }
 
+// =================================================================================================
+// Item 5: an upstream that answers before it read the whole body.
+
+TEST(Faults, AnEarlyUpstreamAnswerIsRelayedAndCountedAsWhatTheBackendSaid) {
+  auto backend = answering([](Conn& peer) {
+    peer.send(
+        "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+        "too large");
+    // The connection closes with the body unread: the kernel resets it.
+  });
+  Bgproxy proxy(make_config({.blue = {backend.address()}, .green = {backend.address()}}));
+  ASSERT_TRUE(proxy.start());
+  constexpr int kRuns = 5;
+  constexpr std::size_t kBody = 5 * 1024 * 1024;
+  const std::string chunk(64 * 1024, 'x');
+  for (int run = 0; run < kRuns; ++run) {
+    Conn client(proxy.proxy_port());
+    ASSERT_TRUE(client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                            std::to_string(kBody) + "\r\n\r\n"));
+    // The body streams from another thread until the proxy stops taking it.
+    auto sender = std::async(std::launch::async, [&] {
+      for (std::size_t sent = 0; sent < kBody; sent += chunk.size()) {
+        if (!client.send(chunk)) return;
+      }
+    });
+    const auto reply = client.response(10s);
+    ASSERT_TRUE(reply) << "run " << run << ": no answer";
+    EXPECT_EQ(reply->status, 413u) << "run " << run;
+    EXPECT_EQ(reply->body, "too large");
+    EXPECT_FALSE(reply->keep_alive) << "the rest of the body was never read";
+    client.closed_within(5s);
+    client.shutdown();  // ends the sender if it still writes
+    sender.wait();
+  }
+  // A request is counted when its connection is done with it (after the close).
+  EXPECT_TRUE(wait_until(
+      [&] { return metric(proxy, "bgproxy_requests_total", {R"(code="4xx")"}) == kRuns; }));
+  EXPECT_EQ(metric(proxy, "bgproxy_requests_total", {}), kRuns);
+  EXPECT_EQ(metric(proxy, "bgproxy_upstream_errors_total", {}), 0);
+}
+
 }  // namespace
 }  // namespace bgt
