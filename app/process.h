@@ -126,6 +126,7 @@ class Process {
     log_.configure(next->log);
     api_.set_token(next->admin.token);
     controller_.reload(next);
+    if (server_) server_->routing_changed();
     config_ = std::move(next);
     log_.info("reloaded {}", *path_);
   }

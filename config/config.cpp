@@ -543,6 +543,7 @@ Fields Loader::timeouts_fields(TimeoutsConfig& t) {
       duration("client_idle", t.client_idle, kPositive),
       duration("upstream_connect", t.upstream_connect, kPositive),
       duration("upstream_response", t.upstream_response, kPositive),
+      duration("upstream_idle", t.upstream_idle, kPositive),
       duration("drain", t.drain, kZeroAllowed),  // 0 = close at once
   };
 }

@@ -89,6 +89,7 @@ struct TimeoutsConfig {
   Duration client_idle = 60s;
   Duration upstream_connect = 1s;
   Duration upstream_response = 30s;
+  Duration upstream_idle = 30s;  // a pooled upstream connection unused this long is closed
   Duration drain = 15s;
 };
 

@@ -125,6 +125,7 @@ class Server::Worker {
     net::co_spawn(io, accept_connections(server), [&log = log_](std::exception_ptr failure) {
       log_coroutine_failure(log, failure);
     });
+    context.start_pool_sweeps();
     thread_ = std::thread([this] { run(); });
   }
 
@@ -276,6 +277,14 @@ void Server::start() {
   for (auto& worker : workers_) worker->start(*this);
   running_ = true;
   log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
+}
+
+void Server::routing_changed() {
+  for (auto& worker : workers_) {
+    net::post(worker->io, [&context = worker->context] {
+      if (!context.draining) context.sweep_upstreams();
+    });
+  }
 }
 
 std::uint64_t Server::parked_connections() const noexcept {

@@ -39,6 +39,10 @@ class Server {
   // responses carry Connection: close) up to `timeout`, then closes everything and joins.
   void drain(Duration timeout);
 
+  // After a reload: every worker closes at once its pooled connections to endpoints the new
+  // config no longer has (call after the new snapshot was published).
+  void routing_changed();
+
   std::uint64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
   }

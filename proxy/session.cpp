@@ -52,12 +52,37 @@ void ConnectionHandle::on_expired() noexcept {
 
 void WorkerContext::begin_drain() noexcept {
   draining = true;
+  pool_timer.cancel();
   upstreams.clear();
   for (auto& connection : connections) connection.close_if_idle();
 }
 
 void WorkerContext::abort_connections() noexcept {
   for (auto& connection : connections) connection.abort();
+}
+
+// Idle connections expire by this timer, not by the next use of their endpoint: an endpoint that
+// gets no more traffic (removed, or just quiet) would hold its descriptors for ever otherwise.
+void WorkerContext::start_pool_sweeps() {
+  pool_timer.expires_after(std::chrono::seconds(1));
+  pool_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || draining) return;
+    sweep_upstreams();
+    start_pool_sweeps();
+  });
+}
+
+void WorkerContext::sweep_upstreams() noexcept {
+  const RoutingSnapshot& snapshot = snapshots.get();
+  const auto configured = [&](const boost::asio::ip::tcp::endpoint& endpoint) {
+    for (const auto& color : snapshot.endpoints) {
+      for (const auto& known : color) {
+        if (known.resolved == endpoint) return true;
+      }
+    }
+    return false;
+  };
+  upstreams.sweep(config_of(snapshot).timeouts.upstream_idle, configured);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include "config/config.h"
@@ -63,6 +64,7 @@ struct WorkerContext {
                 StatsShard& shard, Logger& logger, std::uint64_t random_seed)
       : buffers(pool),
         deadlines(executor),
+        pool_timer(executor),
         snapshots(routing),
         fallback_config(std::move(startup_config)),
         stats(shard),
@@ -77,8 +79,15 @@ struct WorkerContext {
   void begin_drain() noexcept;        // no keep-alive from now on; idle connections close
   void abort_connections() noexcept;  // closes every connection now
 
+  // Sweeps the upstream pool every second (UpstreamPool::sweep) until the drain begins.
+  void start_pool_sweeps();
+  // Closes pooled connections that expired, were closed by their upstream, or lead to endpoints
+  // the current snapshot no longer has.
+  void sweep_upstreams() noexcept;
+
   BufferPool& buffers;
   DeadlineWheel deadlines;  // of every connection's current operation
+  boost::asio::steady_timer pool_timer;
   SnapshotCache snapshots;
   std::shared_ptr<const Config> fallback_config;
   StatsShard& stats;

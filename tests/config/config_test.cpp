@@ -77,6 +77,7 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.timeouts.client_idle, 60s);
   EXPECT_EQ(c.timeouts.upstream_connect, 1s);
   EXPECT_EQ(c.timeouts.upstream_response, 30s);
+  EXPECT_EQ(c.timeouts.upstream_idle, 30s);
   EXPECT_EQ(c.timeouts.drain, 15s);
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.max_body_bytes, 10485760u);
@@ -150,6 +151,7 @@ timeouts:
   client_idle: 5m
   upstream_connect: 100ms
   upstream_response: 1h
+  upstream_idle: 4s
   drain: 0s
 limits:
   max_header_bytes: 1024
@@ -201,6 +203,7 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.timeouts.client_idle, 5min);
   EXPECT_EQ(c.timeouts.upstream_connect, 100ms);
   EXPECT_EQ(c.timeouts.upstream_response, 1h);
+  EXPECT_EQ(c.timeouts.upstream_idle, 4s);
   EXPECT_EQ(c.timeouts.drain, 0s);
   EXPECT_EQ(c.limits.max_header_bytes, 1024u);
   EXPECT_EQ(c.limits.max_body_bytes, 0u);

@@ -31,6 +31,19 @@ namespace {
 
 namespace http = boost::beast::http;
 
+// Descriptors the process holds now (/proc/PID/fd); -1 when unreadable.
+int open_fds(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec) return -1;
+  int n = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return -1;
+    ++n;
+  }
+  return n;
+}
+
 double metric(const Bgproxy& proxy, std::string_view name, const std::vector<std::string>& labels) {
   return metric_sum(proxy.admin("GET", "/metrics").body, name, labels);
 }
@@ -180,6 +193,85 @@ TEST(Faults, AnEarlyUpstreamAnswerIsRelayedAndCountedAsWhatTheBackendSaid) {
       [&] { return metric(proxy, "bgproxy_requests_total", {R"(code="4xx")"}) == kRuns; }));
   EXPECT_EQ(metric(proxy, "bgproxy_requests_total", {}), kRuns);
   EXPECT_EQ(metric(proxy, "bgproxy_upstream_errors_total", {}), 0);
+}
+
+// =================================================================================================
+// Item 3: pooled upstream connections do not outlive their endpoint or their idle time.
+
+// `n` requests at once, each on a connection of its own (closed on return); how many got a 200.
+int burst(std::uint16_t port, int n, const std::string& headers) {
+  std::vector<std::unique_ptr<Conn>> clients;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<Conn>(port));
+    clients.back()->send("GET / HTTP/1.1\r\nHost: t\r\n" + headers + "\r\n");
+  }
+  int ok = 0;
+  for (auto& client : clients) {
+    const auto reply = client->response(10s);
+    if (reply && reply->status == 200) ++ok;
+  }
+  return ok;
+}
+
+constexpr int kBurst = 60;
+constexpr int kSlack = 4;  // descriptors a moment's admin or log activity may hold
+
+TEST(Faults, EndpointsRemovedByAReloadHaveTheirPooledConnectionsClosedAtOnce) {
+  TestBackend blue("blue-1"), green_a("green-a"), green_b("green-b");
+  green_a.set_latency(100ms);  // the burst's requests overlap: one upstream connection each
+  green_b.set_latency(100ms);
+  const auto config = [&](const TestBackend& green) {
+    return make_config({.blue = {blue.address()},
+                        .green = {green.address()},
+                        .timeouts = "drain: 2s\nupstream_idle: 10m"});
+  };
+  Bgproxy proxy(config(green_a));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(send_requests(proxy.proxy_port(), 1).of("blue"), 1);
+  const int baseline = open_fds(proxy.pid());
+  ASSERT_GT(baseline, 0);
+  for (int round = 0; round < 3; ++round) {
+    const TestBackend& next = round % 2 == 0 ? green_b : green_a;
+    EXPECT_EQ(burst(proxy.proxy_port(), kBurst, "X-Bluegreen: green\r\n"), kBurst);
+    // The burst's upstream connections wait in the pool (upstream_idle is long).
+    EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) >= baseline + kBurst / 2; }, 5s))
+        << "fds " << open_fds(proxy.pid()) << ", baseline " << baseline;
+    proxy.rewrite_config(config(next));
+    proxy.signal(SIGHUP);
+    EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) <= baseline + kSlack; }, 3s))
+        << "round " << round << ": fds " << open_fds(proxy.pid()) << ", baseline " << baseline;
+  }
+  EXPECT_EQ(burst(proxy.proxy_port(), kBurst, "X-Bluegreen: green\r\n"), kBurst);
+}
+
+TEST(Faults, IdlePooledConnectionsCloseAfterUpstreamIdleWithoutFurtherTraffic) {
+  TestBackend blue("blue-1"), green("green-1");
+  green.set_latency(100ms);
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .timeouts = "drain: 2s\nupstream_idle: 1s"}));
+  ASSERT_TRUE(proxy.start());
+  const int baseline = open_fds(proxy.pid());
+  EXPECT_EQ(burst(proxy.proxy_port(), kBurst, "X-Bluegreen: green\r\n"), kBurst);
+  EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) >= baseline + kBurst / 2; }, 5s));
+  // Nothing uses the pool any more: the timer closes the connections 1-2 s after their use.
+  EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) <= baseline + kSlack; }, 5s))
+      << "fds " << open_fds(proxy.pid()) << ", baseline " << baseline;
+}
+
+TEST(Faults, PooledConnectionsTheUpstreamClosedAreClosedToo) {
+  TestBackend blue("blue-1"), green("green-1");
+  green.set_latency(100ms);
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .timeouts = "drain: 2s\nupstream_idle: 10m"}));
+  ASSERT_TRUE(proxy.start());
+  const int baseline = open_fds(proxy.pid());
+  EXPECT_EQ(burst(proxy.proxy_port(), kBurst, "X-Bluegreen: green\r\n"), kBurst);
+  EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) >= baseline + kBurst / 2; }, 5s));
+  green.stop();  // closes every connection: the pool's sockets sit in CLOSE-WAIT
+  EXPECT_TRUE(wait_until([&] { return open_fds(proxy.pid()) <= baseline + kSlack; }, 5s))
+      << "fds " << open_fds(proxy.pid()) << ", baseline " << baseline;
 }
 
 }  // namespace

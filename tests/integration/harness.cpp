@@ -916,6 +916,10 @@ bool Bgproxy::running() {
   return process_ && process_->running();
 }
 
+pid_t Bgproxy::pid() const {
+  return process_ ? process_->pid() : -1;
+}
+
 void Bgproxy::signal(int signal) {
   if (process_) process_->signal(signal);
 }

@@ -293,6 +293,7 @@ class Bgproxy {
   void rewrite_config(std::string config_yaml);  // same placeholders; for SIGHUP
 
   bool running();
+  pid_t pid() const;  // of the running process, -1 before launch()
   void signal(int signal);
   std::optional<int> wait_exit(Ms timeout);  // exit code, nullopt while it runs
 
