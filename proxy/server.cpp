@@ -129,8 +129,9 @@ class Server::Worker {
     thread_ = std::thread([this] { run(); });
   }
 
-  void begin_drain() {
+  void begin_drain(Server& server) {
     accepting_.store(false, std::memory_order_relaxed);
+    take_queued_connections(server);
     error_code ignored;
     acceptor.close(ignored);
     context.begin_drain();
@@ -161,8 +162,10 @@ class Server::Worker {
     net::steady_timer backoff(io);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-      if (!acceptor.is_open() || context.draining) co_return;
+      // A connection accepted as the drain began is served like the others (closing it could
+      // reset a request it carries); the closed listener ends the loop.
       if (ec) {
+        if (!acceptor.is_open() || context.draining) co_return;
         log_.debug("accept failed: {}", ec.message());
         if (out_of_resources(ec)) {
           backoff.expires_after(kAcceptBackoff);
@@ -186,6 +189,22 @@ class Server::Worker {
       } else {
         target.adopt(std::move(socket), std::move(ticket));
       }
+    }
+  }
+
+  // Closing a listener resets the connections in its accept queue, whose clients may have sent a
+  // request already: they are taken first, and served like the others while draining.
+  void take_queued_connections(Server& server) {
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    while (!ec) {
+      tcp::socket socket(io);
+      acceptor.accept(socket, ec);
+      if (ec) break;
+      open_here_.fetch_add(1, std::memory_order_relaxed);
+      server.open_connections_.fetch_add(1, std::memory_order_relaxed);
+      start_connection(std::move(socket), ConnectionTicket(server.open_connections_, open_here_),
+                       context);
     }
   }
 
@@ -213,8 +232,8 @@ class Server::Worker {
     error_code ec;
     OwnedDescriptor descriptor(socket.release(ec));
     if (ec) return;
+    // Also while draining: a request it carries is served (closing it could reset it).
     net::post(io, [this, descriptor = std::move(descriptor), ticket = std::move(ticket)]() mutable {
-      if (context.draining) return;
       tcp::socket adopted(io);
       error_code ec;
       adopted.assign(protocol, descriptor.get(), ec);
@@ -302,7 +321,9 @@ boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
 void Server::drain(Duration timeout) {
   if (!running_) return;
   const auto deadline = Clock::now() + timeout;
-  for (auto& worker : workers_) net::post(worker->io, [&w = *worker] { w.begin_drain(); });
+  for (auto& worker : workers_) {
+    net::post(worker->io, [this, &w = *worker] { w.begin_drain(*this); });
+  }
   if (!wait_for_workers(deadline)) {
     log_.warn("drain: closing the connections still open after {} ms", timeout.count());
     for (auto& worker : workers_) {

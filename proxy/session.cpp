@@ -50,10 +50,23 @@ void ConnectionHandle::on_expired() noexcept {
   if (upstream_) upstream_->cancel(ignored);
 }
 
+// Idle keep-alive connections are not closed at once: a busy client's next request is usually on
+// its way, and closing the connection as it arrives would lose it (or reset the connection). For
+// a moment every request that arrives is served with Connection: close; then the connections still
+// idle close cleanly.
 void WorkerContext::begin_drain() noexcept {
   draining = true;
   pool_timer.cancel();
   upstreams.clear();
+  const Duration drain = config_of(snapshots.get()).timeouts.drain;
+  drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
+  drain_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) close_idle_connections();
+  });
+}
+
+void WorkerContext::close_idle_connections() noexcept {
+  closing_idle = true;
   for (auto& connection : connections) connection.close_if_idle();
 }
 
@@ -110,6 +123,8 @@ constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr std::size_t kBufferSlack = kReadChunk;
 constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
+// How long a drained idle connection waits after its FIN for the client to close its side.
+constexpr Duration kIdleLinger = std::chrono::milliseconds(500);
 constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
 // How long a keep-alive connection waits for its next request with its session (coroutine frames,
 // a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
@@ -289,7 +304,9 @@ struct Connection {
 };
 
 // Where the wait for a next request stands.
-enum class Wait { reading, ready, close, park };
+// drained: idle while the worker drains and its grace for idle connections is over (see
+// WorkerContext::begin_drain): the connection ends with FIN and a linger.
+enum class Wait { reading, ready, close, park, drained, again };
 
 // The work on a connection while it is busy: from a request's first bytes until the connection
 // closes or is parked. Lives on the connection's coroutine frame.
@@ -325,6 +342,11 @@ class Session {
         wait = end_wait(read_ec, n);
       }
       if (wait == Wait::park) co_return true;
+      if (wait == Wait::again) continue;
+      if (wait == Wait::drained) {
+        co_await close_idle();
+        co_return false;
+      }
       if (wait == Wait::close) break;
       // The idle wait may have lasted through a rollback or a reload: route with what holds now.
       take_snapshot();
@@ -386,9 +408,10 @@ class Session {
     head_deadline_ =
         (first_request_ ? accepted_at_ : Clock::now()) + config_->timeouts.client_header;
     if (client_buffer_.size() > 0) return Wait::ready;
-    // While draining, a request the client already sent is still served (with Connection: close).
+    // While draining, a request that arrives is still served (with Connection: close); once the
+    // worker's grace for idle connections is over, one that has none waiting ends.
     error_code ignored;
-    if (worker_.draining && client_.available(ignored) == 0) return Wait::close;
+    if (worker_.closing_idle && client_.available(ignored) == 0) return Wait::drained;
     idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
     upstream_buffer_.shrink_to_fit();
@@ -404,7 +427,13 @@ class Session {
     handle_.set_idle(false);
     const bool expired = handle_.expired();
     handle_.disarm();  // the head is read against head_deadline_ (read_request_head)
-    if (ec && expired && !worker_.draining && Clock::now() < idle_deadline_) return Wait::park;
+    if (ec && expired && Clock::now() < idle_deadline_) return Wait::park;
+    // Cancelled by the drain (close_idle_connections): a request that arrived meanwhile is read
+    // and served by the next wait; else the connection ends cleanly.
+    if (ec == net::error::operation_aborted && !expired && worker_.closing_idle) {
+      error_code ignored;
+      return client_.available(ignored) > 0 ? Wait::again : Wait::drained;
+    }
     if (ec) return Wait::close;
     client_buffer_.commit(n);
     // The head must be whole within client_header of its first byte (or of the accept).
@@ -988,6 +1017,29 @@ class Session {
     co_return Next::close;
   }
 
+  // Ends an idle keep-alive connection of a draining worker: FIN first, then what the client still
+  // sends is read and dropped until it closes too or a moment passed, so that no unread byte turns
+  // the close into a reset. A request that crossed the FIN gets no answer, and its client sees the
+  // connection closed before any byte of one: HTTP lets it send the request again elsewhere.
+  net::awaitable<void> close_idle() {
+    handle_.set_idle(false);
+    error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    co_await linger(kIdleLinger);
+  }
+
+  // Reads and drops what the client sends, for `time` at most, then closes.
+  net::awaitable<void> linger(Duration time) {
+    handle_.arm(worker_.deadlines, Clock::now() + time);
+    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
+      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), as_values);
+      if (ec) break;
+      dropped += n;
+    }
+    error_code ignored;
+    client_.close(ignored);
+  }
+
   // Ends the connection after its last answer. When request bytes may be left unread, stop
   // sending, then read and drop what the client still sends for a moment: closing with unread
   // bytes resets the connection, and a reset can destroy the answer before the client read it.
@@ -999,14 +1051,7 @@ class Session {
       client_.close(ignored);
       co_return;
     }
-    const auto linger = std::min(kLingerTime, config_->timeouts.client_idle);
-    handle_.arm(worker_.deadlines, Clock::now() + linger);
-    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
-      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), as_values);
-      if (ec) break;
-      dropped += n;
-    }
-    client_.close(ignored);
+    co_await linger(std::min(kLingerTime, config_->timeouts.client_idle));
   }
 
   // --- the upgraded connection -------------------------------------------------------------------
@@ -1125,7 +1170,13 @@ void park(std::unique_ptr<Connection> connection) {
                           [connection = std::move(connection)](const error_code& ec) mutable {
                             connection->handle.set_idle(false);
                             connection->worker.parked.fetch_sub(1, std::memory_order_relaxed);
-                            if (ec) return;  // closes the connection
+                            // The idle deadline passed, or the connection was aborted: it
+                            // closes. A drain's cancel starts a session, which serves a request
+                            // that arrived or ends the connection cleanly (Session::close_idle).
+                            const bool drained = connection->worker.closing_idle &&
+                                                 !connection->handle.expired() &&
+                                                 connection->client.is_open();
+                            if (ec && !drained) return;
                             connection->handle.disarm();
                             spawn(std::move(connection));
                           }));

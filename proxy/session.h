@@ -65,6 +65,7 @@ struct WorkerContext {
       : buffers(pool),
         deadlines(executor),
         pool_timer(executor),
+        drain_timer(executor),
         snapshots(routing),
         fallback_config(std::move(startup_config)),
         stats(shard),
@@ -76,8 +77,13 @@ struct WorkerContext {
     return snapshot.config ? *snapshot.config : *fallback_config;
   }
 
-  void begin_drain() noexcept;        // no keep-alive from now on; idle connections close
-  void abort_connections() noexcept;  // closes every connection now
+  // How long a draining worker still serves requests arriving on idle keep-alive connections
+  // (half the drain timeout if that is shorter).
+  static constexpr Duration kDrainIdleGrace = std::chrono::milliseconds(500);
+
+  void begin_drain() noexcept;  // no keep-alive from now on; idle connections close after a grace
+  void close_idle_connections() noexcept;  // ends the grace: idle connections close with FIN
+  void abort_connections() noexcept;       // closes every connection now
 
   // Sweeps the upstream pool every second (UpstreamPool::sweep) until the drain begins.
   void start_pool_sweeps();
@@ -88,6 +94,7 @@ struct WorkerContext {
   BufferPool& buffers;
   DeadlineWheel deadlines;  // of every connection's current operation
   boost::asio::steady_timer pool_timer;
+  boost::asio::steady_timer drain_timer;  // the drain's grace for idle connections
   SnapshotCache snapshots;
   std::shared_ptr<const Config> fallback_config;
   StatsShard& stats;
@@ -98,6 +105,7 @@ struct WorkerContext {
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;
+  bool closing_idle = false;  // the drain's grace is over
 };
 
 // One counted downstream connection: in the process (limits.max_connections) and in its worker
