@@ -481,6 +481,8 @@ Fields Loader::admin_fields(AdminConfig& admin) {
       address("listen", admin.listen, PortZero::allowed),
       text("token", admin.token),
       text("token_file", admin.token_file),
+      whole_number("max_connections", admin.max_connections, 1),
+      duration("idle_timeout", admin.idle_timeout, kPositive),
   };
 }
 

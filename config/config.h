@@ -25,8 +25,10 @@ struct Address {
 
 struct AdminConfig {
   Address listen{"127.0.0.1", 9901};
-  std::string token;       // "" = none
-  std::string token_file;  // read at load time into `token` when set
+  std::string token;                   // "" = none
+  std::string token_file;              // read at load time into `token` when set
+  std::uint64_t max_connections = 64;  // open at once; more are closed at once
+  Duration idle_timeout = 10s;         // a connection with no request this long is closed
 };
 
 struct HealthCheckConfig {

@@ -20,6 +20,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "config/descriptors.h"
 #include "proxy/deadline.h"
 #include "proxy/session.h"
 
@@ -168,17 +169,27 @@ class Server::Worker {
         if (!acceptor.is_open() || context.draining) co_return;
         log_.debug("accept failed: {}", ec.message());
         if (out_of_resources(ec)) {
+          if (const auto failed = out_of_descriptors_.hit()) {
+            log_.warn("worker {}: {} accept(s) failed: {}", index_, failed, ec.message());
+          }
           backoff.expires_after(kAcceptBackoff);
           co_await backoff.async_wait(use_tuple);
         }
         continue;
       }
       auto& open = server.open_connections_;
-      const auto limit = context.config_of(context.snapshots.get()).limits.max_connections;
+      const auto limit = std::min(context.config_of(context.snapshots.get()).limits.max_connections,
+                                  server.connection_cap_);
       if (open.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
         open.fetch_sub(1, std::memory_order_relaxed);
         error_code ignored;
         socket.close(ignored);
+        if (const auto refused = refused_.hit()) {
+          log_.warn(
+              "worker {}: {} connection(s) refused: {} are open (limits.max_connections, "
+              "or what the descriptor limit allows)",
+              index_, refused, limit);
+        }
         continue;
       }
       Worker& target = least_loaded(server.workers_);
@@ -245,6 +256,8 @@ class Server::Worker {
 
   std::size_t index_;
   Logger& log_;
+  LimitNotice refused_;             // over the connection limit
+  LimitNotice out_of_descriptors_;  // accept failed for lack of descriptors or memory
   std::promise<void> stopped_promise_;
   std::future<void> stopped_ = stopped_promise_.get_future();
   std::thread thread_;

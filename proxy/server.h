@@ -32,6 +32,10 @@ class Server {
   // slot holds no snapshot yet.
   void start();
 
+  // At most `connections` downstream connections whatever limits.max_connections says: what the
+  // descriptor limit leaves the data plane (config/descriptors.h). Before start().
+  void limit_connections(std::uint64_t connections) noexcept { connection_cap_ = connections; }
+
   // The bound address (with listen port 0: the port picked by the system).
   boost::asio::ip::tcp::endpoint local_endpoint() const;
 
@@ -60,6 +64,7 @@ class Server {
   StatsRegistry& stats_;
   Logger& log_;
   std::atomic<std::uint64_t> open_connections_{0};  // all workers: limits.max_connections
+  std::uint64_t connection_cap_ = UINT64_MAX;       // set before the workers start
   boost::asio::ip::tcp::endpoint local_endpoint_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool running_ = false;

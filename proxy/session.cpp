@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <exception>
 #include <memory>
@@ -643,6 +644,14 @@ class Session {
       co_return true;
     }
     worker_.log.debug("connect to {} failed: {}", ex.endpoint->label, ec.message());
+    if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
+      if (const auto failed = worker_.out_of_descriptors.hit()) {
+        worker_.log.warn(
+            "{} upstream connect(s) failed: {} (see the descriptor budget in the log "
+            "at start)",
+            failed, ec.message());
+      }
+    }
     stats_.record_upstream_error(ex.color, UpstreamError::connect);
     ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                   : http::status::bad_gateway);

@@ -13,6 +13,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "config/config.h"
+#include "config/descriptors.h"
 #include "config/log.h"
 #include "metrics/stats.h"
 #include "proxy/buffer_pool.h"
@@ -105,7 +106,8 @@ struct WorkerContext {
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;
-  bool closing_idle = false;  // the drain's grace is over
+  bool closing_idle = false;       // the drain's grace is over
+  LimitNotice out_of_descriptors;  // upstream connects that failed for lack of descriptors
 };
 
 // One counted downstream connection: in the process (limits.max_connections) and in its worker

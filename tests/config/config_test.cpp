@@ -49,6 +49,8 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.workers, 0u);
   EXPECT_EQ(c.admin.listen, (Address{"127.0.0.1", 9901}));
   EXPECT_EQ(c.admin.token, "");
+  EXPECT_EQ(c.admin.max_connections, 64u);
+  EXPECT_EQ(c.admin.idle_timeout, 10s);
   EXPECT_EQ(c.backends.live, Color::blue);
   EXPECT_THAT(c.backends.blue.endpoints, ElementsAre(Address{"127.0.0.1", 9001}));
   EXPECT_THAT(c.backends.green.endpoints, ElementsAre(Address{"127.0.0.1", 9002}));
@@ -113,6 +115,8 @@ admin:
   listen: 0.0.0.0:9000
   token: s3cret
   token_file: ""
+  max_connections: 8
+  idle_timeout: 3s
 backends:
   live: green
   blue:
@@ -172,6 +176,8 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.admin.listen, (Address{"0.0.0.0", 9000}));
   EXPECT_EQ(c.admin.token, "s3cret");
   EXPECT_EQ(c.admin.token_file, "");
+  EXPECT_EQ(c.admin.max_connections, 8u);
+  EXPECT_EQ(c.admin.idle_timeout, 3s);
   EXPECT_EQ(c.backends.live, Color::green);
   EXPECT_TRUE(c.backends.blue.endpoints.empty());
   EXPECT_THAT(c.backends.green.endpoints,

@@ -429,5 +429,33 @@ TEST(Faults, ADrainServesARequestOnAnIdleConnectionAndClosesTheOthersWithFin) {
   EXPECT_EQ(proxy.wait_exit(10s), 0) << proxy.log();
 }
 
+// =================================================================================================
+// Item 4: the admin port has its own share of the descriptors.
+
+TEST(Faults, IdleAdminConnectionsDoNotStarveTheDataPlane) {
+  constexpr int kIdleAdmin = 400;
+  TestBackend blue("blue-1"), green("green-1");
+  Bgproxy proxy(make_config(
+      {.blue = {blue.address()}, .green = {green.address()}, .admin = "idle_timeout: 2s\n"}));
+  proxy.set_launcher({"/usr/bin/prlimit", "--nofile=256:256"});
+  ASSERT_TRUE(proxy.start());
+  // 10000 connections need 20000+ descriptors: the start says the data plane takes fewer.
+  EXPECT_TRUE(proxy.wait_log("descriptor limit (RLIMIT_NOFILE) 256 is too low")) << proxy.log();
+
+  std::vector<std::unique_ptr<Conn>> idle;
+  for (int i = 0; i < kIdleAdmin; ++i) idle.push_back(std::make_unique<Conn>(proxy.admin_port()));
+  EXPECT_TRUE(proxy.wait_log("connection(s) refused: admin.max_connections (64) are open"))
+      << proxy.log();
+  EXPECT_LE(open_fds(proxy.pid()), 256);
+
+  // The data plane answers, on a kept connection and on new ones.
+  const Tally kept = send_requests(proxy.proxy_port(), 50);
+  EXPECT_EQ(kept.status(200), 50) << kept.to_string();
+  EXPECT_EQ(burst(proxy.proxy_port(), kBurst, ""), kBurst);
+
+  // The idle admin connections are closed after admin.idle_timeout: the admin port answers again.
+  EXPECT_TRUE(wait_until([&] { return proxy.admin("GET", "/healthz").status == 200; }, 10s));
+}
+
 }  // namespace
 }  // namespace bgt
