@@ -2,6 +2,7 @@
 // together. `bgproxy run` and `bgproxy demo` both run one.
 #pragma once
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,6 +21,7 @@
 #include "app/commands.h"
 #include "app/systemd_notify.h"
 #include "config/config.h"
+#include "config/descriptors.h"
 #include "config/log.h"
 #include "controller/admin.h"
 #include "controller/controller.h"
@@ -83,6 +85,7 @@ class Process {
         admin_(control_, api_, log_),
         signals_(control_, SIGINT, SIGTERM, SIGHUP) {
     api_.set_token(config_->admin.token);
+    admin_.set_limits(config_->admin.max_connections, config_->admin.idle_timeout);
   }
 
   boost::asio::io_context& control() { return control_; }
@@ -116,8 +119,40 @@ class Process {
   }
 
  private:
+  // RLIMIT_NOFILE against what the limits need (config/descriptors.h): the soft limit is raised
+  // toward the hard one; if even that is too low, the data plane takes fewer connections than
+  // limits.max_connections, and the log says so. Returns the data plane's connection limit.
+  std::uint64_t plan_descriptors_for(const Config& config) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return config.limits.max_connections;
+    const auto plan = plan_descriptors(config.limits.max_connections, config.admin.max_connections,
+                                       config.worker_count(), limit.rlim_cur, limit.rlim_max);
+    if (plan.soft_limit > limit.rlim_cur) {
+      const rlim_t before = limit.rlim_cur;
+      limit.rlim_cur = plan.soft_limit;
+      if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+        log_.info("raised the descriptor limit (RLIMIT_NOFILE) from {} to {}", before,
+                  limit.rlim_cur);
+      } else {
+        limit.rlim_cur = before;
+      }
+    }
+    if (plan.data_plane_connections < config.limits.max_connections) {
+      log_.warn(
+          "descriptor limit (RLIMIT_NOFILE) {} is too low: limits.max_connections {} x2 (client "
+          "and upstream) + admin.max_connections {} + {} reserved = {}; the data plane takes at "
+          "most {} connections. Raise the hard limit (ulimit -Hn, LimitNOFILE=) to {}",
+          limit.rlim_cur, config.limits.max_connections, config.admin.max_connections,
+          reserved_descriptors(config.worker_count()), plan.wanted, plan.data_plane_connections,
+          plan.wanted);
+    }
+    return plan.data_plane_connections;
+  }
+
   bool start_listeners() {
+    const std::uint64_t connection_cap = plan_descriptors_for(*config_);
     server_ = std::make_unique<Server>(*config_, routing_, stats_, log_);
+    server_->limit_connections(connection_cap);
     try {
       server_->start();
     } catch (const std::exception& e) {
@@ -189,6 +224,8 @@ class Process {
     warn_restart_only_changes(*config_, *next, log_);
     log_.configure(next->log);
     api_.set_token(next->admin.token);
+    admin_.set_limits(next->admin.max_connections, next->admin.idle_timeout);
+    if (server_) server_->routing_changed();
     log_.info("reloaded {}: changed {}", *path_, changed_sections(*config_, *next));
     config_ = std::move(next);
   }

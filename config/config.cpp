@@ -489,6 +489,8 @@ Fields Loader::admin_fields(AdminConfig& admin) {
       address("listen", admin.listen, PortZero::allowed),
       text("token", admin.token),
       text("token_file", admin.token_file),
+      whole_number("max_connections", admin.max_connections, 1),
+      duration("idle_timeout", admin.idle_timeout, kPositive),
   };
 }
 
@@ -601,6 +603,7 @@ Fields Loader::timeouts_fields(TimeoutsConfig& t) {
       duration("client_idle", t.client_idle, kPositive),
       duration("upstream_connect", t.upstream_connect, kPositive),
       duration("upstream_response", t.upstream_response, kPositive),
+      duration("upstream_idle", t.upstream_idle, kPositive),
       duration("drain", t.drain, kZeroAllowed),  // 0 = close at once
   };
 }

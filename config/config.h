@@ -25,8 +25,10 @@ struct Address {
 
 struct AdminConfig {
   Address listen{"127.0.0.1", 9901};
-  std::string token;       // "" = none
-  std::string token_file;  // read at load time into `token` when set
+  std::string token;                   // "" = none
+  std::string token_file;              // read at load time into `token` when set
+  std::uint64_t max_connections = 64;  // open at once; more are closed at once
+  Duration idle_timeout = 10s;         // a connection with no request this long is closed
   bool operator==(const AdminConfig&) const = default;
 };
 
@@ -105,6 +107,7 @@ struct TimeoutsConfig {
   Duration client_idle = 60s;
   Duration upstream_connect = 1s;
   Duration upstream_response = 30s;
+  Duration upstream_idle = 30s;  // a pooled upstream connection unused this long is closed
   Duration drain = 15s;
   bool operator==(const TimeoutsConfig&) const = default;
 };

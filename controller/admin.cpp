@@ -22,7 +22,6 @@ using asio::ip::tcp;
 namespace {
 
 constexpr std::size_t kMaxAdminBody = 64 * 1024;
-constexpr auto kAdminIoTimeout = std::chrono::seconds(10);
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 bool is_mutation_path(std::string_view path) {
@@ -187,13 +186,33 @@ asio::awaitable<void> AdminServer::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
+      log_.debug("admin: accept failed: {}", ec.message());
       continue;  // e.g. too many open files: keep serving the others
+    }
+    if (open_ >= max_connections_) {
+      refuse(socket);
+      continue;
     }
     asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
   }
 }
 
+void AdminServer::refuse(tcp::socket& socket) {
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  if (const auto refused = refused_.hit()) {
+    log_.warn("admin: {} connection(s) refused: admin.max_connections ({}) are open", refused,
+              max_connections_);
+  }
+}
+
 asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
+  // Counted while the connection is open, however the coroutine ends.
+  ++open_;
+  struct Release {
+    std::uint64_t& open;
+    ~Release() { --open; }
+  } release{open_};
   boost::system::error_code peer_ec;
   const auto peer = socket.remote_endpoint(peer_ec);
   const std::string peer_name = peer_ec ? "?" : peer.address().to_string();
@@ -203,7 +222,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(kMaxAdminBody);
-    stream.expires_after(kAdminIoTimeout);
+    stream.expires_after(idle_timeout_);
     auto [read_ec, _] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     if (read_ec) {
       if (read_ec == http::error::body_limit || read_ec == http::error::header_limit) {
@@ -217,7 +236,7 @@ asio::awaitable<void> AdminServer::serve(tcp::socket socket) {
       break;
     }
     AdminResponse response = co_await api_.handle(parser.get(), peer_name);
-    stream.expires_after(kAdminIoTimeout);
+    stream.expires_after(idle_timeout_);
     auto [write_ec, __] = co_await http::async_write(stream, response, use_nothrow);
     if (write_ec || !response.keep_alive()) break;
   }

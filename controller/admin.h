@@ -14,6 +14,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "config/config.h"
+#include "config/descriptors.h"
 #include "config/log.h"
 #include "controller/api.h"
 
@@ -53,17 +54,29 @@ class AdminServer {
 
   // Binds admin.listen (throws std::system_error when it cannot) and starts accepting.
   void start(const Address& listen);
+  // admin.max_connections and admin.idle_timeout (at start and after a reload).
+  void set_limits(std::uint64_t max_connections, Duration idle_timeout) noexcept {
+    max_connections_ = max_connections;
+    idle_timeout_ = idle_timeout;
+  }
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket);
+  void refuse(boost::asio::ip::tcp::socket& socket);
 
   boost::asio::io_context& io_;
   AdminApi& api_;
   Logger& log_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  // The admin port's share of the descriptors (docs/configuration.md, "Descriptors"): beyond it a
+  // connection is closed at once, so idle admin connections cannot starve the data plane.
+  std::uint64_t max_connections_ = 64;
+  Duration idle_timeout_ = std::chrono::seconds(10);
+  std::uint64_t open_ = 0;  // control thread only
+  LimitNotice refused_;
 };
 
 // Constant-time comparison of a presented token with the configured one.

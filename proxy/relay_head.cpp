@@ -39,11 +39,6 @@ constexpr auto kToken = make_token_table();
 constexpr bool is_token_char(char c) noexcept {
   return kToken[static_cast<unsigned char>(c)];
 }
-// SP / HTAB / VCHAR / obs-text: a field value's bytes, a reason phrase's too.
-constexpr bool is_text_char(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
 constexpr bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }

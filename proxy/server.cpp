@@ -20,6 +20,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "config/descriptors.h"
 #include "proxy/deadline.h"
 #include "proxy/session.h"
 
@@ -125,11 +126,13 @@ class Server::Worker {
     net::co_spawn(io, accept_connections(server), [&log = log_](std::exception_ptr failure) {
       log_coroutine_failure(log, failure);
     });
+    context.start_pool_sweeps();
     thread_ = std::thread([this] { run(); });
   }
 
-  void begin_drain() {
+  void begin_drain(Server& server) {
     accepting_.store(false, std::memory_order_relaxed);
+    take_queued_connections(server);
     error_code ignored;
     acceptor.close(ignored);
     context.begin_drain();
@@ -160,21 +163,33 @@ class Server::Worker {
     net::steady_timer backoff(io);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-      if (!acceptor.is_open() || context.draining) co_return;
+      // A connection accepted as the drain began is served like the others (closing it could
+      // reset a request it carries); the closed listener ends the loop.
       if (ec) {
+        if (!acceptor.is_open() || context.draining) co_return;
         log_.debug("accept failed: {}", ec.message());
         if (out_of_resources(ec)) {
+          if (const auto failed = out_of_descriptors_.hit()) {
+            log_.warn("worker {}: {} accept(s) failed: {}", index_, failed, ec.message());
+          }
           backoff.expires_after(kAcceptBackoff);
           co_await backoff.async_wait(use_tuple);
         }
         continue;
       }
       auto& open = server.open_connections_;
-      const auto limit = context.config_of(context.snapshots.get()).limits.max_connections;
+      const auto limit = std::min(context.config_of(context.snapshots.get()).limits.max_connections,
+                                  server.connection_cap_);
       if (open.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
         open.fetch_sub(1, std::memory_order_relaxed);
         error_code ignored;
         socket.close(ignored);
+        if (const auto refused = refused_.hit()) {
+          log_.warn(
+              "worker {}: {} connection(s) refused: {} are open (limits.max_connections, "
+              "or what the descriptor limit allows)",
+              index_, refused, limit);
+        }
         continue;
       }
       Worker& target = least_loaded(server.workers_);
@@ -185,6 +200,22 @@ class Server::Worker {
       } else {
         target.adopt(std::move(socket), std::move(ticket));
       }
+    }
+  }
+
+  // Closing a listener resets the connections in its accept queue, whose clients may have sent a
+  // request already: they are taken first, and served like the others while draining.
+  void take_queued_connections(Server& server) {
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    while (!ec) {
+      tcp::socket socket(io);
+      acceptor.accept(socket, ec);
+      if (ec) break;
+      open_here_.fetch_add(1, std::memory_order_relaxed);
+      server.open_connections_.fetch_add(1, std::memory_order_relaxed);
+      start_connection(std::move(socket), ConnectionTicket(server.open_connections_, open_here_),
+                       context);
     }
   }
 
@@ -212,8 +243,8 @@ class Server::Worker {
     error_code ec;
     OwnedDescriptor descriptor(socket.release(ec));
     if (ec) return;
+    // Also while draining: a request it carries is served (closing it could reset it).
     net::post(io, [this, descriptor = std::move(descriptor), ticket = std::move(ticket)]() mutable {
-      if (context.draining) return;
       tcp::socket adopted(io);
       error_code ec;
       adopted.assign(protocol, descriptor.get(), ec);
@@ -225,6 +256,8 @@ class Server::Worker {
 
   std::size_t index_;
   Logger& log_;
+  LimitNotice refused_;             // over the connection limit
+  LimitNotice out_of_descriptors_;  // accept failed for lack of descriptors or memory
   std::promise<void> stopped_promise_;
   std::future<void> stopped_ = stopped_promise_.get_future();
   std::thread thread_;
@@ -278,6 +311,14 @@ void Server::start() {
   log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
 }
 
+void Server::routing_changed() {
+  for (auto& worker : workers_) {
+    net::post(worker->io, [&context = worker->context] {
+      if (!context.draining) context.sweep_upstreams();
+    });
+  }
+}
+
 std::uint64_t Server::parked_connections() const noexcept {
   std::uint64_t parked = 0;
   for (const auto& worker : workers_) {
@@ -293,7 +334,9 @@ boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
 void Server::drain(Duration timeout) {
   if (!running_) return;
   const auto deadline = Clock::now() + timeout;
-  for (auto& worker : workers_) net::post(worker->io, [&w = *worker] { w.begin_drain(); });
+  for (auto& worker : workers_) {
+    net::post(worker->io, [this, &w = *worker] { w.begin_drain(*this); });
+  }
   if (!wait_for_workers(deadline)) {
     log_.warn("drain: closing the connections still open after {} ms", timeout.count());
     for (auto& worker : workers_) {

@@ -32,12 +32,20 @@ class Server {
   // slot holds no snapshot yet.
   void start();
 
+  // At most `connections` downstream connections whatever limits.max_connections says: what the
+  // descriptor limit leaves the data plane (config/descriptors.h). Before start().
+  void limit_connections(std::uint64_t connections) noexcept { connection_cap_ = connections; }
+
   // The bound address (with listen port 0: the port picked by the system).
   boost::asio::ip::tcp::endpoint local_endpoint() const;
 
   // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
   // responses carry Connection: close) up to `timeout`, then closes everything and joins.
   void drain(Duration timeout);
+
+  // After a reload: every worker closes at once its pooled connections to endpoints the new
+  // config no longer has (call after the new snapshot was published).
+  void routing_changed();
 
   std::uint64_t open_connections() const noexcept {
     return open_connections_.load(std::memory_order_relaxed);
@@ -56,6 +64,7 @@ class Server {
   StatsRegistry& stats_;
   Logger& log_;
   std::atomic<std::uint64_t> open_connections_{0};  // all workers: limits.max_connections
+  std::uint64_t connection_cap_ = UINT64_MAX;       // set before the workers start
   boost::asio::ip::tcp::endpoint local_endpoint_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool running_ = false;

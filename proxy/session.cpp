@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <exception>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -23,6 +25,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "proxy/chunk_lines.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
 #include "proxy/http_framing.h"
@@ -48,14 +51,52 @@ void ConnectionHandle::on_expired() noexcept {
   if (upstream_) upstream_->cancel(ignored);
 }
 
+// Idle keep-alive connections are not closed at once: a busy client's next request is usually on
+// its way, and closing the connection as it arrives would lose it (or reset the connection). For
+// a moment every request that arrives is served with Connection: close; then the connections still
+// idle close cleanly.
 void WorkerContext::begin_drain() noexcept {
   draining = true;
+  pool_timer.cancel();
   upstreams.clear();
+  const Duration drain = config_of(snapshots.get()).timeouts.drain;
+  drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
+  drain_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) close_idle_connections();
+  });
+}
+
+void WorkerContext::close_idle_connections() noexcept {
+  closing_idle = true;
   for (auto& connection : connections) connection.close_if_idle();
 }
 
 void WorkerContext::abort_connections() noexcept {
   for (auto& connection : connections) connection.abort();
+}
+
+// Idle connections expire by this timer, not by the next use of their endpoint: an endpoint that
+// gets no more traffic (removed, or just quiet) would hold its descriptors for ever otherwise.
+void WorkerContext::start_pool_sweeps() {
+  pool_timer.expires_after(std::chrono::seconds(1));
+  pool_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || draining) return;
+    sweep_upstreams();
+    start_pool_sweeps();
+  });
+}
+
+void WorkerContext::sweep_upstreams() noexcept {
+  const RoutingSnapshot& snapshot = snapshots.get();
+  const auto configured = [&](const boost::asio::ip::tcp::endpoint& endpoint) {
+    for (const auto& color : snapshot.endpoints) {
+      for (const auto& known : color) {
+        if (known.resolved == endpoint) return true;
+      }
+    }
+    return false;
+  };
+  upstreams.sweep(config_of(snapshot).timeouts.upstream_idle, configured);
 }
 
 namespace {
@@ -83,6 +124,8 @@ constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr std::size_t kBufferSlack = kReadChunk;
 constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
+// How long a drained idle connection waits after its FIN for the client to close its side.
+constexpr Duration kIdleLinger = std::chrono::milliseconds(500);
 constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
 // How long a keep-alive connection waits for its next request with its session (coroutine frames,
 // a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
@@ -112,6 +155,7 @@ struct Exchange {
   bool continue_sent = false;
   bool body_started = false;      // body bytes beyond the held part were read: no retry any more
   bool response_started = false;  // response bytes went to the client: no error status any more
+  bool body_unsent = false;       // the upstream stopped taking the body: never pooled again
   const Endpoint* endpoint = nullptr;
 };
 
@@ -119,6 +163,46 @@ struct RelayResult {
   enum class Side { none, reader, writer };
   Side failed = Side::none;
   error_code ec;
+  bool wrote = false;  // bytes went to the writer (for a response: the client saw its head)
+};
+
+// A socket as Beast's parser reads a body through it: with `lines` (a chunked body) every read is
+// checked before Beast sees it, so that a malformed chunk line fails the read at once (Beast would
+// wait past a bare LF for a CRLF until the read timed out).
+class ChunkCheckedStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+
+  ChunkCheckedStream(tcp::socket& socket, ChunkLines* lines) noexcept
+      : socket_(socket), lines_(lines) {}
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return socket_.async_read_some(buffers,
+                                   net::deferred([this, buffers](error_code ec, std::size_t n) {
+                                     if (!ec && !check(buffers, n)) ec = http::error::bad_chunk;
+                                     return net::deferred.values(ec, n);
+                                   }))(std::forward<Token>(token));
+  }
+
+ private:
+  template <typename MutableBuffers>
+  bool check(const MutableBuffers& buffers, std::size_t n) noexcept {
+    if (!lines_) return true;
+    for (auto it = net::buffer_sequence_begin(buffers);
+         it != net::buffer_sequence_end(buffers) && n > 0; ++it) {
+      const net::mutable_buffer piece = *it;
+      const std::size_t size = std::min(n, piece.size());
+      if (!lines_->feed({static_cast<const char*>(piece.data()), size})) return false;
+      n -= size;
+    }
+    return true;
+  }
+
+  tcp::socket& socket_;
+  ChunkLines* lines_;
 };
 
 // A session's read buffer: its memory comes from the worker's BufferPool.
@@ -222,7 +306,9 @@ struct Connection {
 };
 
 // Where the wait for a next request stands.
-enum class Wait { reading, ready, close, park };
+// drained: idle while the worker drains and its grace for idle connections is over (see
+// WorkerContext::begin_drain): the connection ends with FIN and a linger.
+enum class Wait { reading, ready, close, park, drained, again };
 
 // The work on a connection while it is busy: from a request's first bytes until the connection
 // closes or is parked. Lives on the connection's coroutine frame.
@@ -258,6 +344,11 @@ class Session {
         wait = end_wait(read_ec, n);
       }
       if (wait == Wait::park) co_return true;
+      if (wait == Wait::again) continue;
+      if (wait == Wait::drained) {
+        co_await close_idle();
+        co_return false;
+      }
       if (wait == Wait::close) break;
       // The idle wait may have lasted through a rollback or a reload: route with what holds now.
       take_snapshot();
@@ -319,9 +410,10 @@ class Session {
     head_deadline_ =
         (first_request_ ? accepted_at_ : Clock::now()) + config_->timeouts.client_header;
     if (client_buffer_.size() > 0) return Wait::ready;
-    // While draining, a request the client already sent is still served (with Connection: close).
+    // While draining, a request that arrives is still served (with Connection: close); once the
+    // worker's grace for idle connections is over, one that has none waiting ends.
     error_code ignored;
-    if (worker_.draining && client_.available(ignored) == 0) return Wait::close;
+    if (worker_.closing_idle && client_.available(ignored) == 0) return Wait::drained;
     idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
     upstream_buffer_.shrink_to_fit();
@@ -337,7 +429,13 @@ class Session {
     handle_.set_idle(false);
     const bool expired = handle_.expired();
     handle_.disarm();  // the head is read against head_deadline_ (read_request_head)
-    if (ec && expired && !worker_.draining && Clock::now() < idle_deadline_) return Wait::park;
+    if (ec && expired && Clock::now() < idle_deadline_) return Wait::park;
+    // Cancelled by the drain (close_idle_connections): a request that arrived meanwhile is read
+    // and served by the next wait; else the connection ends cleanly.
+    if (ec == net::error::operation_aborted && !expired && worker_.closing_idle) {
+      error_code ignored;
+      return client_.available(ignored) > 0 ? Wait::again : Wait::drained;
+    }
     if (ec) return Wait::close;
     client_buffer_.commit(n);
     // The head must be whole within client_header of its first byte (or of the accept).
@@ -387,6 +485,14 @@ class Session {
       return refused(ex, *verdict.refusal);
     }
     framing_ = verdict.framing;
+    // What came behind the head is the start of the body: its chunk lines are checked now, so a
+    // malformed one is refused before anything goes upstream.
+    request_lines_ = {};
+    if (framing_.kind == BodyFraming::Kind::chunked &&
+        !request_lines_.feed(readable(client_buffer_))) {
+      request_.reset();
+      return refused(ex, http::status::bad_request);
+    }
     const auto& request = parser.get();
     ex.version = request.version();
     ex.method = request.method();
@@ -439,9 +545,10 @@ class Session {
     handle_.arm(worker_.deadlines,
                 Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle));
     held_ = 0;
+    ChunkCheckedStream client = request_body_stream();
     while (!parser.is_done() && held_ < relay.size()) {
       body = {relay.data() + held_, relay.size() - held_, true};
-      auto [read_ec, n] = co_await http::async_read(client_, client_buffer_, parser, as_values);
+      auto [read_ec, n] = co_await http::async_read(client, client_buffer_, parser, as_values);
       held_ = relay.size() - body.size;
       if (!read_ec || read_ec == http::error::need_buffer) continue;
       const error_code ec = timed(read_ec);
@@ -540,6 +647,14 @@ class Session {
       co_return true;
     }
     worker_.log.debug("connect to {} failed: {}", ex.endpoint->label, ec.message());
+    if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
+      if (const auto failed = worker_.out_of_descriptors.hit()) {
+        worker_.log.warn(
+            "{} upstream connect(s) failed: {} (see the descriptor budget in the log "
+            "at start)",
+            failed, ec.message());
+      }
+    }
     stats_.record_upstream_error(ex.color, UpstreamError::connect);
     ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                   : http::status::bad_gateway);
@@ -565,7 +680,17 @@ class Session {
       case RelayResult::Side::writer:
         break;
     }
-    co_return upstream_failed(ex, relayed.ec, false);
+    co_return co_await early_response(ex, relayed.ec);
+  }
+
+  // The upstream stopped taking the body: it may have answered before reading all of it (413,
+  // 401, a redirect) and closed. The answer it sent, if any, is what the client gets (the client
+  // connection closes after it: the rest of the body is not read) and what the color is charged
+  // with; without one it is a reset.
+  net::awaitable<Step> early_response(Exchange& ex, const error_code& write_ec) {
+    ex.body_unsent = true;
+    if (!is_connection_closed(write_ec)) co_return upstream_failed(ex, write_ec, false);
+    co_return co_await receive_response_head(ex);
   }
 
   // Moves the rest of a request body (after the held part) from the client, through Beast's
@@ -575,13 +700,13 @@ class Session {
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
     parser.eager(false);  // http::async_read (the hold) set it: read_some would wait for more
+    ChunkCheckedStream client = request_body_stream();
     while (!parser.is_done()) {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
       arm(config_->timeouts.client_idle);
       // Some, not all: what arrived goes on at once (a client may stream, and wait for answers).
-      auto [read_ec, n] =
-          co_await http::async_read_some(client_, client_buffer_, parser, as_values);
+      auto [read_ec, n] = co_await http::async_read_some(client, client_buffer_, parser, as_values);
       if (read_ec && read_ec != http::error::need_buffer) {
         co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
       }
@@ -594,6 +719,11 @@ class Session {
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
     }
     co_return RelayResult{};
+  }
+
+  ChunkCheckedStream request_body_stream() noexcept {
+    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
+    return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
   }
 
   // The first `size` bytes of the relay buffer as they go upstream: as they came for a length;
@@ -738,15 +868,27 @@ class Session {
       if (ec) co_return Next::close;
       if (ex.status == 101) co_return Next::tunnel;
     } else {
-      const RelayResult relayed = co_await relay_body(
-          parser, *upstream_, upstream_buffer_, config_->timeouts.upstream_response, serializer,
-          client_, config_->timeouts.client_idle, nullptr);
+      // A chunked body's lines are checked as they arrive, starting with what came behind the head.
+      response_lines_ = {};
+      ChunkCheckedStream upstream(*upstream_, parser.chunked() ? &response_lines_ : nullptr);
+      RelayResult relayed;
+      if (parser.chunked() && !response_lines_.feed(readable(upstream_buffer_))) {
+        relayed = {RelayResult::Side::reader, http::error::bad_chunk};
+      } else {
+        relayed = co_await relay_body(parser, upstream, upstream_buffer_,
+                                      config_->timeouts.upstream_response, serializer, client_,
+                                      config_->timeouts.client_idle, nullptr);
+      }
       ex.finished_at = Clock::now();
-      if (relayed.failed == RelayResult::Side::reader) upstream_failed(ex, relayed.ec, false);
+      if (relayed.failed == RelayResult::Side::reader) {
+        upstream_failed(ex, relayed.ec, false);
+        // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
+        if (!relayed.wrote) co_return co_await fail(ex);
+      }
       if (relayed.failed != RelayResult::Side::none) co_return Next::close;
     }
     if (upstream_reusable && parser.is_done() && upstream_buffer_.size() == 0) {
-      release_upstream(*ex.endpoint);
+      release_upstream(ex);
     }
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
@@ -797,7 +939,7 @@ class Session {
       body_bytes = n;
     }
     ex.finished_at = Clock::now();
-    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(*ex.endpoint);
+    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(ex);
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
     co_return Next::close;
@@ -835,13 +977,14 @@ class Session {
   // chunk at a time, so that it is never held whole (Beast's `relay` example, asynchronous).
   template <bool isRequest>
   net::awaitable<RelayResult> relay_body(http::parser<isRequest, http::buffer_body>& parser,
-                                         tcp::socket& from, IoBuffer& from_buffer,
+                                         ChunkCheckedStream& from, IoBuffer& from_buffer,
                                          Duration read_timeout,
                                          http::serializer<isRequest, http::buffer_body>& serializer,
                                          tcp::socket& to, Duration write_timeout,
                                          bool* body_started) {
     auto& body = parser.get().body();
     parser.eager(false);  // read_some returns with what came, not when the buffer is full
+    bool wrote = false;
     for (;;) {
       if (parser.is_done()) {
         body = {nullptr, 0, false};
@@ -854,16 +997,17 @@ class Session {
         // comes, not 16 KB at a time.
         auto [ec, n] = co_await http::async_read_some(from, from_buffer, parser, as_values);
         if (ec && ec != http::error::need_buffer)
-          co_return RelayResult{RelayResult::Side::reader, timed(ec)};
+          co_return RelayResult{RelayResult::Side::reader, timed(ec), wrote};
         const std::size_t filled = relay.size() - body.size;
         // A zero-sized chunk would end a chunked body early: hand over no buffer instead.
         body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
       }
       arm(write_timeout);
       auto [ec, n] = co_await http::async_write(to, serializer, as_values);
+      wrote = true;
       if (ec && ec != http::error::need_buffer)
-        co_return RelayResult{RelayResult::Side::writer, timed(ec)};
-      if (serializer.is_done()) co_return RelayResult{};
+        co_return RelayResult{RelayResult::Side::writer, timed(ec), wrote};
+      if (serializer.is_done()) co_return RelayResult{RelayResult::Side::none, {}, wrote};
     }
   }
 
@@ -885,6 +1029,29 @@ class Session {
     co_return Next::close;
   }
 
+  // Ends an idle keep-alive connection of a draining worker: FIN first, then what the client still
+  // sends is read and dropped until it closes too or a moment passed, so that no unread byte turns
+  // the close into a reset. A request that crossed the FIN gets no answer, and its client sees the
+  // connection closed before any byte of one: HTTP lets it send the request again elsewhere.
+  net::awaitable<void> close_idle() {
+    handle_.set_idle(false);
+    error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    co_await linger(kIdleLinger);
+  }
+
+  // Reads and drops what the client sends, for `time` at most, then closes.
+  net::awaitable<void> linger(Duration time) {
+    handle_.arm(worker_.deadlines, Clock::now() + time);
+    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
+      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), as_values);
+      if (ec) break;
+      dropped += n;
+    }
+    error_code ignored;
+    client_.close(ignored);
+  }
+
   // Ends the connection after its last answer. When request bytes may be left unread, stop
   // sending, then read and drop what the client still sends for a moment: closing with unread
   // bytes resets the connection, and a reset can destroy the answer before the client read it.
@@ -896,14 +1063,7 @@ class Session {
       client_.close(ignored);
       co_return;
     }
-    const auto linger = std::min(kLingerTime, config_->timeouts.client_idle);
-    handle_.arm(worker_.deadlines, Clock::now() + linger);
-    for (std::size_t dropped = 0; dropped < kLingerBytes;) {
-      auto [ec, n] = co_await client_.async_read_some(net::buffer(relay_buffer()), as_values);
-      if (ec) break;
-      dropped += n;
-    }
-    client_.close(ignored);
+    co_await linger(std::min(kLingerTime, config_->timeouts.client_idle));
   }
 
   // --- the upgraded connection -------------------------------------------------------------------
@@ -940,10 +1100,10 @@ class Session {
     handle_.set_upstream(&*upstream_);
   }
 
-  void release_upstream(const Endpoint& endpoint) {
-    if (worker_.draining) return discard_upstream();
+  void release_upstream(const Exchange& ex) {
+    if (worker_.draining || ex.body_unsent) return discard_upstream();
     handle_.set_upstream(nullptr);
-    worker_.upstreams.put_back(endpoint.resolved, std::move(*upstream_));
+    worker_.upstreams.put_back(ex.endpoint->resolved, std::move(*upstream_));
     upstream_.reset();
   }
 
@@ -982,6 +1142,8 @@ class Session {
   HeapOptional<std::array<char, kRelayChunk>> relay_;
   std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
+  ChunkLines request_lines_;               // of the current request's chunked body
+  ChunkLines response_lines_;              // of the current response's chunked body
   HeapOptional<ResponseParser> response_;  // a response the fast path does not take
   std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
   std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_
@@ -1020,7 +1182,13 @@ void park(std::unique_ptr<Connection> connection) {
                           [connection = std::move(connection)](const error_code& ec) mutable {
                             connection->handle.set_idle(false);
                             connection->worker.parked.fetch_sub(1, std::memory_order_relaxed);
-                            if (ec) return;  // closes the connection
+                            // The idle deadline passed, or the connection was aborted: it
+                            // closes. A drain's cancel starts a session, which serves a request
+                            // that arrived or ends the connection cleanly (Session::close_idle).
+                            const bool drained = connection->worker.closing_idle &&
+                                                 !connection->handle.expired() &&
+                                                 connection->client.is_open();
+                            if (ec && !drained) return;
                             connection->handle.disarm();
                             spawn(std::move(connection));
                           }));

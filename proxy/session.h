@@ -9,9 +9,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include "config/config.h"
+#include "config/descriptors.h"
 #include "config/log.h"
 #include "metrics/stats.h"
 #include "proxy/buffer_pool.h"
@@ -63,6 +65,8 @@ struct WorkerContext {
                 StatsShard& shard, Logger& logger, std::uint64_t random_seed)
       : buffers(pool),
         deadlines(executor),
+        pool_timer(executor),
+        drain_timer(executor),
         snapshots(routing),
         fallback_config(std::move(startup_config)),
         stats(shard),
@@ -74,11 +78,24 @@ struct WorkerContext {
     return snapshot.config ? *snapshot.config : *fallback_config;
   }
 
-  void begin_drain() noexcept;        // no keep-alive from now on; idle connections close
-  void abort_connections() noexcept;  // closes every connection now
+  // How long a draining worker still serves requests arriving on idle keep-alive connections
+  // (half the drain timeout if that is shorter).
+  static constexpr Duration kDrainIdleGrace = std::chrono::milliseconds(500);
+
+  void begin_drain() noexcept;  // no keep-alive from now on; idle connections close after a grace
+  void close_idle_connections() noexcept;  // ends the grace: idle connections close with FIN
+  void abort_connections() noexcept;       // closes every connection now
+
+  // Sweeps the upstream pool every second (UpstreamPool::sweep) until the drain begins.
+  void start_pool_sweeps();
+  // Closes pooled connections that expired, were closed by their upstream, or lead to endpoints
+  // the current snapshot no longer has.
+  void sweep_upstreams() noexcept;
 
   BufferPool& buffers;
   DeadlineWheel deadlines;  // of every connection's current operation
+  boost::asio::steady_timer pool_timer;
+  boost::asio::steady_timer drain_timer;  // the drain's grace for idle connections
   SnapshotCache snapshots;
   std::shared_ptr<const Config> fallback_config;
   StatsShard& stats;
@@ -89,6 +106,8 @@ struct WorkerContext {
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;
+  bool closing_idle = false;       // the drain's grace is over
+  LimitNotice out_of_descriptors;  // upstream connects that failed for lack of descriptors
 };
 
 // One counted downstream connection: in the process (limits.max_connections) and in its worker

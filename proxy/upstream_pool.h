@@ -12,6 +12,10 @@
 
 namespace bgp {
 
+// Whether an idle socket still looks usable: nothing to read and no EOF or error pending
+// (one non-blocking peek; a response byte arriving unasked also makes the connection unusable).
+bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept;
+
 class UpstreamPool {
  public:
   using tcp = boost::asio::ip::tcp;
@@ -40,6 +44,23 @@ class UpstreamPool {
   // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`.
   void put_back(const tcp::endpoint& endpoint, tcp::socket socket);
 
+  // Closes the idle connections unused for `max_idle` or longer (also the limit take() applies
+  // from now on), those the upstream closed meanwhile (one non-blocking peek each), and every one
+  // to an endpoint for which `kept(endpoint)` is false (gone from the config). Run by the worker's
+  // timer and after a reload: an endpoint that gets no more traffic keeps no descriptors.
+  template <typename Kept>
+  void sweep(Duration max_idle, Kept&& kept) noexcept {
+    limits_.max_idle_time = max_idle;
+    const auto now = Clock::now();
+    std::erase_if(endpoints_, [&](PerEndpoint& entry) {
+      if (!kept(entry.endpoint)) return true;  // the sockets close as they are destroyed
+      drop_expired(entry, now);
+      std::erase_if(entry.idle,
+                    [](IdleConnection& c) { return !idle_socket_looks_open(c.socket); });
+      return entry.idle.empty();
+    });
+  }
+
   std::size_t idle_count() const noexcept;
   void clear() noexcept;  // closes every idle connection (draining)
 
@@ -59,9 +80,5 @@ class UpstreamPool {
   Limits limits_;
   std::vector<PerEndpoint> endpoints_;  // a handful of endpoints: a linear search beats hashing
 };
-
-// Whether an idle socket still looks usable: nothing to read and no EOF or error pending
-// (one non-blocking peek; a response byte arriving unasked also makes the connection unusable).
-bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept;
 
 }  // namespace bgp

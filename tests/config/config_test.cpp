@@ -49,6 +49,8 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.workers, 0u);
   EXPECT_EQ(c.admin.listen, (Address{"127.0.0.1", 9901}));
   EXPECT_EQ(c.admin.token, "");
+  EXPECT_EQ(c.admin.max_connections, 64u);
+  EXPECT_EQ(c.admin.idle_timeout, 10s);
   EXPECT_EQ(c.backends.live, Color::blue);
   EXPECT_THAT(c.backends.blue.endpoints, ElementsAre(Address{"127.0.0.1", 9001}));
   EXPECT_THAT(c.backends.green.endpoints, ElementsAre(Address{"127.0.0.1", 9002}));
@@ -77,6 +79,7 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.timeouts.client_idle, 60s);
   EXPECT_EQ(c.timeouts.upstream_connect, 1s);
   EXPECT_EQ(c.timeouts.upstream_response, 30s);
+  EXPECT_EQ(c.timeouts.upstream_idle, 30s);
   EXPECT_EQ(c.timeouts.drain, 15s);
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.max_body_bytes, 10485760u);
@@ -118,6 +121,8 @@ admin:
   listen: 0.0.0.0:9000
   token: s3cret
   token_file: ""
+  max_connections: 8
+  idle_timeout: 3s
 backends:
   live: green
   blue:
@@ -160,6 +165,7 @@ timeouts:
   client_idle: 5m
   upstream_connect: 100ms
   upstream_response: 1h
+  upstream_idle: 4s
   drain: 0s
 limits:
   max_header_bytes: 1024
@@ -185,6 +191,8 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.admin.listen, (Address{"0.0.0.0", 9000}));
   EXPECT_EQ(c.admin.token, "s3cret");
   EXPECT_EQ(c.admin.token_file, "");
+  EXPECT_EQ(c.admin.max_connections, 8u);
+  EXPECT_EQ(c.admin.idle_timeout, 3s);
   EXPECT_EQ(c.backends.live, Color::green);
   EXPECT_TRUE(c.backends.blue.endpoints.empty());
   EXPECT_THAT(c.backends.green.endpoints,
@@ -219,6 +227,7 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.timeouts.client_idle, 5min);
   EXPECT_EQ(c.timeouts.upstream_connect, 100ms);
   EXPECT_EQ(c.timeouts.upstream_response, 1h);
+  EXPECT_EQ(c.timeouts.upstream_idle, 4s);
   EXPECT_EQ(c.timeouts.drain, 0s);
   EXPECT_EQ(c.limits.max_header_bytes, 1024u);
   EXPECT_EQ(c.limits.max_body_bytes, 0u);

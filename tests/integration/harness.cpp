@@ -923,13 +923,21 @@ std::string Bgproxy::admin_url() const {
 }
 
 void Bgproxy::launch() {
-  process_.reset();  // a previous run: stopped and reaped first
-  process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{BGPROXY_BINARY, "run", "-c", config_path_}, log_path());
+  process_.reset();                           // a previous run: stopped and reaped first
+  std::vector<std::string> argv = launcher_;  // e.g. prlimit, which execs the binary (same pid)
+  for (std::string arg :
+       {std::string(BGPROXY_BINARY), std::string("run"), std::string("-c"), config_path_}) {
+    argv.push_back(std::move(arg));
+  }
+  process_ = std::make_unique<ChildProcess>(argv, log_path());
 }
 
 bool Bgproxy::running() {
   return process_ && process_->running();
+}
+
+pid_t Bgproxy::pid() const {
+  return process_ ? process_->pid() : -1;
 }
 
 void Bgproxy::signal(int signal) {

@@ -289,12 +289,15 @@ class Bgproxy {
   // Retries with other ports if the ones picked were taken meanwhile.
   [[nodiscard]] bool start(Ms timeout = 10s);
   void launch();  // without waiting
+  // Runs the binary through `prefix` (a command that execs it, e.g. {"prlimit", "--nofile=256"}).
+  void set_launcher(std::vector<std::string> prefix) { launcher_ = std::move(prefix); }
   [[nodiscard]] bool wait_healthy(Ms timeout = 10s);
   // Starts the binary again with the same config file, ports and temp dir (after it exited).
   [[nodiscard]] bool restart(Ms timeout = 10s);
   void rewrite_config(std::string config_yaml);  // same placeholders; for SIGHUP
 
   bool running();
+  pid_t pid() const;  // of the running process, -1 before launch()
   void signal(int signal);
   std::optional<int> wait_exit(Ms timeout);  // exit code, nullopt while it runs
 
@@ -322,6 +325,7 @@ class Bgproxy {
   std::uint16_t proxy_port_ = 0;
   std::uint16_t admin_port_ = 0;
   std::unique_ptr<ChildProcess> process_;
+  std::vector<std::string> launcher_;
 };
 
 // Small readers of /status JSON: the number at `key` of an object (NaN when absent).
