@@ -7,22 +7,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "controller/samples.h"
+
 namespace bgp {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// `n` requests with `errors` errors, latencies spread evenly over [0.9, 1.1] x `ms`.
 Sample sample(std::uint64_t n, std::uint64_t errors, double ms) {
-  Sample s;
-  s.requests = n;
-  s.errors = errors;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const double spread = n > 1 ? 0.9 + 0.2 * static_cast<double>(i) / (n - 1) : 1.0;
-    s.latency.record(static_cast<std::uint64_t>(ms * 1000 * spread));
-  }
-  return s;
+  return testing::spread_sample(n, errors, ms);
 }
 
 const RuleEvidence& rule(const std::vector<RuleEvidence>& rules, std::string_view name) {

@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "controller/samples.h"
+
 namespace bgp {
 namespace {
 
@@ -15,16 +17,8 @@ using ::testing::StartsWith;
 
 const TimePoint t0 = *parse_time("2026-11-22T10:00:00Z");
 
-// `requests` requests with `errors` errors, latencies spread evenly over [0.9, 1.1] x `ms`.
 Sample traffic(std::uint64_t requests, std::uint64_t errors, double ms) {
-  Sample s;
-  s.requests = requests;
-  s.errors = errors;
-  for (std::uint64_t i = 0; i < requests; ++i) {
-    const double spread = requests > 1 ? 0.9 + 0.2 * static_cast<double>(i) / (requests - 1) : 1.0;
-    s.latency.record(static_cast<std::uint64_t>(ms * 1000 * spread));
-  }
-  return s;
+  return testing::spread_sample(requests, errors, ms);
 }
 
 // What came in since the last check. Blue is live and green the candidate in every test that does

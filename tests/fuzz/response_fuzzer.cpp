@@ -27,16 +27,14 @@
 #include "proxy/relay_head.h"
 #include "proxy/request_head.h"
 
+#include "tests/fuzz/require.h"
+
 namespace {
 
 using namespace bgp;
 using boost::beast::iequals;
 
-void require(bool holds, const char* property) {
-  if (holds) return;
-  std::fprintf(stderr, "property violated: %s\n", property);
-  std::abort();
-}
+using bgp::fuzz::require;
 
 // --- response heads ------------------------------------------------------------------------------
 
