@@ -1,4 +1,5 @@
 #include "controller/admin.h"
+#include "controller/dashboard.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -70,15 +71,20 @@ asio::awaitable<AdminResponse> AdminApi::handle(const AdminRequest& request,
   response.version(11);
   response.keep_alive(request.keep_alive());
   const bool read = request.method() == http::verb::get || request.method() == http::verb::head;
-  if (read && path == "/metrics") {
+  if (read && path == "/") {
+    // The live dashboard: nothing but this page and /status may be loaded by it.
+    response.result(http::status::ok);
+    response.set(http::field::content_type, "text/html; charset=utf-8");
+    response.set("Content-Security-Policy",
+                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                 "connect-src 'self'");
+    response.set("X-Frame-Options", "DENY");
+    response.set(http::field::cache_control, "no-store");
+    response.body() = std::string(kDashboardPage);
+  } else if (read && path == "/metrics") {
     response.result(http::status::ok);
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     response.body() = render_metrics_();
-    if (request.method() == http::verb::head) {
-      response.content_length(response.body().size());  // the length a GET gets, no body
-      response.body().clear();
-      co_return response;
-    }
   } else {
     const ApiResult result = co_await route(request);
     response.result(result.status);
@@ -94,6 +100,11 @@ asio::awaitable<AdminResponse> AdminApi::handle(const AdminRequest& request,
     }
   }
   response.prepare_payload();
+  if (request.method() == http::verb::head) {  // the length a GET gets, and no body
+    const auto length = response.body().size();
+    response.body().clear();
+    response.content_length(length);
+  }
   co_return response;
 }
 
