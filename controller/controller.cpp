@@ -309,13 +309,24 @@ void Controller::on_probe(Color color, const std::string& label, bool success) {
   if (state_.running() && color == state_.candidate() && !health_.any_healthy(color)) check();
 }
 
+// A webhook event: the fields a receiver can act on, and `text` for chat (Slack's field).
 void Controller::announce(std::string_view event, std::string_view detail) {
-  notifier_->post({{"event", event},
+  json::object out{{"event", event},
                    {"at", format_time(clock_())},
                    {"state", name(state_.phase)},
                    {"live", name(state_.live)},
                    {"candidate", name(state_.candidate())},
-                   {"detail", detail}});
+                   {"weights", weights_json(state_.weights)},
+                   {"step", state_.step ? json::value(*state_.step) : json::value(nullptr)},
+                   {"detail", detail},
+                   {"text", fmt::format("bgproxy {}: {}", event, detail)}};
+  if (event == "rollback" && state_.last_rollback) {
+    out["reason"] = name(state_.last_rollback->reason);
+  }
+  const ColorSamples window = current_window();
+  out["window"] = json::object{{"blue", color_window_json(window.of(Color::blue))},
+                               {"green", color_window_json(window.of(Color::green))}};
+  notifier_->post(std::move(out));
 }
 
 ColorSamples Controller::take_fresh() {
@@ -567,6 +578,7 @@ ControlView Controller::control_view() const {
   }
   view.promotions = state_.promotions;
   view.state_write_errors = state_write_errors_;
+  view.webhook_failures = notifier_->failures();
   if (state_.step) {
     const ColorSamples window = current_window();
     for (Color c : kColors) {

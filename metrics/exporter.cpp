@@ -415,6 +415,12 @@ std::vector<MetricFamily> Exporter::Collect() const {
       control.step_p99_seconds));
   families.push_back(endpoint_health_family(control));
   families.push_back(state_write_errors_family(control));
+  {
+    auto webhook = make_family("bgproxy_webhook_failures_total",
+                               "Webhook events given up after every retry.", MetricType::Counter);
+    webhook.metric.push_back(counter(static_cast<double>(control.webhook_failures)));
+    families.push_back(std::move(webhook));
+  }
   families.push_back(config_reloads_family(control));
   for (auto& family : judge_families(control.judge, "bgproxy_judge", "The judge's last check")) {
     families.push_back(std::move(family));

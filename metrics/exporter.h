@@ -76,6 +76,7 @@ struct ControlView {
   std::uint64_t state_write_errors = 0;      // bgproxy_state_write_errors_total
   std::uint64_t config_reloads_ok = 0;       // bgproxy_config_reloads_total{result="ok"}
   std::uint64_t config_reloads_refused = 0;  // ... {result="refused"}
+  std::uint64_t webhook_failures = 0;        // bgproxy_webhook_failures_total
   std::optional<FleetGauges> fleet;          // only in a fleet
 };
 

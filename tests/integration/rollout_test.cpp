@@ -290,6 +290,44 @@ TEST_F(RolloutTest, WebhookReceivesStartStepPromoteAndRollbackEvents) {
   EXPECT_EQ(string_at(events[2], "state"), "stable") << json::serialize(events[2]);
   EXPECT_EQ(string_at(events[3], "live"), "blue") << json::serialize(events[3]);
   EXPECT_EQ(string_at(events[3], "state"), "rolled_back") << json::serialize(events[3]);
+  // Structured fields beside the prose, and Slack's `text`.
+  EXPECT_EQ(string_at(events[3], "reason"), "manual");
+  EXPECT_EQ(weight_of(events[3], "blue"), 100);
+  EXPECT_TRUE(string_at(events[3], "text").starts_with("bgproxy rollback: "))
+      << json::serialize(events[3]);
+  EXPECT_EQ(number_at(events[1], "step"), 1);  // the step that began
+  EXPECT_TRUE(events[1].at("window").is_object());
+  EXPECT_EQ(hook.received().front().header("Host"), hook.address());  // with the port
+}
+
+TEST_F(RolloutTest, AWebhookThatFailsIsRetriedUntilItAccepts) {
+  TestBackend hook("hook");
+  hook.set_status(503);
+  Bgproxy proxy(
+      make_config(ConfigSpec{.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "step_duration: 5m\ncheck_interval: 100ms\n",
+                             .top = "notify:\n  webhook: http://" + hook.address() + "/hook\n"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
+  ASSERT_TRUE(wait_until([&] { return hook.requests() >= 2; }, 10s));  // failed twice
+  hook.set_status(200);
+  ASSERT_TRUE(wait_until([&] { return hook.requests() >= 3; }, 10s));
+  const auto received = hook.received();
+  for (const auto& request : received) {
+    EXPECT_EQ(string_at(json::parse(request.body), "event"), "start");  // the same event
+  }
+  EXPECT_EQ(metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_webhook_failures_total"), 0);
+
+  // One that never accepts is given up after its retries, and counted.
+  hook.set_status(500);
+  ASSERT_EQ(proxy.admin("POST", "/rollout/pause").status, 200u);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_webhook_failures_total") ==
+               1;
+      },
+      30s));
 }
 
 TEST_F(RolloutTest, UnresponsiveWebhookDoesNotSlowRequestsOrTheAdminApi) {
