@@ -23,14 +23,22 @@ std::string_view name(LogLevel level) noexcept {
   return "info";
 }
 
-void Logger::write(LogLevel level, std::string_view message) {
-  const auto now = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+// "2026-11-30T10:00:05.250Z": milliseconds, so that lines of one second keep their order.
+std::string timestamp() {
+  using namespace std::chrono;
+  const auto now = floor<milliseconds>(system_clock::now());
+  const auto whole = floor<seconds>(now);
+  return fmt::format("{:%FT%H:%M:%S}.{:03}Z", whole, (now - whole).count());
+}
+
+void Logger::write(LogLevel level, std::string_view message, const boost::json::object& fields) {
   std::string line;
   if (format_.load(std::memory_order_relaxed) == LogFormat::json) {
-    line = fmt::format(R"({{"ts":"{:%FT%TZ}","level":"{}","msg":{}}})", now, name(level),
-                       boost::json::serialize(boost::json::string(message)));
+    boost::json::object out{{"ts", timestamp()}, {"level", name(level)}, {"msg", message}};
+    for (const auto& field : fields) out[field.key()] = field.value();
+    line = boost::json::serialize(out);
   } else {
-    line = fmt::format("{:%FT%TZ} {:<5} {}", now, name(level), message);
+    line = fmt::format("{} {:<5} {}", timestamp(), name(level), message);
   }
   line += '\n';
   std::lock_guard lock(mutex_);

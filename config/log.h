@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <boost/json/object.hpp>
 
 #include "config/config.h"
 
@@ -45,7 +46,13 @@ class Logger {
     log(LogLevel::error, f, std::forward<Args>(a)...);
   }
 
-  void write(LogLevel level, std::string_view message);
+  // An event with fields: JSON lines carry them beside "msg" (e.g. "event", "color", "reason",
+  // the numbers); text lines show the message only.
+  void event(LogLevel level, std::string_view message, const boost::json::object& fields) {
+    if (enabled(level)) write(level, message, fields);
+  }
+
+  void write(LogLevel level, std::string_view message, const boost::json::object& fields = {});
 
  private:
   std::atomic<LogLevel> level_{LogLevel::info};

@@ -73,6 +73,26 @@ double unix_seconds(TimePoint t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+// A verdict's fields for JSON log lines: what a log query filters on, and every rule's numbers.
+json::object verdict_fields(const Decision& d) {
+  json::object fields{{"event", name(d.verdict)},
+                      {"color", name(d.state.candidate())},
+                      {"live", name(d.state.live)},
+                      {"weights", weights_json(d.state.weights)}};
+  if (d.reason) fields["reason"] = name(*d.reason);
+  if (d.state.step) fields["step"] = *d.state.step;
+  json::object rules;
+  for (const auto& r : d.evidence) {
+    rules[r.name()] = json::object{{"estimate", finite_or_null(r.estimate)},
+                                   {"threshold", finite_or_null(r.threshold)},
+                                   {"requests", r.candidate_n},
+                                   {"e", r.e()},
+                                   {"bar", r.bar}};
+  }
+  if (!rules.empty()) fields["rules"] = std::move(rules);
+  return fields;
+}
+
 // The split-routed traffic of a stats difference, as the judge counts it.
 ColorSamples samples_of(const StatsTotals& totals) {
   ColorSamples out;
@@ -561,7 +581,7 @@ void Controller::record(const Decision& d, bool was_held) {
   const bool repeated_hold = d.verdict == Verdict::hold && was_held;    // said once is enough
   if (!d.message.empty() && !repeated_hold) {
     const auto level = d.verdict == Verdict::rollback ? LogLevel::warn : LogLevel::info;
-    log_.log(level, "{}", d.message);
+    log_.event(level, d.message, verdict_fields(d));
     last_decision_ = d.message;
   }
   // After the state is in force, so that the event describes the state the verdict produced.

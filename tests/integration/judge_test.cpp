@@ -7,6 +7,8 @@
 //     --gtest_filter=JudgeTest.HealthyNoisyRolloutsAreNeverRolledBack
 #include <csignal>
 #include <cstdlib>
+#include <regex>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -194,6 +196,36 @@ TEST_F(JudgeTest, OverrideTrafficCannotSaveAFailingCandidate) {
       proxy, [](const json::value& v) { return !in_state(v, "progressing"); }, 15s);
   EXPECT_TRUE(in_state(s, "rolled_back")) << json::serialize(s);
   EXPECT_EQ(rollback_reason(s), "error_rate");
+}
+
+// JSON log lines: millisecond timestamps, and a verdict's fields beside its message.
+TEST_F(JudgeTest, JsonLogLinesCarryTheVerdictsFields) {
+  green.set_status(500);
+  Bgproxy proxy(make_config(spec("check_interval: 100ms\n", "log: { format: json }\n")));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
+  {
+    TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = 20s});
+    ASSERT_TRUE(wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, 15s));
+  }
+  ASSERT_TRUE(proxy.wait_log(R"("event":"rollback")"));
+  json::object rollback;
+  std::istringstream lines(proxy.log());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    const auto v = json::parse(line);  // every line is JSON
+    EXPECT_TRUE(std::regex_match(string_at(v, "ts"),
+                                 std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+        << line;
+    if (string_at(v, "event") == "rollback") rollback = v.as_object();
+  }
+  ASSERT_FALSE(rollback.empty());
+  EXPECT_EQ(string_at(rollback, "reason"), "error_rate");
+  EXPECT_EQ(string_at(rollback, "color"), "green");
+  EXPECT_EQ(string_at(rollback, "level"), "warn");
+  const auto& error_rate = rollback.at("rules").as_object().at("error_rate");
+  EXPECT_GT(number_at(error_rate, "e"), number_at(error_rate, "bar"));
+  EXPECT_EQ(number_at(error_rate, "estimate"), 1.0);
 }
 
 // kill -9 mid-step: the step's measurements, persisted at every check, survive the restart.
