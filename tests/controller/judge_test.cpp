@@ -123,7 +123,8 @@ TEST(JudgeRules, SlowShareCountsRequestsAboveMaxP99) {
   limits.max_p99 = std::chrono::milliseconds(2000);
   Sample slow = sample(950, 0, 40);
   slow += sample(50, 0, 2600);  // 5% at 2.6 s
-  const RuleEvidence& breach = rule(judge(config, limits, slow, sample(1000, 0, 40)), "p99");
+  const auto rules = judge(config, limits, slow, sample(1000, 0, 40));
+  const RuleEvidence& breach = rule(rules, "p99");
   EXPECT_TRUE(breach.breached());
   EXPECT_NEAR(breach.estimate, 0.05, 1e-9);
   EXPECT_EQ(breach.events, 50u);
@@ -156,7 +157,8 @@ TEST(JudgeRules, NoiseFloorIgnoresSmallAbsoluteIncreases) {
   const Sample candidate = sample(5000, 0, 5), live = sample(5000, 0, 2);  // +150%, +3 ms
   EXPECT_EQ(first_breach(judge(config, limits, candidate, live)), nullptr);
   limits.p99_noise_floor = std::chrono::milliseconds(1);
-  const RuleEvidence* breach = first_breach(judge(config, limits, candidate, live));
+  const auto rules = judge(config, limits, candidate, live);
+  const RuleEvidence* breach = first_breach(rules);
   ASSERT_NE(breach, nullptr);
   EXPECT_EQ(breach->kind, RuleKind::latency);
 }
