@@ -222,6 +222,11 @@ void print_status(const json::object& s) {
   if (text(s, "last_decision") != "" && text(s, "last_decision") != "-") {
     fmt::print("decision:  {}\n", text(s, "last_decision"));
   }
+  // The last rollback, unless a promotion came after it (it is history then, not news).
+  if (const auto* rb = object_at(s, "last_rollback"); rb && text(s, "state") != "stable") {
+    fmt::print("rollback:  {} ({}) {}\n", text(*rb, "at"), text(*rb, "reason"),
+               text(*rb, "detail"));
+  }
   if (const auto* history = array_at(s, "history")) {
     const std::size_t shown = std::min<std::size_t>(history->size(), 5);
     for (std::size_t i = history->size() - shown; i < history->size(); ++i) {

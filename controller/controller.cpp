@@ -178,6 +178,7 @@ void Controller::restore() {
     state_lock_ = std::make_unique<StateFileLock>(state_path_);
     if (auto saved = load_state(state_path_)) {
       state_ = resume_after_restart(std::move(*saved), clock_());
+      if (!state_.history.empty()) last_decision_ = state_.history.back().detail;
       log_.info("restored rollout state from {}: {}, live {}, step {}", state_path_,
                 name(state_.phase), name(state_.live),
                 state_.step ? std::to_string(*state_.step) : "none");

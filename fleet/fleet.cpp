@@ -21,6 +21,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kRetryAfter = 200ms;  // after etcd could not be reached
+constexpr auto kRideOut = 3s;        // an operator's call waits this long for etcd to answer
 
 etcd::Compare compare(std::string key, etcd::Compare::Target target, etcd::Revision revision) {
   etcd::Compare c;
@@ -339,7 +340,14 @@ asio::awaitable<void> Fleet::lead_check() {
 // --- SharedState: operator calls on any replica ---
 
 asio::awaitable<std::optional<SharedState::Snapshot>> Fleet::read() {
-  const auto range = co_await etcd_->range(keys_.state);
+  // etcd answers nothing for a second or two while its members elect a new raft leader (after
+  // one was lost): an operator's call waits that out rather than failing.
+  const auto deadline = std::chrono::steady_clock::now() + kRideOut;
+  auto range = co_await etcd_->range(keys_.state);
+  while (!range && !stopped_ && std::chrono::steady_clock::now() < deadline) {
+    co_await sleep(kRetryAfter);
+    range = co_await etcd_->range(keys_.state);
+  }
   if (!range) {
     set_connected(false);
     co_return std::nullopt;
@@ -359,7 +367,14 @@ asio::awaitable<SharedState::Write> Fleet::write(const RolloutState& state,
   etcd::Txn txn;
   txn.compare.push_back(state_unchanged(keys_.state, expected_revision));
   txn.success.push_back(put(keys_.state, json::serialize(state_to_json(state))));
-  const auto result = co_await etcd_->txn(std::move(txn));
+  const auto deadline = std::chrono::steady_clock::now() + kRideOut;
+  auto result = co_await etcd_->txn(txn);
+  // A retried write may have committed the first time: the compare then fails, and the caller
+  // reads again and finds its own change (an operation applied twice gives the same state).
+  while (!result && !stopped_ && std::chrono::steady_clock::now() < deadline) {
+    co_await sleep(kRetryAfter);
+    result = co_await etcd_->txn(txn);
+  }
   if (!result) {
     set_connected(false);
     co_return Write::unreachable;

@@ -120,7 +120,14 @@ EtcdMember::~EtcdMember() {
   std::filesystem::remove_all(dir_, ec);
 }
 
+void EtcdMember::restart() {
+  kill();
+  start(initial_cluster_, cluster_token_);
+}
+
 void EtcdMember::start(const std::string& initial_cluster, const std::string& cluster_token) {
+  initial_cluster_ = initial_cluster;
+  cluster_token_ = cluster_token;
   const std::vector<std::string> args = {
       "etcd",
       "--name=" + name_,

@@ -37,7 +37,8 @@ class EtcdMember {
 
   // Polls GET /health until {"health":"true"}.
   [[nodiscard]] bool wait_healthy(std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  void kill();  // SIGKILL and reap; idempotent
+  void kill();     // SIGKILL and reap; idempotent
+  void restart();  // after kill(): the same member, name, ports and data again
   bool running() const { return pid_ > 0; }
 
   const std::string& name() const { return name_; }
@@ -49,6 +50,7 @@ class EtcdMember {
   void start(const std::string& initial_cluster, const std::string& cluster_token);
 
   std::string dir_;  // the data dir and the log
+  std::string initial_cluster_, cluster_token_;
   std::string name_;
   std::uint16_t client_port_ = 0;
   std::uint16_t peer_port_ = 0;

@@ -242,12 +242,14 @@ TEST_F(CtlTest, WaitExitsZeroWhenPromotedThreeWhenRolledBackFourOnTimeout) {
   auto r = run_cli({"ctl", "--admin", proxy.admin_url(), "wait", "--timeout", "30s"}, 40s);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "promoted: live green")) << r.out;
+  EXPECT_FALSE(contains(ctl(proxy, {"status"}).out, "rollback:  ")) << "no rollback to show";
 
   blue.set_status(500);  // the next candidate is blue, and it fails
   ASSERT_EQ(ctl(proxy, {"start"}).exit_code, 0);
   r = run_cli({"ctl", "--admin", proxy.admin_url(), "wait", "--timeout", "30s"}, 40s);
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "rolled back: live green")) << r.out;
+  EXPECT_TRUE(contains(ctl(proxy, {"status"}).out, "rollback:  ")) << "the rollback, with why";
 
   blue.set_status(200);
   ASSERT_EQ(ctl(proxy, {"start", "--step-duration", "1h"}).exit_code, 0);

@@ -5,9 +5,11 @@
 #include <memory>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "controller/rollout.h"
 #include "fleet/etcd_member.h"
 #include "integration/harness.h"
 
@@ -213,6 +215,95 @@ TEST_F(FleetTest, WithoutEtcdTrafficFlowsAndOnlyARollbackApplies) {
   const auto back = replicas[1]->admin("POST", "/rollout/rollback");
   EXPECT_EQ(back.status, 200u) << back.body;
   EXPECT_EQ(send_requests(replicas[1]->proxy_port(), 20).of("blue"), 20);
+}
+
+// Three etcd members: the fleet goes on without one, and waits out the loss of two.
+class FleetOnThreeMembersTest : public FleetTest {
+ protected:
+  void SetUp() override {
+    if (!EtcdMember::available()) GTEST_SKIP() << EtcdMember::kMissing;
+    cluster = std::make_unique<EtcdCluster>(3);
+    ASSERT_TRUE(cluster->wait_healthy()) << cluster->logs();
+  }
+
+  void start_replicas_on_cluster(const std::string& rollout) {
+    std::string endpoints;
+    for (const auto& e : cluster->endpoints()) endpoints += (endpoints.empty() ? "" : ", ") + e;
+    for (int i = 1; i <= 3; ++i) {
+      replicas.push_back(std::make_unique<Bgproxy>(
+          make_config(ConfigSpec{.blue = {blue.address()},
+                                 .green = {green.address()},
+                                 .rollout = rollout,
+                                 .top = "fleet:\n  etcd: [" + endpoints + "]\n  replica_id: r" +
+                                        std::to_string(i) + "\n  lease_ttl: 2s\n"})));
+      ASSERT_TRUE(replicas.back()->start());
+    }
+    ASSERT_TRUE(wait_until([&] { return !leader().empty(); }, 15s)) << "no leader";
+  }
+
+  std::unique_ptr<EtcdCluster> cluster;
+};
+
+TEST_F(FleetOnThreeMembersTest, NoStateChangeIsMissedWhileAMemberIsDown) {
+  start_replicas_on_cluster(std::string(kRollout));
+  cluster->member(0).kill();
+  constexpr int kChanges = 10;
+  for (int i = 0; i < kChanges; ++i) {
+    const auto r = replicas[static_cast<std::size_t>(i) % 3]->admin(
+        "PUT", "/weights", fmt::format(R"({{"green": {}}})", 10 + i));
+    ASSERT_EQ(r.status, 200u) << r.body;
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const auto& r : replicas) {
+          if (weight_of(r->status(), "green") != 10 + kChanges - 1) return false;
+        }
+        return true;
+      },
+      10s));
+  for (const auto& r : replicas) {
+    int weights_events = 0;
+    const auto status = r->status();  // the loop below reads into it: it must outlive the loop
+    for (const auto& e : status.as_object().at("history").as_array()) {
+      weights_events += string_at(e, "event") == "weights" ? 1 : 0;
+    }
+    EXPECT_EQ(weights_events, kChanges);
+  }
+}
+
+TEST_F(FleetOnThreeMembersTest, WithoutQuorumTrafficFlowsNothingAdvancesAndItRecovers) {
+  start_replicas_on_cluster(
+      "steps: [20, 50, 100]\nstep_duration: 1s\ncheck_interval: 100ms\n"
+      "min_requests: 1\n");
+  ASSERT_EQ(replicas[0]->admin("POST", "/rollout/start").status, 200u);
+  ASSERT_TRUE(wait_until([&] { return all_in_state("progressing"); }, 5s));
+  cluster->member(1).kill();
+  cluster->member(2).kill();
+  const auto during = replicas[0]->status();
+  const auto step_end = bgp::parse_time(string_at(during, "next_step_at"));
+  ASSERT_TRUE(step_end);
+  // Past the step's end without quorum: every request answered, and the step stays.
+  std::vector<std::unique_ptr<TrafficLoop>> traffic;
+  for (const auto& r : replicas) {
+    traffic.push_back(std::make_unique<TrafficLoop>(
+        r->proxy_port(),
+        TrafficLoop::Options{.connections = 1, .pause = 5ms, .max_duration = 60s}));
+  }
+  ASSERT_TRUE(wait_until([&] { return std::chrono::system_clock::now() > *step_end + 2s; }, 10s));
+  for (const auto& r : replicas) {
+    EXPECT_EQ(number_at(r->status(), "step"), number_at(during, "step"));
+  }
+  cluster->member(1).restart();
+  cluster->member(2).restart();
+  EXPECT_TRUE(wait_until(
+      [&] { return number_at(replicas[0]->status(), "step") != number_at(during, "step"); }, 20s))
+      << "the rollout did not go on when quorum returned";
+  for (auto& t : traffic) t->stop();
+  for (const auto& t : traffic) {
+    const Tally tally = t->tally();
+    EXPECT_EQ(tally.status(0), 0) << tally.to_string();  // no request without an answer
+    EXPECT_EQ(tally.status(200), tally.total) << tally.to_string();
+  }
 }
 
 }  // namespace
