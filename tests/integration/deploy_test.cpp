@@ -56,11 +56,7 @@ TEST(DeployTest, TheGrafanaDashboardAsksOnlyForMetricsThatExist) {
                              .green = {green.address()},
                              .rollout = "step_duration: 1h\ncheck_interval: 100ms\n"}));
   ASSERT_TRUE(proxy.start());
-  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
-  {
-    TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = 20s});
-    ASSERT_TRUE(wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, 15s));
-  }
+  ASSERT_TRUE(start_and_drive_until_rolled_back(proxy));
   green.set_status(200);
   ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
   send_requests(proxy.proxy_port(), 50);

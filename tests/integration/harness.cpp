@@ -1014,6 +1014,12 @@ bool in_state(const json::value& status, std::string_view state) {
   return string_at(status, "state") == state;
 }
 
+bool start_and_drive_until_rolled_back(const Bgproxy& proxy, Ms timeout) {
+  if (proxy.admin("POST", "/rollout/start").status != 200u) return false;
+  TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = timeout + 5s});
+  return wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, timeout);
+}
+
 std::string rollback_reason(const json::value& status) {
   const auto* last = status.is_object() ? status.as_object().if_contains("last_rollback") : nullptr;
   return last && last->is_object() ? string_at(*last, "reason") : std::string();

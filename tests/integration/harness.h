@@ -350,6 +350,9 @@ boost::json::value wait_status(const Bgproxy& proxy, Predicate predicate, Ms tim
 }
 
 bool in_state(const boost::json::value& status, std::string_view state);  // "state" of /status
+// Starts a rollout and sends traffic until the judge rolls it back (the candidate must be bad);
+// false if it did not within `timeout`.
+bool start_and_drive_until_rolled_back(const Bgproxy& proxy, Ms timeout = 15s);
 std::string rollback_reason(const boost::json::value& status);  // last_rollback.reason or ""
 
 // The sum of the samples of metric `name` in a Prometheus text exposition whose labels include

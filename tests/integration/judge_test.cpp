@@ -203,11 +203,7 @@ TEST_F(JudgeTest, JsonLogLinesCarryTheVerdictsFields) {
   green.set_status(500);
   Bgproxy proxy(make_config(spec("check_interval: 100ms\n", "log: { format: json }\n")));
   ASSERT_TRUE(proxy.start());
-  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
-  {
-    TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = 20s});
-    ASSERT_TRUE(wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, 15s));
-  }
+  ASSERT_TRUE(start_and_drive_until_rolled_back(proxy));
   ASSERT_TRUE(proxy.wait_log(R"("event":"rollback")"));
   json::object rollback;
   std::istringstream lines(proxy.log());

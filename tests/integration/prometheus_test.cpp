@@ -191,11 +191,7 @@ TEST(PrometheusAlertTest, ARollbackFiresTheShippedAlert) {
   // A first scrape with no rollback yet, so that the increase is seen.
   ASSERT_TRUE(
       wait_until([&] { return !prometheus.query("bgproxy_rollbacks_total").empty(); }, 30s, 250ms));
-  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
-  {
-    TrafficLoop traffic(proxy.proxy_port(), {.connections = 2, .max_duration = 20s});
-    ASSERT_TRUE(wait_until([&] { return in_state(proxy.status(), "rolled_back"); }, 15s));
-  }
+  ASSERT_TRUE(start_and_drive_until_rolled_back(proxy));
   const bool fired = wait_until(
       [&] {
         for (const auto& series :
