@@ -1,4 +1,4 @@
-// The subcommands of the bgproxy executable (SPEC section 2). Each returns the process exit code.
+// The subcommands of the bgproxy executable (docs/cli.md). Each returns the process exit code.
 #pragma once
 
 #include <optional>

@@ -1,4 +1,5 @@
-// The configuration of SPEC section 3 as plain structs, with every default, and its YAML loader.
+// The configuration of docs/configuration.md as plain structs, with every default, and its YAML
+// loader.
 #pragma once
 
 #include <chrono>

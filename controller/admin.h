@@ -1,5 +1,5 @@
-// The admin API (SPEC section 4) on its own listener, served on the control thread's io_context so
-// that it calls the controller without locks.
+// The admin API (docs/admin-api.md) on its own listener, served on the control thread's io_context
+// so that it calls the controller without locks.
 #pragma once
 
 #include <functional>

@@ -21,7 +21,7 @@ namespace bgp {
 using TimePoint = std::chrono::system_clock::time_point;
 
 enum class Phase : std::uint8_t { stable, progressing, paused, rolled_back };
-std::string_view name(Phase phase) noexcept;  // SPEC's "stable" | "progressing" | ...
+std::string_view name(Phase phase) noexcept;  // docs/admin-api.md: "stable" | "progressing" | ...
 std::optional<Phase> parse_phase(std::string_view text) noexcept;
 
 enum class RollbackReason : std::uint8_t { error_rate, p99, p99_increase, health, manual };

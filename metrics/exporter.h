@@ -1,4 +1,4 @@
-// The Prometheus view of bgproxy (SPEC section 5), built at scrape time. The workers only write
+// The Prometheus view of bgproxy (docs/admin-api.md), built at scrape time. The workers only write
 // their StatsShard; this collector sums the shards and asks the control plane for its gauges when
 // Prometheus scrapes, so prometheus-cpp never runs on the request path.
 #pragma once

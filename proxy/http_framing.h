@@ -1,4 +1,4 @@
-// HTTP/1.1 message rules of SPEC section 6 that do no I/O: which upstream responses are refused,
+// HTTP/1.1 message rules of docs/proxying.md that do no I/O: which upstream responses are refused,
 // hop-by-hop headers, forwarding headers, and the proxy's own error responses. Pure functions,
 // tested without sockets. (Request heads: request_head.h.)
 #pragma once

@@ -1,6 +1,6 @@
-// The strict reading of a request head (SPEC section 6): where a head ends, which heads are refused
-// and with which status, and how the body after an accepted head is framed. Pure functions over
-// bytes (no I/O), shared by the session and the fuzz target (tests/fuzz).
+// The strict reading of a request head (docs/proxying.md): where a head ends, which heads are
+// refused and with which status, and how the body after an accepted head is framed. Pure functions
+// over bytes (no I/O), shared by the session and the fuzz target (tests/fuzz).
 //
 // Beast's parser accepts shapes that other HTTP implementations read differently (obs-fold, bare
 // line ends, `Transfer-Encoding: gzip` with `Content-Length`, several Host fields, ...). A request

@@ -1,4 +1,5 @@
-// Which color and which endpoint serve a request: SPEC section 3 `routing` applied to one request.
+// Which color and which endpoint serve a request: docs/configuration.md `routing` applied to one
+// request.
 #pragma once
 
 #include <array>

@@ -16,7 +16,7 @@ class AdminTest : public ::testing::Test {
 
   ConfigSpec spec() const { return {.blue = {blue.address()}, .green = {green.address()}}; }
 
-  // The response is a JSON error object, as SPEC section 4 says.
+  // The response is a JSON error object, as docs/admin-api.md says.
   static void expect_error(const HttpResponse& r, unsigned status) {
     EXPECT_EQ(r.status, status) << r.body << r.error;
     const auto body = r.json();

@@ -1,4 +1,4 @@
-// The command line (SPEC section 2): version, check-config, run's exit codes, ctl against a running
+// The command line (docs/cli.md): version, check-config, run's exit codes, ctl against a running
 // proxy, and SIGTERM's exit code.
 #include <csignal>
 #include <regex>

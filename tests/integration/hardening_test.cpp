@@ -1,5 +1,5 @@
-// Hardening (SPEC section 6): hostile input is refused before any backend sees it, and faults still
-// get answers. The real bgproxy binary between hand-driven client sockets and a backend that
+// Hardening (docs/proxying.md): hostile input is refused before any backend sees it, and faults
+// still get answers. The real bgproxy binary between hand-driven client sockets and a backend that
 // records every byte it receives.
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-// The data plane end to end (SPEC section 6): the real bgproxy between test clients and in-test
+// The data plane end to end (docs/proxying.md): the real bgproxy between test clients and in-test
 // backends on loopback. Split and stickiness, overrides, what is forwarded and what is not,
 // keep-alive, the proxy's own error answers, 100-continue, upgrades and refused request shapes.
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-// Signals on the real bgproxy (SPEC section 2): SIGHUP reloads the config file without dropping
+// Signals on the real bgproxy (docs/cli.md): SIGHUP reloads the config file without dropping
 // open connections and refuses an invalid file; SIGTERM drains (requests in flight finish, new
 // connections are refused, idle keep-alive connections close) and exits 0.
 #include <unistd.h>
