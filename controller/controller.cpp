@@ -82,25 +82,9 @@ json::object verdict_fields(const Decision& d) {
   if (d.reason) fields["reason"] = name(*d.reason);
   if (d.state.step) fields["step"] = *d.state.step;
   json::object rules;
-  for (const auto& r : d.evidence) {
-    rules[r.name()] = json::object{{"estimate", finite_or_null(r.estimate)},
-                                   {"threshold", finite_or_null(r.threshold)},
-                                   {"requests", r.candidate_n},
-                                   {"e", r.e()},
-                                   {"bar", r.bar}};
-  }
+  for (const auto& r : d.evidence) rules[r.name()] = rule_json(r);
   if (!rules.empty()) fields["rules"] = std::move(rules);
   return fields;
-}
-
-// The split-routed traffic of a stats difference, as the judge counts it.
-ColorSamples samples_of(const StatsTotals& totals) {
-  ColorSamples out;
-  for (Color c : kColors) {
-    const ColorTotals& t = totals.of(c);
-    out.of(c) = Sample{t.requests, t.errors, t.latency};
-  }
-  return out;
 }
 
 json::object history_json(const HistoryEvent& e) {
@@ -152,6 +136,15 @@ std::optional<std::string_view> event_of(Verdict verdict) {
 }
 
 }  // namespace
+
+ColorSamples judged_samples(const StatsTotals& totals) {
+  ColorSamples out;
+  for (Color c : kColors) {
+    const ColorTotals& t = totals.of(c);
+    out.of(c) = Sample{t.requests, t.errors, t.latency};
+  }
+  return out;
+}
 
 Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config> config,
                        SnapshotSlot& routing, const StatsRegistry& stats, Logger& log, Clock clock)
@@ -352,13 +345,13 @@ void Controller::announce(std::string_view event, std::string_view detail) {
 
 ColorSamples Controller::take_fresh() {
   const StatsTotals reading = stats_.totals();
-  const ColorSamples fresh = samples_of(reading.since(last_reading_));
+  const ColorSamples fresh = judged_samples(reading.since(last_reading_));
   last_reading_ = reading;
   return fresh;
 }
 
 ColorSamples Controller::peek_fresh() const {
-  return samples_of(stats_.totals().since(last_reading_));
+  return judged_samples(stats_.totals().since(last_reading_));
 }
 
 ColorSamples Controller::current_window() const {

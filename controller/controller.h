@@ -30,6 +30,9 @@ namespace bgp {
 class HealthProber;
 class Notifier;
 
+// The judged (split-routed) traffic of a stats reading, as the judge counts it.
+ColorSamples judged_samples(const StatsTotals& totals);
+
 class Controller {
  public:
   using Clock = std::function<TimePoint()>;

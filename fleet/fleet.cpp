@@ -53,16 +53,6 @@ etcd::Compare state_unchanged(const std::string& key, etcd::Revision revision) {
                        : compare(key, etcd::Compare::Target::mod, revision);
 }
 
-ColorSamples judged_totals(const StatsRegistry& stats) {
-  const StatsTotals totals = stats.totals();
-  ColorSamples out;
-  for (Color c : kColors) {
-    const ColorTotals& t = totals.of(c);
-    out.of(c) = Sample{t.requests, t.errors, t.latency};
-  }
-  return out;
-}
-
 std::vector<std::string> endpoints_of(const FleetConfig& fleet) {
   std::vector<std::string> out;
   for (const Address& a : fleet.etcd) out.push_back(a.to_string());
@@ -230,12 +220,17 @@ asio::awaitable<void> Fleet::watch_loop() {
 
 void Fleet::apply(const etcd::KeyValue& kv, bool deleted) {
   if (kv.key == keys_.leader) {
+    const bool was_leading = leading();
     if (deleted) {
       leader_.reset();
     } else {
       leader_ = kv.value;
     }
     if (leader_ != self_) leadership_ = 0;  // deposed: our writes are fenced out from now on
+    if (was_leading && !leading()) {
+      log_.warn("fleet: {} steps down as the leader: {}", self_,
+                leader_ ? "another replica leads" : "the leader key is gone");
+    }
   } else if (kv.key == keys_.state) {
     if (!deleted) apply_state(kv);
   } else if (kv.key.starts_with(keys_.replicas)) {
@@ -301,7 +296,7 @@ asio::awaitable<void> Fleet::write_unwritten_rollback() {
 
 asio::awaitable<void> Fleet::publish_totals() {
   ReplicaTotals mine{self_, incarnation_, config_.admin.listen.to_string(), controller_.now(),
-                     judged_totals(stats_)};
+                     judged_samples(stats_.totals())};
   replicas_[self_] = mine;  // the leader counts itself before its own watch brings this back
   const auto put_ok = co_await etcd_->put(keys_.replica(self_), replica_to_json(mine), lease_);
   set_connected(static_cast<bool>(put_ok));
