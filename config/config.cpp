@@ -480,7 +480,8 @@ Fields Loader::root_fields(Config& c) {
       section("fleet", fleet_fields(c.fleet)),
       section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url)}),
       section("log", {choice("level", c.log.level, kLogLevels),
-                      choice("format", c.log.format, kLogFormats)}),
+                      choice("format", c.log.format, kLogFormats), flag("access", c.log.access),
+                      text("access_file", c.log.access_file)}),
   };
 }
 

@@ -131,6 +131,8 @@ enum class LogFormat { text, json };
 struct LogConfig {
   LogLevel level = LogLevel::info;
   LogFormat format = LogFormat::text;
+  bool access = false;      // one access line per request (docs/configuration.md)
+  std::string access_file;  // where access lines go: "" = stdout
   bool operator==(const LogConfig&) const = default;
 };
 

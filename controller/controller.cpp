@@ -164,7 +164,8 @@ Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config
 Controller::~Controller() = default;
 
 void Controller::restore() {
-  endpoints_ = resolve_endpoints(config_->backends);
+  endpoints_ = resolve_endpoints(config_->backends, stats_);
+  access_log_ = open_access_log(config_->log);
   // In a fleet the state lives in etcd (docs/fleet.md).
   state_path_ = config_->fleet.enabled() ? std::string() : config_->state_file;
   if (!state_path_.empty()) {
@@ -182,6 +183,10 @@ void Controller::restore() {
   }
   last_reading_ = stats_.totals();
   publish_snapshot();
+}
+
+std::shared_ptr<const AccessLogFile> Controller::open_access_log(const LogConfig& log) {
+  return log.access ? AccessLogFile::open(log.access_file) : nullptr;
 }
 
 std::optional<std::string> Controller::endpoint_problem(const Config& config) const {
@@ -212,9 +217,16 @@ void Controller::stop() {
 
 std::optional<std::string> Controller::reload(std::shared_ptr<const Config> config) {
   if (auto problem = endpoint_problem(*config)) return problem;
-  auto endpoints = resolve_endpoints(config->backends);
+  auto endpoints = resolve_endpoints(config->backends, stats_);
+  std::shared_ptr<const AccessLogFile> access_log;
+  try {
+    access_log = open_access_log(config->log);  // reopened: a rotated file is let go
+  } catch (const std::exception& e) {
+    return e.what();
+  }
   config_ = std::move(config);
   endpoints_ = std::move(endpoints);
+  access_log_ = std::move(access_log);
   health_.reconfigure(config_->backends);
   notifier_->set_webhook(config_->notify.webhook);
   start_probes();
@@ -310,6 +322,7 @@ void Controller::publish_snapshot() {
     for (Endpoint& e : snapshot->endpoints[index(c)]) e.healthy = health_.healthy(c, e.label);
   }
   snapshot->config = config_;
+  snapshot->access_log = access_log_;
   routing_.publish(std::move(snapshot));
 }
 

@@ -106,6 +106,9 @@ class Controller {
   ColorSamples current_window() const;  // the step window with what came since the last check
   void persist();
   std::optional<std::string> endpoint_problem(const Config& config) const;
+  // The access log's destination for `log` (null when log.access is off). Throws when it cannot
+  // be opened.
+  static std::shared_ptr<const AccessLogFile> open_access_log(const LogConfig& log);
 
   boost::asio::io_context& io_;
   std::shared_ptr<const Config> config_;
@@ -114,7 +117,8 @@ class Controller {
   Logger& log_;
   Clock clock_;
 
-  std::array<std::vector<Endpoint>, 2> endpoints_;  // resolved once per config
+  std::array<std::vector<Endpoint>, 2> endpoints_;   // resolved once per config
+  std::shared_ptr<const AccessLogFile> access_log_;  // opened once per config; null when off
   RolloutState state_;
   StatsTotals last_reading_;                     // the shard totals at the last reading
   std::vector<RuleEvidence> evidence_;           // the judge's rules at the last check

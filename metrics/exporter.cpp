@@ -132,9 +132,9 @@ ClientMetric duration_histogram(const ExportedLane& lane) {
   auto& histogram = metric.histogram;
   histogram.sample_count = totals.latency.count();
   histogram.sample_sum = static_cast<double>(totals.latency_sum_micros) / kMicrosPerSecond;
-  for (const double bound : kDurationBucketsSeconds) {
-    const double bound_micros = std::round(bound * kMicrosPerSecond);
-    histogram.bucket.push_back({totals.latency.count_at_most(bound_micros), bound});
+  for (const std::uint64_t bound : kDurationBoundsMicros) {
+    histogram.bucket.push_back({totals.latency.count_at_most(static_cast<double>(bound)),
+                                static_cast<double>(bound) / kMicrosPerSecond});
   }
   histogram.bucket.push_back({histogram.sample_count, std::numeric_limits<double>::infinity()});
   return metric;
@@ -164,6 +164,78 @@ MetricFamily upstream_errors_family(const StatsTotals& totals) {
                                       {label("color", name(color)), label("kind", name(kind))}));
     }
   }
+  return family;
+}
+
+// Each endpoint's requests, latency, failures and pool use (slots: metrics/stats.h). An endpoint
+// removed by a reload keeps its series, frozen, until the process restarts.
+std::vector<MetricFamily> endpoint_families(const std::vector<EndpointSlotName>& names,
+                                            const std::vector<EndpointTotals>& totals) {
+  auto requests = make_family("bgproxy_endpoint_requests_total",
+                              "Requests an endpoint answered (every route), by status class.",
+                              MetricType::Counter);
+  auto duration =
+      make_family("bgproxy_endpoint_request_duration_seconds",
+                  "Request latency of the requests an endpoint answered.", MetricType::Histogram);
+  auto errors =
+      make_family("bgproxy_endpoint_upstream_errors_total",
+                  "Failed upstream attempts to an endpoint, by kind.", MetricType::Counter);
+  auto opened = make_family("bgproxy_upstream_connections_opened_total",
+                            "Upstream connections opened to an endpoint.", MetricType::Counter);
+  auto reused = make_family("bgproxy_upstream_connections_reused_total",
+                            "Requests sent on a pooled (kept-alive) upstream connection.",
+                            MetricType::Counter);
+  for (std::size_t slot = 0; slot < names.size() && slot < totals.size(); ++slot) {
+    const EndpointTotals& t = totals[slot];
+    const Labels labels{label("color", name(names[slot].color)),
+                        label("endpoint", names[slot].endpoint)};
+    const auto with = [&](std::string key, std::string_view value) {
+      Labels more = labels;
+      more.push_back(label(std::move(key), value));
+      return more;
+    };
+    constexpr std::size_t k2xx = 1, k5xx = 4;
+    for (std::size_t k = 0; k < kStatusClasses; ++k) {
+      if (t.by_class[k] == 0 && k != k2xx && k != k5xx) continue;
+      requests.metric.push_back(
+          counter(static_cast<double>(t.by_class[k]), with("code", status_class_label(k))));
+    }
+    ClientMetric histogram_metric;
+    histogram_metric.label = labels;
+    auto& histogram = histogram_metric.histogram;
+    histogram.sample_count = t.requests();
+    histogram.sample_sum = static_cast<double>(t.latency_sum_micros) / kMicrosPerSecond;
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kDurationBoundsMicros.size(); ++b) {
+      cumulative += t.latency_buckets[b];
+      histogram.bucket.push_back(
+          {cumulative, static_cast<double>(kDurationBoundsMicros[b]) / kMicrosPerSecond});
+    }
+    histogram.bucket.push_back(
+        {cumulative + t.latency_buckets.back(), std::numeric_limits<double>::infinity()});
+    duration.metric.push_back(std::move(histogram_metric));
+    for (std::size_t k = 0; k < kUpstreamErrorKinds; ++k) {
+      errors.metric.push_back(counter(static_cast<double>(t.upstream_errors[k]),
+                                      with("kind", name(static_cast<UpstreamError>(k)))));
+    }
+    opened.metric.push_back(counter(static_cast<double>(t.connections_opened), labels));
+    reused.metric.push_back(counter(static_cast<double>(t.connections_reused), labels));
+  }
+  std::vector<MetricFamily> families;
+  families.push_back(std::move(requests));
+  families.push_back(std::move(duration));
+  families.push_back(std::move(errors));
+  families.push_back(std::move(opened));
+  families.push_back(std::move(reused));
+  return families;
+}
+
+MetricFamily idle_upstreams_family(const StatsTotals& totals) {
+  auto family = make_family("bgproxy_upstream_idle_connections",
+                            "Pooled idle upstream connections (as of each worker's last sweep, at "
+                            "most a second ago).",
+                            MetricType::Gauge);
+  family.metric.push_back(gauge(static_cast<double>(totals.idle_upstream_connections)));
   return family;
 }
 
@@ -402,6 +474,11 @@ std::vector<MetricFamily> Exporter::Collect() const {
   families.push_back(duration_family(lanes));
   families.push_back(upstream_errors_family(totals));
   families.push_back(downstream_connections_family(totals));
+  const auto endpoint_names = stats_.endpoint_names();
+  for (auto& family : endpoint_families(endpoint_names, stats_.endpoint_totals())) {
+    families.push_back(std::move(family));
+  }
+  families.push_back(idle_upstreams_family(totals));
   families.push_back(weights_family(control));
   families.push_back(rollout_state_family(control));
   families.push_back(rollout_step_family(control));

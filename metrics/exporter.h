@@ -97,10 +97,4 @@ class Exporter : public prometheus::Collectable {
 // The text exposition format 0.0.4 of everything `collectable` reports.
 std::string render_text(const prometheus::Collectable& collectable);
 
-// The fixed `le` bounds of bgproxy_request_duration_seconds, in seconds (+Inf is added).
-// About 20 from 0.5 ms to 10 s, so that histogram_quantile() reads a p99 within a bucket's width.
-inline constexpr std::array<double, 20> kDurationBucketsSeconds{
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
-    0.075,  0.1,   0.15,  0.25,  0.5,   0.75,   1,    2.5,   5,     10};
-
 }  // namespace bgp

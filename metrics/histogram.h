@@ -44,6 +44,19 @@ struct HistogramLayout {
   }
 };
 
+// The fixed `le` bounds of the exported duration histograms, in microseconds (+Inf is added).
+// About 20 from 0.5 ms to 10 s, so that histogram_quantile() reads a p99 within a bucket's width.
+inline constexpr std::array<std::uint64_t, 20> kDurationBoundsMicros{
+    500,   1000,   2000,   3000,   5000,   7500,   10000,   15000,   25000,   50000,
+    75000, 100000, 150000, 250000, 500000, 750000, 1000000, 2500000, 5000000, 10000000};
+
+// The index of the first bound a latency is at most (kDurationBoundsMicros.size(): above them all).
+constexpr std::size_t duration_bucket(std::uint64_t micros) noexcept {
+  std::size_t i = 0;
+  while (i < kDurationBoundsMicros.size() && micros > kDurationBoundsMicros[i]) ++i;
+  return i;
+}
+
 // A plain (single-threaded) histogram: sums and differences of shards, percentiles.
 class LatencyHistogram {
  public:
@@ -73,6 +86,16 @@ class SingleWriterCounter {
   void add(std::uint64_t n = 1) noexcept {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  std::uint64_t read() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+// A level written by one thread and read by others.
+class SingleWriterGauge {
+ public:
+  void set(std::uint64_t value) noexcept { value_.store(value, std::memory_order_relaxed); }
   std::uint64_t read() const noexcept { return value_.load(std::memory_order_relaxed); }
 
  private:

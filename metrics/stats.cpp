@@ -81,6 +81,51 @@ void StatsShard::record_upstream_error(Color color, UpstreamError kind) noexcept
   lanes_[lane_index(Route::split, color)].upstream_errors[static_cast<std::size_t>(kind)].add();
 }
 
+std::uint64_t EndpointTotals::requests() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto count : by_class) n += count;
+  return n;
+}
+
+void StatsShard::record_endpoint_request(std::uint16_t slot, unsigned status,
+                                         std::chrono::microseconds latency) noexcept {
+  PerEndpoint* e = endpoint(slot);
+  if (!e) return;
+  const auto micros = static_cast<std::uint64_t>(latency.count() < 0 ? 0 : latency.count());
+  const unsigned status_class = status / 100;
+  if (status_class >= 1 && status_class <= kStatusClasses) e->by_class[status_class - 1].add();
+  e->latency_sum_micros.add(micros);
+  e->latency_buckets[duration_bucket(micros)].add();
+}
+
+void StatsShard::record_endpoint_error(std::uint16_t slot, UpstreamError kind) noexcept {
+  if (PerEndpoint* e = endpoint(slot)) e->upstream_errors[static_cast<std::size_t>(kind)].add();
+}
+
+void StatsShard::upstream_connection_opened(std::uint16_t slot) noexcept {
+  if (PerEndpoint* e = endpoint(slot)) e->connections_opened.add();
+}
+
+void StatsShard::upstream_connection_reused(std::uint16_t slot) noexcept {
+  if (PerEndpoint* e = endpoint(slot)) e->connections_reused.add();
+}
+
+void StatsShard::add_endpoints_to(std::vector<EndpointTotals>& totals) const noexcept {
+  const auto sum = [](auto& out, const auto& counters) {
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] += counters[k].read();
+  };
+  for (std::size_t slot = 0; slot < totals.size() && slot < kMaxEndpointSlots; ++slot) {
+    EndpointTotals& out = totals[slot];
+    const PerEndpoint& in = endpoints_[slot];
+    sum(out.by_class, in.by_class);
+    sum(out.upstream_errors, in.upstream_errors);
+    sum(out.latency_buckets, in.latency_buckets);
+    out.connections_opened += in.connections_opened.read();
+    out.connections_reused += in.connections_reused.read();
+    out.latency_sum_micros += in.latency_sum_micros.read();
+  }
+}
+
 void StatsShard::add_to(StatsTotals& totals) const noexcept {
   const auto totals_lanes = totals.lanes();
   for (std::size_t i = 0; i < kLanes; ++i) {
@@ -94,6 +139,7 @@ void StatsShard::add_to(StatsTotals& totals) const noexcept {
   }
   totals.downstream_connections +=
       static_cast<std::int64_t>(opened_.read()) - static_cast<std::int64_t>(closed_.read());
+  totals.idle_upstream_connections += idle_upstreams_.read();
 }
 
 StatsRegistry::StatsRegistry(std::size_t shards) {
@@ -104,6 +150,29 @@ StatsRegistry::StatsRegistry(std::size_t shards) {
 StatsTotals StatsRegistry::totals() const {
   StatsTotals totals;
   for (const auto& shard : shards_) shard->add_to(totals);
+  return totals;
+}
+
+std::uint16_t StatsRegistry::endpoint_slot(Color color, std::string_view endpoint) const {
+  std::lock_guard lock(slots_mutex_);
+  for (std::size_t slot = 0; slot < slot_names_.size(); ++slot) {
+    if (slot_names_[slot].color == color && slot_names_[slot].endpoint == endpoint) {
+      return static_cast<std::uint16_t>(slot);
+    }
+  }
+  if (slot_names_.size() >= kMaxEndpointSlots) return kNoEndpointSlot;
+  slot_names_.push_back({color, std::string(endpoint)});
+  return static_cast<std::uint16_t>(slot_names_.size() - 1);
+}
+
+std::vector<EndpointSlotName> StatsRegistry::endpoint_names() const {
+  std::lock_guard lock(slots_mutex_);
+  return slot_names_;
+}
+
+std::vector<EndpointTotals> StatsRegistry::endpoint_totals() const {
+  std::vector<EndpointTotals> totals(endpoint_names().size());
+  for (const auto& shard : shards_) shard->add_endpoints_to(totals);
   return totals;
 }
 

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -53,10 +55,11 @@ struct ColorTotals {
 inline constexpr std::size_t kLanes = 5;
 
 struct StatsTotals {
-  std::array<ColorTotals, 2> colors;        // Route::split: the traffic a rollout judges
-  std::array<ColorTotals, 2> overridden;    // Route::override: served, never judged
-  ColorTotals refused;                      // Route::refused: no color
-  std::int64_t downstream_connections = 0;  // open now
+  std::array<ColorTotals, 2> colors;            // Route::split: the traffic a rollout judges
+  std::array<ColorTotals, 2> overridden;        // Route::override: served, never judged
+  ColorTotals refused;                          // Route::refused: no color
+  std::int64_t downstream_connections = 0;      // open now
+  std::uint64_t idle_upstream_connections = 0;  // pooled, as of each worker's last sweep
 
   // The judged traffic of a color (Route::split only).
   const ColorTotals& of(Color c) const noexcept { return colors[index(c)]; }
@@ -85,6 +88,31 @@ constexpr std::size_t lane_index(Route route, Color color) noexcept {
   return kLanes - 1;
 }
 
+// Per-endpoint figures, for finding the one bad backend of a color and reading its pool. Endpoints
+// are counted in slots, one per (color, endpoint) for the process's lifetime: a reload keeps an
+// endpoint's slot (its counters go on), and a slot is never given to another endpoint.
+inline constexpr std::size_t kMaxEndpointSlots = 256;
+inline constexpr std::uint16_t kNoEndpointSlot =
+    0xffff;  // over the limit: not counted per endpoint
+
+struct EndpointTotals {
+  std::array<std::uint64_t, kStatusClasses> by_class{};  // every route's requests it answered
+  std::array<std::uint64_t, kUpstreamErrorKinds> upstream_errors{};
+  std::uint64_t connections_opened = 0;  // fresh upstream connections
+  std::uint64_t connections_reused = 0;  // requests sent on a pooled connection
+  std::uint64_t latency_sum_micros = 0;
+  // Per bucket of kDurationBoundsMicros, not cumulative; the last one: above every bound.
+  std::array<std::uint64_t, kDurationBoundsMicros.size() + 1> latency_buckets{};
+
+  std::uint64_t requests() const noexcept;
+};
+
+// An endpoint's slot name.
+struct EndpointSlotName {
+  Color color;
+  std::string endpoint;  // "host:port" as configured
+};
+
 // One worker's shard. Cache-line aligned so that two workers never share a line.
 class alignas(64) StatsShard {
  public:
@@ -96,17 +124,39 @@ class alignas(64) StatsShard {
   void connection_opened() noexcept { opened_.add(); }
   void connection_closed() noexcept { closed_.add(); }
 
+  // The same request or failure counted for its endpoint (`slot` may be kNoEndpointSlot).
+  void record_endpoint_request(std::uint16_t slot, unsigned status,
+                               std::chrono::microseconds latency) noexcept;
+  void record_endpoint_error(std::uint16_t slot, UpstreamError kind) noexcept;
+  void upstream_connection_opened(std::uint16_t slot) noexcept;
+  void upstream_connection_reused(std::uint16_t slot) noexcept;
+  // The worker's pooled idle upstream connections (set by its pool sweep, once a second).
+  void set_idle_upstream_connections(std::uint64_t n) noexcept { idle_upstreams_.set(n); }
+
   void add_to(StatsTotals& totals) const noexcept;
+  void add_endpoints_to(std::vector<EndpointTotals>& totals) const noexcept;  // slot-indexed
 
  private:
+  struct PerEndpoint {
+    std::array<SingleWriterCounter, kStatusClasses> by_class;
+    std::array<SingleWriterCounter, kUpstreamErrorKinds> upstream_errors;
+    SingleWriterCounter connections_opened, connections_reused, latency_sum_micros;
+    std::array<SingleWriterCounter, kDurationBoundsMicros.size() + 1> latency_buckets;
+  };
   struct PerLane {
     SingleWriterCounter requests, errors, latency_sum_micros;
     std::array<SingleWriterCounter, kStatusClasses> by_class;
     std::array<SingleWriterCounter, kUpstreamErrorKinds> upstream_errors;
     ShardHistogram latency;
   };
+  PerEndpoint* endpoint(std::uint16_t slot) noexcept {
+    return slot < kMaxEndpointSlots ? &endpoints_[slot] : nullptr;
+  }
+
   std::array<PerLane, kLanes> lanes_;  // indexed by lane_index(), as StatsTotals::lanes()
   SingleWriterCounter opened_, closed_;
+  SingleWriterGauge idle_upstreams_;
+  std::array<PerEndpoint, kMaxEndpointSlots> endpoints_;
 };
 
 // Owns one shard per worker (plus any extra writers the caller asks for).
@@ -118,8 +168,17 @@ class StatsRegistry {
   std::size_t size() const noexcept { return shards_.size(); }
   StatsTotals totals() const;  // sums every shard now
 
+  // The slot of an endpoint (the one it had, or a new one; kNoEndpointSlot when all are taken).
+  // Control plane only. Naming a slot changes no counted value, hence const: whoever reads the
+  // stats may name the endpoints it builds routing from.
+  std::uint16_t endpoint_slot(Color color, std::string_view endpoint) const;
+  std::vector<EndpointSlotName> endpoint_names() const;  // indexed by slot
+  std::vector<EndpointTotals> endpoint_totals() const;   // sums every shard now, by slot
+
  private:
   std::vector<std::unique_ptr<StatsShard>> shards_;
+  mutable std::mutex slots_mutex_;
+  mutable std::vector<EndpointSlotName> slot_names_;
 };
 
 }  // namespace bgp

@@ -155,6 +155,7 @@ class Server::Worker {
         log_.error("worker {}: {}", index_, e.what());
       }
     }
+    context.flush_access_log();
     stopped_promise_.set_value();
   }
 

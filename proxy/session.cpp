@@ -59,6 +59,7 @@ void WorkerContext::begin_drain() noexcept {
   draining = true;
   pool_timer.cancel();
   upstreams.clear();
+  stats.set_idle_upstream_connections(0);
   const Duration drain = config_of(snapshots.get()).timeouts.drain;
   drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
   drain_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -82,6 +83,7 @@ void WorkerContext::start_pool_sweeps() {
   pool_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || draining) return;
     sweep_upstreams();
+    flush_access_log();
     start_pool_sweeps();
   });
 }
@@ -97,6 +99,16 @@ void WorkerContext::sweep_upstreams() noexcept {
     return false;
   };
   upstreams.sweep(config_of(snapshot).timeouts.upstream_idle, configured);
+  stats.set_idle_upstream_connections(upstreams.idle_count());
+}
+
+void WorkerContext::flush_access_log() noexcept {
+  if (access_log.empty()) return;
+  if (const auto& file = snapshots.get().access_log) {
+    access_log.flush(*file);
+  } else {
+    access_log.discard();  // log.access was turned off meanwhile
+  }
 }
 
 namespace {
@@ -157,13 +169,18 @@ struct Exchange {
   bool response_started = false;  // response bytes went to the client: no error status any more
   bool body_unsent = false;       // the upstream stopped taking the body: never pooled again
   const Endpoint* endpoint = nullptr;
+  // For the access log: bytes written to the client, and the upstream's part of the latency.
+  std::uint64_t bytes_sent = 0;
+  Clock::time_point upstream_at{};       // the first upstream attempt began
+  Clock::time_point response_head_at{};  // the upstream's response head was read
 };
 
 struct RelayResult {
   enum class Side { none, reader, writer };
   Side failed = Side::none;
   error_code ec;
-  bool wrote = false;  // bytes went to the writer (for a response: the client saw its head)
+  bool wrote = false;       // bytes went to the writer (for a response: the client saw its head)
+  std::uint64_t bytes = 0;  // written to the writer
 };
 
 // A socket as Beast's parser reads a body through it: with `lines` (a chunked body) every read is
@@ -393,9 +410,36 @@ class Session {
 
   void record(const Exchange& ex) noexcept {
     const auto end = ex.finished_at == Clock::time_point{} ? Clock::now() : ex.finished_at;
-    stats_.record_request(
-        ex.route, ex.color, ex.status,
-        std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at));
+    const auto latency =
+        std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at);
+    stats_.record_request(ex.route, ex.color, ex.status, latency);
+    if (ex.endpoint) stats_.record_endpoint_request(ex.endpoint->stats_slot, ex.status, latency);
+    if (snapshot_->access_log) log_access(ex, latency);
+  }
+
+  void log_access(const Exchange& ex, std::chrono::microseconds latency) {
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    AccessRecord line;
+    line.client = client_ip_;
+    line.method = "-";
+    line.target = "-";
+    if (request_) {
+      line.method = request_->get().method_string();
+      line.target = request_->get().target();
+    }
+    line.version = ex.version;
+    line.status = ex.status;
+    line.bytes = ex.bytes_sent;
+    line.route = ex.route;
+    line.color = ex.route == Route::refused ? name(ex.route) : name(ex.color);
+    if (ex.endpoint) line.endpoint = ex.endpoint->label;
+    if (ex.response_head_at != Clock::time_point{}) {
+      line.upstream = duration_cast<microseconds>(ex.response_head_at - ex.upstream_at);
+    }
+    line.total = latency;
+    worker_.access_log.append(line, config_->log.format, std::chrono::system_clock::now());
+    if (worker_.access_log.full()) worker_.access_log.flush(*snapshot_->access_log);
   }
 
   // --- the request head ------------------------------------------------------------------------
@@ -581,6 +625,7 @@ class Session {
     if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
       co_return co_await fail(ex);
     }
+    ex.upstream_at = Clock::now();
     for (int attempt = 0;; ++attempt) {
       const bool may_reuse = attempt == 0;
       // The usual case, a pooled connection, needs no coroutine frame of its own.
@@ -605,6 +650,7 @@ class Session {
       if (step == Step::done) step = co_await receive_response_head(ex);
       if (step == Step::retry && attempt == 0) continue;
       if (step != Step::done) co_return co_await fail(ex);
+      ex.response_head_at = Clock::now();
       if (simple_) co_return co_await relay_simple_response(ex, *simple_);
       co_return co_await relay_response(ex);
     }
@@ -633,6 +679,7 @@ class Session {
     auto pooled = worker_.upstreams.take(endpoint.resolved, retry_safe);
     if (!pooled) return false;
     use_upstream(std::move(*pooled), true);
+    stats_.upstream_connection_reused(endpoint.stats_slot);
     return true;
   }
 
@@ -644,6 +691,7 @@ class Session {
     if (!ec) {
       error_code ignored;
       upstream_->set_option(tcp::no_delay(true), ignored);
+      stats_.upstream_connection_opened(ex.endpoint->stats_slot);
       co_return true;
     }
     worker_.log.debug("connect to {} failed: {}", ex.endpoint->label, ec.message());
@@ -655,7 +703,7 @@ class Session {
             failed, ec.message());
       }
     }
-    stats_.record_upstream_error(ex.color, UpstreamError::connect);
+    record_upstream_error(ex, UpstreamError::connect);
     ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                   : http::status::bad_gateway);
     discard_upstream();
@@ -827,10 +875,15 @@ class Session {
     if (may_retry) return Step::retry;
     const bool timeout = ec == net::error::timed_out;
     worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
-    stats_.record_upstream_error(ex.color, timeout ? UpstreamError::timeout : UpstreamError::reset);
+    record_upstream_error(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
     ex.status =
         static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
     return Step::failed;
+  }
+
+  void record_upstream_error(const Exchange& ex, UpstreamError kind) noexcept {
+    stats_.record_upstream_error(ex.color, kind);
+    stats_.record_endpoint_error(ex.endpoint->stats_slot, kind);
   }
 
   static Step client_failed(Exchange& ex, unsigned status) noexcept {
@@ -865,6 +918,7 @@ class Session {
       arm(config_->timeouts.client_idle);
       auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
       ex.finished_at = Clock::now();
+      ex.bytes_sent += n;
       if (ec) co_return Next::close;
       if (ex.status == 101) co_return Next::tunnel;
     } else {
@@ -880,6 +934,7 @@ class Session {
                                       config_->timeouts.client_idle, nullptr);
       }
       ex.finished_at = Clock::now();
+      ex.bytes_sent += relayed.bytes;
       if (relayed.failed == RelayResult::Side::reader) {
         upstream_failed(ex, relayed.ec, false);
         // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
@@ -918,6 +973,7 @@ class Session {
           head, net::buffer(upstream_buffer_.data().data(), body_bytes)};
       arm(config_->timeouts.client_idle);
       auto [write_ec, written] = co_await net::async_write(client_, pieces, as_values);
+      ex.bytes_sent += written;
       if (write_ec) {
         ex.finished_at = Clock::now();
         co_return Next::close;
@@ -985,6 +1041,7 @@ class Session {
     auto& body = parser.get().body();
     parser.eager(false);  // read_some returns with what came, not when the buffer is full
     bool wrote = false;
+    std::uint64_t bytes = 0;
     for (;;) {
       if (parser.is_done()) {
         body = {nullptr, 0, false};
@@ -997,7 +1054,7 @@ class Session {
         // comes, not 16 KB at a time.
         auto [ec, n] = co_await http::async_read_some(from, from_buffer, parser, as_values);
         if (ec && ec != http::error::need_buffer)
-          co_return RelayResult{RelayResult::Side::reader, timed(ec), wrote};
+          co_return RelayResult{RelayResult::Side::reader, timed(ec), wrote, bytes};
         const std::size_t filled = relay.size() - body.size;
         // A zero-sized chunk would end a chunked body early: hand over no buffer instead.
         body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
@@ -1005,9 +1062,10 @@ class Session {
       arm(write_timeout);
       auto [ec, n] = co_await http::async_write(to, serializer, as_values);
       wrote = true;
+      bytes += n;
       if (ec && ec != http::error::need_buffer)
-        co_return RelayResult{RelayResult::Side::writer, timed(ec), wrote};
-      if (serializer.is_done()) co_return RelayResult{RelayResult::Side::none, {}, wrote};
+        co_return RelayResult{RelayResult::Side::writer, timed(ec), wrote, bytes};
+      if (serializer.is_done()) co_return RelayResult{RelayResult::Side::none, {}, wrote, bytes};
     }
   }
 
@@ -1023,6 +1081,7 @@ class Session {
     arm(config_->timeouts.client_idle);
     auto [ec, n] = co_await http::async_write(client_, response, as_values);
     ex.finished_at = Clock::now();
+    ex.bytes_sent += n;
     if (ec) co_return Next::close;
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();

@@ -16,6 +16,7 @@
 #include "config/descriptors.h"
 #include "config/log.h"
 #include "metrics/stats.h"
+#include "proxy/access_log.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/deadline_wheel.h"
 #include "proxy/routing.h"
@@ -91,6 +92,8 @@ struct WorkerContext {
   // Closes pooled connections that expired, were closed by their upstream, or lead to endpoints
   // the current snapshot no longer has.
   void sweep_upstreams() noexcept;
+  // Writes the buffered access lines (every second, when the buffer fills, and at the end).
+  void flush_access_log() noexcept;
 
   BufferPool& buffers;
   DeadlineWheel deadlines;  // of every connection's current operation
@@ -103,6 +106,7 @@ struct WorkerContext {
   SplitMix64 random;
   EndpointCursor endpoints;
   UpstreamPool upstreams;
+  AccessLogBuffer access_log;
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;

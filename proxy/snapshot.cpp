@@ -29,7 +29,8 @@ void SnapshotCache::refresh(std::uint64_t version) {
   seen_version_ = version;
 }
 
-std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends) {
+std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends,
+                                                       const StatsRegistry& stats) {
   boost::asio::io_context io;
   boost::asio::ip::tcp::resolver resolver(io);
   std::array<std::vector<Endpoint>, 2> out;
@@ -40,7 +41,9 @@ std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& bac
       if (ec || results.empty()) {
         throw std::runtime_error("cannot resolve " + address.to_string() + ": " + ec.message());
       }
-      out[index(c)].push_back({address, address.to_string(), results.begin()->endpoint(), true});
+      const std::string label = address.to_string();
+      out[index(c)].push_back(
+          {address, label, results.begin()->endpoint(), true, stats.endpoint_slot(c, label)});
     }
   }
   return out;

@@ -16,6 +16,8 @@
 
 #include "config/color.h"
 #include "config/config.h"
+#include "metrics/stats.h"
+#include "proxy/access_log.h"
 
 namespace bgp {
 
@@ -25,6 +27,7 @@ struct Endpoint {
   boost::asio::ip::tcp::endpoint
       resolved;  // resolved when the snapshot is built, never per request
   bool healthy = true;
+  std::uint16_t stats_slot = kNoEndpointSlot;  // where its per-endpoint figures are counted
 };
 
 struct RoutingSnapshot {
@@ -32,7 +35,8 @@ struct RoutingSnapshot {
   Color live = Color::blue;
   Weights weights;  // basis points per color, sums to 10000
   std::array<std::vector<Endpoint>, 2> endpoints;
-  std::shared_ptr<const Config> config;  // routing, timeouts and limits in force
+  std::shared_ptr<const Config> config;             // routing, timeouts and limits in force
+  std::shared_ptr<const AccessLogFile> access_log;  // null: log.access is off
 
   Color candidate() const noexcept { return other(live); }
   const std::vector<Endpoint>& endpoints_of(Color c) const noexcept { return endpoints[index(c)]; }
@@ -100,7 +104,9 @@ class SnapshotCache {
   boost::intrusive_ptr<SnapshotLease::Held> current_;
 };
 
-// Resolves every configured endpoint (blocking DNS, control plane only). Throws on failure.
-std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends);
+// Resolves every configured endpoint (blocking DNS, control plane only) and names its stats slot.
+// Throws on failure.
+std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& backends,
+                                                       const StatsRegistry& stats);
 
 }  // namespace bgp

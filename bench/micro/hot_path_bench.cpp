@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "metrics/stats.h"
+#include "proxy/access_log.h"
 #include "proxy/deadline_wheel.h"
 #include "proxy/relay_head.h"
 #include "proxy/snapshot.h"
@@ -65,6 +66,41 @@ void BM_RecordRequest(benchmark::State& state) {
   benchmark::ClobberMemory();
 }
 BENCHMARK(BM_RecordRequest);
+
+// The per-endpoint part of a request's record (on top of BM_RecordRequest).
+void BM_RecordEndpointRequest(benchmark::State& state) {
+  bgp::StatsShard shard;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    shard.record_endpoint_request(static_cast<std::uint16_t>(i & 3), 200,
+                                  std::chrono::microseconds{static_cast<long>(300 + (i & 4095))});
+    ++i;
+  }
+  benchmark::ClobberMemory();
+}
+BENCHMARK(BM_RecordEndpointRequest);
+
+// One access line (log.access), appended to a worker's buffer; written out a 32 KB block at a time
+// (to /dev/null here, so that the disk is not measured).
+void BM_AccessLine(benchmark::State& state) {
+  const auto format = state.range(0) ? bgp::LogFormat::json : bgp::LogFormat::text;
+  const auto sink = bgp::AccessLogFile::open("/dev/null");
+  bgp::AccessLogBuffer buffer;
+  bgp::AccessRecord record{.client = "10.1.2.3",
+                           .method = "GET",
+                           .target = "/api/v1/orders?customer=12345",
+                           .status = 200,
+                           .bytes = 1432,
+                           .color = "green",
+                           .endpoint = "10.0.0.7:8080",
+                           .upstream = std::chrono::microseconds{812},
+                           .total = std::chrono::microseconds{1045}};
+  for (auto _ : state) {
+    buffer.append(record, format, std::chrono::system_clock::now());
+    if (buffer.full()) buffer.flush(*sink);
+  }
+}
+BENCHMARK(BM_AccessLine)->Arg(0)->Arg(1);
 
 // What the controller does every check_interval: sum the shards, take the window, read the p99.
 void BM_WindowP99(benchmark::State& state) {

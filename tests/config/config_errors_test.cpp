@@ -64,7 +64,7 @@ TEST(ConfigErrors, UnknownKeySuggestsTheClosestKnownKey) {
 TEST(ConfigErrors, UnknownKeyFarFromAnyListsTheKnownKeys) {
   EXPECT_THAT(errors("log:\n  colour: red\n"),
               ElementsAre("t.yaml:2:3: log.colour: unknown key 'colour' (known keys: level, "
-                          "format)"));
+                          "format, access, access_file)"));
 }
 
 TEST(ConfigErrors, UnknownKeyInsideAListEntry) {

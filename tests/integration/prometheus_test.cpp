@@ -66,6 +66,12 @@ TEST_F(PrometheusTest, MetricsPassPromtoolAndHaveTheContractNames) {
       {"bgproxy_step_error_rate", "gauge"},
       {"bgproxy_step_p99_seconds", "gauge"},
       {"bgproxy_endpoint_healthy", "gauge"},
+      {"bgproxy_endpoint_requests_total", "counter"},
+      {"bgproxy_endpoint_request_duration_seconds", "histogram"},
+      {"bgproxy_endpoint_upstream_errors_total", "counter"},
+      {"bgproxy_upstream_connections_opened_total", "counter"},
+      {"bgproxy_upstream_connections_reused_total", "counter"},
+      {"bgproxy_upstream_idle_connections", "gauge"},
       {"bgproxy_build_info", "gauge"},
   };
   for (const auto& [name, type] : contract) {
@@ -83,6 +89,22 @@ TEST_F(PrometheusTest, MetricsPassPromtoolAndHaveTheContractNames) {
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_rollout_step"), -1);
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_request_duration_seconds_count", {R"(color="blue")"}),
             blue_requests);
+  // Per endpoint: the blue backend answered the blue requests, each on one upstream connection,
+  // most of them kept alive from the one before.
+  const std::string blue_endpoint = fmt::format(R"(endpoint="{}")", blue.address());
+  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_endpoint_requests_total",
+                       {R"(color="blue")", blue_endpoint, R"(code="2xx")"}),
+            blue_requests);
+  EXPECT_EQ(
+      metric_sum(metrics.body, "bgproxy_endpoint_request_duration_seconds_count", {blue_endpoint}),
+      blue_requests);
+  const double opened =
+      metric_sum(metrics.body, "bgproxy_upstream_connections_opened_total", {blue_endpoint});
+  const double reused =
+      metric_sum(metrics.body, "bgproxy_upstream_connections_reused_total", {blue_endpoint});
+  EXPECT_EQ(opened + reused, blue_requests);
+  EXPECT_GT(reused, 0);
+  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_endpoint_upstream_errors_total", {blue_endpoint}), 0);
 }
 
 // A Prometheus server on a free loopback port scraping bgproxy's admin port every second.

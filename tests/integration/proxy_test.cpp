@@ -493,6 +493,16 @@ TEST_F(ProxyTest, DeadEndpointIsSkippedForTheNextOne) {
   t.merge(send_requests(proxy.proxy_port(), 20));
   EXPECT_EQ(t.of("blue"), 30) << t.to_string();
   EXPECT_EQ(t.status(200), 30) << t.to_string();
+  // The per-endpoint figures point at the dead one: its failed connects, the other's answers.
+  const std::string dead_endpoint = fmt::format(R"(endpoint="{}")", dead);
+  const std::string good_endpoint = fmt::format(R"(endpoint="{}")", blue.address());
+  EXPECT_GE(wait_metric(proxy, "bgproxy_endpoint_requests_total", {good_endpoint}, 30), 30);
+  const auto metrics = proxy.admin("GET", "/metrics").body;
+  EXPECT_GE(metric_sum(metrics, "bgproxy_endpoint_upstream_errors_total",
+                       {dead_endpoint, R"(kind="connect")"}),
+            1);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_endpoint_requests_total", {dead_endpoint}), 0);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_endpoint_upstream_errors_total", {good_endpoint}), 0);
 }
 
 TEST_F(ProxyTest, SlowUpstreamIs504AfterUpstreamResponseTimeout) {

@@ -104,6 +104,13 @@ class ExporterTest : public ::testing::Test {
     first.connection_opened();
     second.connection_opened();
     second.connection_closed();
+    const auto endpoint = registry_.endpoint_slot(Color::blue, "127.0.0.1:9001");
+    first.record_endpoint_request(endpoint, 200, microseconds{900});
+    second.record_endpoint_request(endpoint, 503, microseconds{20'000});
+    first.record_endpoint_error(endpoint, UpstreamError::connect);
+    first.upstream_connection_opened(endpoint);
+    second.upstream_connection_reused(endpoint);
+    first.set_idle_upstream_connections(1);
 
     control_.weights.set(Color::green, 2550);  // 25.5%
     control_.state = "progressing";
@@ -141,11 +148,34 @@ TEST_F(ExporterTest, EveryFamilyHasItsSpecNameAndType) {
            "# TYPE bgproxy_step_error_rate gauge",
            "# TYPE bgproxy_step_p99_seconds gauge",
            "# TYPE bgproxy_endpoint_healthy gauge",
+           "# TYPE bgproxy_endpoint_requests_total counter",
+           "# TYPE bgproxy_endpoint_request_duration_seconds histogram",
+           "# TYPE bgproxy_endpoint_upstream_errors_total counter",
+           "# TYPE bgproxy_upstream_connections_opened_total counter",
+           "# TYPE bgproxy_upstream_connections_reused_total counter",
+           "# TYPE bgproxy_upstream_idle_connections gauge",
            "# TYPE bgproxy_build_info gauge",
        }) {
     EXPECT_THAT(text, HasSubstr(std::string{line} + "\n"));
   }
   EXPECT_THAT(text, Not(HasSubstr("_total_total")));
+}
+
+TEST_F(ExporterTest, EachEndpointHasItsRequestsLatencyFailuresAndPoolUse) {
+  const auto samples = samples_of(scrape());
+  const std::string at = R"(color="blue",endpoint="127.0.0.1:9001")";
+  EXPECT_EQ(samples.at("bgproxy_endpoint_requests_total{" + at + R"(,code="2xx"})"), 1);
+  EXPECT_EQ(samples.at("bgproxy_endpoint_requests_total{" + at + R"(,code="5xx"})"), 1);
+  EXPECT_EQ(
+      samples.at("bgproxy_endpoint_request_duration_seconds_bucket{" + at + R"(,le="0.001"})"), 1);
+  EXPECT_EQ(
+      samples.at("bgproxy_endpoint_request_duration_seconds_bucket{" + at + R"(,le="0.025"})"), 2);
+  EXPECT_EQ(samples.at("bgproxy_endpoint_request_duration_seconds_count{" + at + "}"), 2);
+  EXPECT_DOUBLE_EQ(samples.at("bgproxy_endpoint_request_duration_seconds_sum{" + at + "}"), 0.0209);
+  EXPECT_EQ(samples.at("bgproxy_endpoint_upstream_errors_total{" + at + R"(,kind="connect"})"), 1);
+  EXPECT_EQ(samples.at("bgproxy_upstream_connections_opened_total{" + at + "}"), 1);
+  EXPECT_EQ(samples.at("bgproxy_upstream_connections_reused_total{" + at + "}"), 1);
+  EXPECT_EQ(samples.at("bgproxy_upstream_idle_connections"), 1);
 }
 
 TEST_F(ExporterTest, RequestsByColorAndStatusClass) {
@@ -249,10 +279,13 @@ TEST_F(ExporterTest, DurationHistogramBucketsSumAndCount) {
 }
 
 TEST_F(ExporterTest, TwentyDurationBucketsFromHalfAMillisecondToTenSeconds) {
-  EXPECT_EQ(kDurationBucketsSeconds.size(), 20u);
-  EXPECT_EQ(kDurationBucketsSeconds.front(), 0.0005);
-  EXPECT_EQ(kDurationBucketsSeconds.back(), 10);
-  EXPECT_TRUE(std::is_sorted(kDurationBucketsSeconds.begin(), kDurationBucketsSeconds.end()));
+  EXPECT_EQ(kDurationBoundsMicros.size(), 20u);
+  EXPECT_EQ(kDurationBoundsMicros.front(), 500u);
+  EXPECT_EQ(kDurationBoundsMicros.back(), 10'000'000u);
+  EXPECT_TRUE(std::is_sorted(kDurationBoundsMicros.begin(), kDurationBoundsMicros.end()));
+  EXPECT_EQ(duration_bucket(500), 0u);  // le: a latency at a bound is in its bucket
+  EXPECT_EQ(duration_bucket(501), 1u);
+  EXPECT_EQ(duration_bucket(10'000'001), kDurationBoundsMicros.size());
 }
 
 TEST_F(ExporterTest, UpstreamErrorsByKindAndConnections) {

@@ -254,3 +254,67 @@ TEST(StatsRegistry, TotalsSumShardsWrittenConcurrently) {
 
 }  // namespace
 }  // namespace bgp
+
+namespace bgp {
+namespace {
+
+TEST(StatsRegistry, AnEndpointKeepsItsSlotAndNoSlotIsGivenTwice) {
+  const StatsRegistry registry{1};
+  const auto blue = registry.endpoint_slot(Color::blue, "127.0.0.1:9001");
+  const auto green = registry.endpoint_slot(Color::green, "127.0.0.1:9001");  // same address
+  EXPECT_NE(blue, green);
+  EXPECT_EQ(registry.endpoint_slot(Color::blue, "127.0.0.1:9001"), blue);  // a reload names again
+  const auto names = registry.endpoint_names();
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[blue].endpoint, "127.0.0.1:9001");
+  EXPECT_EQ(names[green].color, Color::green);
+}
+
+TEST(StatsRegistry, EndpointsOverTheLimitAreNotCountedPerEndpoint) {
+  StatsRegistry registry{1};
+  for (std::size_t i = 0; i < kMaxEndpointSlots; ++i) {
+    EXPECT_NE(registry.endpoint_slot(Color::blue, "10.0.0.1:" + std::to_string(i)),
+              kNoEndpointSlot);
+  }
+  const auto over = registry.endpoint_slot(Color::blue, "10.0.0.2:1");
+  EXPECT_EQ(over, kNoEndpointSlot);
+  registry.shard(0).record_endpoint_request(over, 200, std::chrono::microseconds{10});
+  registry.shard(0).upstream_connection_opened(over);
+  EXPECT_EQ(registry.endpoint_totals().size(), kMaxEndpointSlots);
+}
+
+TEST(StatsRegistry, EndpointTotalsSumShardsPerSlot) {
+  StatsRegistry registry{2};
+  const auto a = registry.endpoint_slot(Color::blue, "a:1");
+  const auto b = registry.endpoint_slot(Color::green, "b:1");
+  registry.shard(0).record_endpoint_request(a, 200, std::chrono::microseconds{400});
+  registry.shard(1).record_endpoint_request(a, 502, std::chrono::microseconds{20'000});
+  registry.shard(1).record_endpoint_request(b, 200, std::chrono::microseconds{20'000'000});
+  registry.shard(0).record_endpoint_error(a, UpstreamError::reset);
+  registry.shard(0).upstream_connection_opened(a);
+  registry.shard(1).upstream_connection_reused(a);
+  registry.shard(1).upstream_connection_reused(a);
+  const auto totals = registry.endpoint_totals();
+  ASSERT_EQ(totals.size(), 2u);
+  EXPECT_EQ(totals[a].requests(), 2u);
+  EXPECT_EQ(totals[a].by_class[4], 1u);
+  EXPECT_EQ(totals[a].upstream_errors[static_cast<std::size_t>(UpstreamError::reset)], 1u);
+  EXPECT_EQ(totals[a].connections_opened, 1u);
+  EXPECT_EQ(totals[a].connections_reused, 2u);
+  EXPECT_EQ(totals[a].latency_sum_micros, 20'400u);
+  EXPECT_EQ(totals[a].latency_buckets[0], 1u);                        // <= 0.5 ms
+  EXPECT_EQ(totals[a].latency_buckets[duration_bucket(20'000)], 1u);  // <= 25 ms
+  EXPECT_EQ(totals[b].latency_buckets.back(), 1u);                    // above 10 s
+  EXPECT_EQ(totals[b].requests(), 1u);
+}
+
+TEST(StatsRegistry, IdleUpstreamConnectionsIsTheSumOfTheWorkersLevels) {
+  StatsRegistry registry{2};
+  registry.shard(0).set_idle_upstream_connections(3);
+  registry.shard(1).set_idle_upstream_connections(4);
+  registry.shard(1).set_idle_upstream_connections(2);
+  EXPECT_EQ(registry.totals().idle_upstream_connections, 5u);
+}
+
+}  // namespace
+}  // namespace bgp

@@ -66,7 +66,11 @@ class ProxyHarness {
  private:
   std::uint64_t version_ = 0;
   SnapshotSlot slot_;
-  Logger log_{LogConfig{LogLevel::error, LogFormat::text}};
+  Logger log_{[] {
+    LogConfig quiet;
+    quiet.level = LogLevel::error;
+    return quiet;
+  }()};
   std::unique_ptr<StatsRegistry> stats_;
   std::unique_ptr<Server> server_;  // last: stops before the rest goes
 };

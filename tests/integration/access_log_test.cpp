@@ -1,0 +1,151 @@
+// The access log (log.access) of a running bgproxy: one line per request, with what an operator
+// looks for (client, method, path, status, color, endpoint, upstream time, bytes), in JSON or text,
+// and a file let go at a reload (for logrotate).
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include "integration/harness.h"
+
+namespace bgt {
+namespace {
+
+namespace json = boost::json;
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+class AccessLogTest : public ::testing::Test {
+ protected:
+  TestBackend blue{"blue-1"};
+  TestBackend green{"green-1"};
+
+  std::string config(std::string_view format) const {
+    return make_config({.blue = {blue.address()},
+                        .green = {green.address()},
+                        .top = fmt::format("log:\n  format: {}\n  access: true\n  access_file: "
+                                           "$DIR/access.log\n",
+                                           format)});
+  }
+
+  // The lines of `path` once it has `n` (they are written at least once a second).
+  static std::vector<std::string> wait_lines(const std::string& path, std::size_t n) {
+    std::vector<std::string> lines;
+    wait_until(
+        [&] {
+          lines = lines_of(read_file(path));
+          return lines.size() >= n;
+        },
+        10s);
+    return lines;
+  }
+};
+
+TEST_F(AccessLogTest, OneJsonLinePerRequestWithWhatAnOperatorLooksFor) {
+  Bgproxy proxy(config("json"));
+  ASSERT_TRUE(proxy.start());
+  const Tally t = send_requests(proxy.proxy_port(), 10);
+  ASSERT_EQ(t.status(200), 10) << t.to_string();
+  const auto overridden =
+      http_request(proxy.proxy_port(), "POST", "/orders?id=7", {{"X-Bluegreen", "green"}}, "hello");
+  ASSERT_EQ(overridden.status, 200u) << overridden.error;
+  // Refused before routing: two Host fields.
+  const auto refused =
+      raw_exchange(proxy.proxy_port(), "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  ASSERT_TRUE(refused.starts_with("HTTP/1.1 400")) << refused;
+
+  const auto lines = wait_lines(proxy.dir() + "/access.log", 12);
+  ASSERT_EQ(lines.size(), 12u);
+  std::vector<json::object> records;
+  for (const auto& line : lines) {
+    const auto parsed = json::parse(line);
+    ASSERT_TRUE(parsed.is_object()) << line;
+    records.push_back(parsed.as_object());
+  }
+  int split = 0;
+  for (const auto& r : records) {
+    EXPECT_EQ(r.at("type"), "access");
+    EXPECT_EQ(r.at("client"), "127.0.0.1");
+    EXPECT_TRUE(r.at("ts").as_string().ends_with("Z"));
+    if (r.at("route") != "split") continue;
+    ++split;
+    EXPECT_EQ(r.at("method"), "GET");
+    EXPECT_EQ(r.at("status").as_int64(), 200);
+    EXPECT_EQ(r.at("color"), "blue");
+    EXPECT_EQ(r.at("endpoint").as_string(), blue.address());
+    EXPECT_GT(r.at("bytes").as_int64(), 0);
+    EXPECT_LE(r.at("upstream_ms").to_number<double>(), r.at("ms").to_number<double>());
+  }
+  EXPECT_EQ(split, 10);
+
+  const auto find_route = [&](std::string_view route) -> const json::object* {
+    for (const auto& r : records) {
+      if (r.at("route").as_string() == route) return &r;
+    }
+    return nullptr;
+  };
+  const json::object* override_line = find_route("override");
+  ASSERT_NE(override_line, nullptr);
+  EXPECT_EQ(override_line->at("method"), "POST");
+  EXPECT_EQ(override_line->at("path"), "/orders?id=7");
+  EXPECT_EQ(override_line->at("color"), "green");
+  EXPECT_EQ(override_line->at("endpoint").as_string(), green.address());
+
+  const json::object* refused_line = find_route("none");
+  ASSERT_NE(refused_line, nullptr);
+  EXPECT_EQ(refused_line->at("status").as_int64(), 400);
+  EXPECT_EQ(refused_line->at("color"), "none");
+  EXPECT_TRUE(refused_line->at("endpoint").is_null());
+  EXPECT_TRUE(refused_line->at("upstream_ms").is_null());
+}
+
+TEST_F(AccessLogTest, TextLinesAndAFileLetGoAtAReload) {
+  Bgproxy proxy(config("text"));
+  ASSERT_TRUE(proxy.start());
+  const std::string path = proxy.dir() + "/access.log";
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/before").status, 200u);
+  const auto before = wait_lines(path, 1);
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_NE(before[0].find(" 127.0.0.1 \"GET /before HTTP/1.1\" 200 bytes="), std::string::npos)
+      << before[0];
+  EXPECT_NE(before[0].find(
+                fmt::format("color=blue route=split endpoint={} upstream_ms=", blue.address())),
+            std::string::npos)
+      << before[0];
+
+  // logrotate: the file is moved away, bgproxy is told to reload, and writes to a new file.
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  proxy.signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_log("reloaded")) << proxy.log();
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/after").status, 200u);
+  const auto after = wait_lines(path, 1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0].find("GET /after"), std::string::npos) << after[0];
+  EXPECT_EQ(lines_of(read_file(path + ".1")).size(), 1u);
+}
+
+TEST_F(AccessLogTest, AnAccessFileThatCannotBeOpenedIsAClearError) {
+  Bgproxy proxy(
+      make_config({.blue = {blue.address()},
+                   .green = {green.address()},
+                   .top = "log:\n  access: true\n  access_file: /nonexistent-dir/access.log\n"}));
+  proxy.launch();
+  const auto code = proxy.wait_exit(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(proxy.log().find("cannot open the access log /nonexistent-dir/access.log"),
+            std::string::npos)
+      << proxy.log();
+}
+
+}  // namespace
+}  // namespace bgt
