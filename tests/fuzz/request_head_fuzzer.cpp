@@ -17,9 +17,9 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "proxy/http1/syntax.h"
 #include "proxy/request_head.h"
 
 #include "tests/fuzz/require.h"
@@ -27,7 +27,7 @@
 namespace {
 
 using namespace bgp;
-using boost::beast::iequals;
+using bgp::http1::iequals;
 
 using bgp::fuzz::require;
 
