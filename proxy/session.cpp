@@ -25,12 +25,12 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "proxy/chunk_lines.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
-#include "proxy/http_framing.h"
-#include "proxy/relay_head.h"
-#include "proxy/request_head.h"
+#include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/http_framing.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
 
 namespace bgp {
 

@@ -12,7 +12,7 @@
 
 #include "metrics/stats.h"
 #include "proxy/deadline_wheel.h"
-#include "proxy/relay_head.h"
+#include "proxy/http1/relay_head.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
 

@@ -22,10 +22,10 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "proxy/chunk_lines.h"
+#include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
 #include "proxy/http1/syntax.h"
-#include "proxy/relay_head.h"
-#include "proxy/request_head.h"
 
 #include "tests/fuzz/require.h"
 

@@ -1,4 +1,4 @@
-#include "proxy/relay_head.h"
+#include "proxy/http1/relay_head.h"
 
 #include <array>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "proxy/request_head.h"
+#include "proxy/http1/request_head.h"
 
 #include <algorithm>
 #include <iterator>
