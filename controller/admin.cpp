@@ -13,6 +13,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "controller/controller.h"
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
@@ -37,7 +38,7 @@ bool is_json_content_type(std::string_view value) {
   const auto semicolon = value.find(';');
   auto media = value.substr(0, semicolon);
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  return boost::beast::iequals(media, "application/json");
+  return http1::iequals(media, "application/json");
 }
 
 // The origins a page served by the admin port itself would have; anything else is cross-site.
@@ -138,7 +139,7 @@ std::optional<ApiResult> AdminApi::refuse_mutation(const AdminRequest& request) 
       return ApiResult::error(401, "missing or wrong bearer token");
     }
   }
-  if (boost::beast::iequals(request["Sec-Fetch-Site"], "cross-site")) {
+  if (http1::iequals(request["Sec-Fetch-Site"], "cross-site")) {
     return ApiResult::error(403, "cross-site request refused");
   }
   if (const std::string_view origin = request[http::field::origin]; !origin.empty()) {

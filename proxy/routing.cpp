@@ -1,6 +1,6 @@
 #include "proxy/routing.h"
 
-#include <boost/beast/core/string.hpp>
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
@@ -8,12 +8,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string_view trim(std::string_view s) noexcept {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+using http1::trim;
 
 std::optional<Color> override_color(const http::fields& head, const RoutingConfig& routing) {
   if (routing.override_header.empty()) return std::nullopt;
@@ -21,7 +16,7 @@ std::optional<Color> override_color(const http::fields& head, const RoutingConfi
   if (it == head.end()) return std::nullopt;
   const std::string_view value = trim(it->value());
   for (Color c : kColors) {
-    if (boost::beast::iequals(value, name(c))) return c;
+    if (http1::iequals(value, name(c))) return c;
   }
   return std::nullopt;
 }

@@ -116,8 +116,8 @@ class Server::Worker {
   Worker(Server& server, std::size_t index, std::uint64_t seed)
       : index_(index),
         log_(server.log_),
-        context(io.get_executor(), buffers, server.routing_, server.config_,
-                server.stats_.shard(index), server.log_, seed) {}
+        context(io.get_executor(), buffers, server.routing_, server.stats_.shard(index),
+                server.log_, seed) {}
   ~Worker() {
     if (thread_.joinable()) thread_.join();
   }
@@ -289,7 +289,10 @@ Server::~Server() {
 void Server::start() {
   if (running_) return;
   const unsigned count = std::max(1u, config_->worker_count());
-  if (!routing_.load()) throw std::logic_error("no routing snapshot published before start");
+  // Workers read their timeouts and limits from the snapshot's config (WorkerContext::config_of).
+  if (const auto first = routing_.load(); !first || !first->config) {
+    throw std::logic_error("no routing snapshot with a config published before start");
+  }
   if (stats_.size() < count) {
     throw std::invalid_argument("stats registry has fewer shards than workers");
   }

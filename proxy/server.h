@@ -20,7 +20,8 @@ namespace bgp {
 class Server {
  public:
   // `stats` has one shard per worker (worker i writes shard i only). The slot already holds a
-  // snapshot; every request reads the newest one (routing, timeouts and limits).
+  // snapshot; every request reads the newest one (routing, and the timeouts and limits of the
+  // config every snapshot carries).
   Server(const Config& config, const SnapshotSlot& routing, StatsRegistry& stats, Logger& log);
   ~Server();  // stops and joins if still running
   Server(const Server&) = delete;
@@ -29,7 +30,7 @@ class Server {
   // Binds one listener per worker on config.listen (SO_REUSEPORT) and starts config.worker_count()
   // threads. Throws std::system_error when the address cannot be bound (port in use),
   // std::invalid_argument when `stats` has fewer shards than workers, std::logic_error when the
-  // slot holds no snapshot yet.
+  // slot holds no snapshot with a config yet.
   void start();
 
   // At most `connections` downstream connections whatever limits.max_connections says: what the

@@ -25,12 +25,12 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "proxy/chunk_lines.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
-#include "proxy/http_framing.h"
-#include "proxy/relay_head.h"
-#include "proxy/request_head.h"
+#include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/http_framing.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
 
 namespace bgp {
 
@@ -165,9 +165,8 @@ struct Exchange {
   bool upgrade = false;
   bool expects_continue = false;
   bool continue_sent = false;
-  bool body_started = false;      // body bytes beyond the held part were read: no retry any more
-  bool response_started = false;  // response bytes went to the client: no error status any more
-  bool body_unsent = false;       // the upstream stopped taking the body: never pooled again
+  bool body_started = false;  // body bytes beyond the held part were read: no retry any more
+  bool body_unsent = false;   // the upstream stopped taking the body: never pooled again
   const Endpoint* endpoint = nullptr;
   // For the access log: bytes written to the client, and the upstream's part of the latency.
   std::uint64_t bytes_sent = 0;
@@ -913,7 +912,6 @@ class Session {
     const bool upstream_reusable = parser.get().keep_alive() && !parser.need_eof();
     const bool keep_alive = shape_response(ex, parser);
     http::response_serializer<http::buffer_body> serializer{parser.get()};
-    ex.response_started = true;
     if (ex.status == 101 || response_has_no_body(ex.method, ex.status)) {
       arm(config_->timeouts.client_idle);
       auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
@@ -931,7 +929,7 @@ class Session {
       } else {
         relayed = co_await relay_body(parser, upstream, upstream_buffer_,
                                       config_->timeouts.upstream_response, serializer, client_,
-                                      config_->timeouts.client_idle, nullptr);
+                                      config_->timeouts.client_idle);
       }
       ex.finished_at = Clock::now();
       ex.bytes_sent += relayed.bytes;
@@ -964,7 +962,6 @@ class Session {
     upstream_buffer_.consume(response_head_size_);
     std::uint64_t remaining =
         response_has_no_body(ex.method, ex.status) ? 0 : response.content_length.value_or(0);
-    ex.response_started = true;
     std::size_t body_bytes =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
     net::const_buffer head = net::buffer(head_out_);
@@ -1029,15 +1026,13 @@ class Session {
     return keep_alive;
   }
 
-  // Moves a body from `parser` (reading `from`) to `serializer` (writing `to`) through relay_, a
-  // chunk at a time, so that it is never held whole (Beast's `relay` example, asynchronous).
-  template <bool isRequest>
-  net::awaitable<RelayResult> relay_body(http::parser<isRequest, http::buffer_body>& parser,
-                                         ChunkCheckedStream& from, IoBuffer& from_buffer,
-                                         Duration read_timeout,
-                                         http::serializer<isRequest, http::buffer_body>& serializer,
-                                         tcp::socket& to, Duration write_timeout,
-                                         bool* body_started) {
+  // Moves a response body from `parser` (reading `from`) to `serializer` (writing `to`) through
+  // relay_, a chunk at a time, so that it is never held whole (Beast's `relay` example,
+  // asynchronous). A request body goes through relay_request_body.
+  net::awaitable<RelayResult> relay_body(ResponseParser& parser, ChunkCheckedStream& from,
+                                         IoBuffer& from_buffer, Duration read_timeout,
+                                         http::response_serializer<http::buffer_body>& serializer,
+                                         tcp::socket& to, Duration write_timeout) {
     auto& body = parser.get().body();
     parser.eager(false);  // read_some returns with what came, not when the buffer is full
     bool wrote = false;
@@ -1046,7 +1041,6 @@ class Session {
       if (parser.is_done()) {
         body = {nullptr, 0, false};
       } else {
-        if (body_started) *body_started = true;
         auto& relay = relay_buffer();
         body = {relay.data(), relay.size(), true};
         arm(read_timeout);
@@ -1077,7 +1071,6 @@ class Session {
     const bool keep_alive =
         ex.client_keep_alive && request_read && !worker_.draining && !is_refusal(status);
     auto response = make_error_response(status, ex.version >= 11 ? 11 : 10, keep_alive);
-    ex.response_started = true;
     arm(config_->timeouts.client_idle);
     auto [ec, n] = co_await http::async_write(client_, response, as_values);
     ex.finished_at = Clock::now();

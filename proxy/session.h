@@ -62,21 +62,21 @@ using ConnectionList =
 struct WorkerContext {
   // `pool` must outlive the worker's io_context (sessions it frees give their buffers back).
   WorkerContext(boost::asio::io_context::executor_type executor, BufferPool& pool,
-                const SnapshotSlot& routing, std::shared_ptr<const Config> startup_config,
-                StatsShard& shard, Logger& logger, std::uint64_t random_seed)
+                const SnapshotSlot& routing, StatsShard& shard, Logger& logger,
+                std::uint64_t random_seed)
       : buffers(pool),
         deadlines(executor),
         pool_timer(executor),
         drain_timer(executor),
         snapshots(routing),
-        fallback_config(std::move(startup_config)),
         stats(shard),
         log(logger),
         random(random_seed) {}
 
-  // The config in force for a snapshot (the start-up config if a snapshot carries none).
-  const Config& config_of(const RoutingSnapshot& snapshot) const noexcept {
-    return snapshot.config ? *snapshot.config : *fallback_config;
+  // The config in force for a snapshot: every published snapshot carries one (the controller's,
+  // checked by Server::start for the first).
+  static const Config& config_of(const RoutingSnapshot& snapshot) noexcept {
+    return *snapshot.config;
   }
 
   // How long a draining worker still serves requests arriving on idle keep-alive connections
@@ -100,7 +100,6 @@ struct WorkerContext {
   boost::asio::steady_timer pool_timer;
   boost::asio::steady_timer drain_timer;  // the drain's grace for idle connections
   SnapshotCache snapshots;
-  std::shared_ptr<const Config> fallback_config;
   StatsShard& stats;
   Logger& log;
   SplitMix64 random;

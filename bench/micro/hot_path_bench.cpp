@@ -13,7 +13,7 @@
 #include "metrics/stats.h"
 #include "proxy/access_log.h"
 #include "proxy/deadline_wheel.h"
-#include "proxy/relay_head.h"
+#include "proxy/http1/relay_head.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
 

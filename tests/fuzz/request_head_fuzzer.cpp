@@ -1,5 +1,5 @@
-// libFuzzer target over the request-head path of proxy/request_head.h, the code that decides what
-// reaches a backend. Whatever it accepts must mean the same to an independent strict reader:
+// libFuzzer target over the request-head path of proxy/http1/request_head.h, the code that decides
+// what reaches a backend. Whatever it accepts must mean the same to an independent strict reader:
 //   1. a plain reading of the raw bytes (split at CRLF, SP and the first colon) sees the same
 //      method, target, version, fields and framing as the parsed head: nothing was normalised away;
 //   2. the parsed head, serialised again, is accepted and reads back as the same message;
@@ -17,17 +17,17 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include "proxy/request_head.h"
+#include "proxy/http1/request_head.h"
+#include "proxy/http1/syntax.h"
 
 #include "tests/fuzz/require.h"
 
 namespace {
 
 using namespace bgp;
-using boost::beast::iequals;
+using bgp::http1::iequals;
 
 using bgp::fuzz::require;
 

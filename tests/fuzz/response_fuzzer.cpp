@@ -17,22 +17,22 @@
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "proxy/chunk_lines.h"
-#include "proxy/relay_head.h"
-#include "proxy/request_head.h"
+#include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
+#include "proxy/http1/syntax.h"
 
 #include "tests/fuzz/require.h"
 
 namespace {
 
 using namespace bgp;
-using boost::beast::iequals;
+using bgp::http1::iequals;
 
 using bgp::fuzz::require;
 

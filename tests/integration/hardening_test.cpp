@@ -27,80 +27,31 @@
 #include <gtest/gtest.h>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
 #include "integration/harness.h"
+#include "support/fd.h"
+#include "support/http_reply.h"
 
 namespace bgt {
 namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-using boost::beast::iequals;
+using bgp::http1::iequals;
+using bgp::testing::count_nocase;
+using bgp::testing::Fd;
+using bgp::testing::Reply;
+using bgp::testing::send_all;
 using Request = http::request<http::string_body>;
 
-std::size_t count_nocase(std::string_view text, std::string_view part) {
-  std::size_t n = 0;
-  for (std::size_t at = 0; at + part.size() <= text.size(); ++at) {
-    if (iequals(text.substr(at, part.size()), part)) ++n;
-  }
-  return n;
-}
-
 // --- sockets ---------------------------------------------------------------------------------
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      close();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { close(); }
-  int get() const { return fd_; }
-
- private:
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  int fd_;
-};
-
-bool send_all(int fd, std::string_view bytes) {
-  for (std::size_t sent = 0; sent < bytes.size();) {
-    const auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 // Waits for `events` on `fd` up to `timeout`; true when they came.
 bool ready(int fd, short events, Ms timeout) {
   pollfd p{fd, events, 0};
   return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
 }
-
-// A response as the client saw it.
-struct Reply {
-  unsigned status = 0;
-  Headers headers;
-  std::string body;
-
-  std::string header(std::string_view name) const {
-    for (const auto& [key, value] : headers) {
-      if (iequals(key, name)) return value;
-    }
-    return {};
-  }
-};
 
 // The first response in `bytes` and how many bytes it took; nullopt when incomplete or garbage.
 // `eof`: nothing follows, so a body without framing ends here.
@@ -122,11 +73,7 @@ std::optional<std::pair<Reply, std::size_t>> parse_reply(std::string_view bytes,
     if (ec) return std::nullopt;
   }
   if (!parser.is_done()) return std::nullopt;
-  Reply reply{parser.get().result_int(), {}, parser.get().body()};
-  for (const auto& field : parser.get()) {
-    reply.headers.emplace_back(field.name_string(), field.value());
-  }
-  return std::pair{std::move(reply), used};
+  return std::pair{bgp::testing::reply_of(parser.get()), used};
 }
 
 // Every response in `bytes`, in order.

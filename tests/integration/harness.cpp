@@ -37,10 +37,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+
+#include "support/fd.h"
 
 extern char** environ;
 
@@ -55,42 +56,13 @@ using boost::system::error_code;
 
 namespace {
 
+using bgp::testing::Fd;
+using bgp::testing::find_header;
+using bgp::testing::headers_of;
+using bgp::testing::send_all;
+
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t kMaxBody = 256 * 1024 * 1024;
-
-std::string find_header(const Headers& headers, std::string_view name) {
-  for (const auto& [key, value] : headers) {
-    if (beast::iequals(key, name)) return value;
-  }
-  return {};
-}
-
-template <typename Fields>
-Headers headers_of(const Fields& fields) {
-  Headers out;
-  for (const auto& field : fields) out.emplace_back(field.name_string(), field.value());
-  return out;
-}
-
-// A closed file descriptor on every path out of scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -238,11 +210,7 @@ std::string raw_exchange(std::uint16_t port, std::string_view bytes, Ms timeout)
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(port);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return {};
-  for (std::size_t sent = 0; sent < bytes.size();) {
-    const auto n = ::send(fd.get(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<std::size_t>(n);
-  }
+  send_all(fd.get(), bytes);  // if the proxy closed early, what it answered is still read
   std::string out;
   const auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -534,7 +502,7 @@ struct TestBackend::Impl {
       parser.body_limit(kMaxBody);
       auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, use_nothrow);
       if (ec) break;
-      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      if (bgp::http1::iequals(parser.get()[http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         std::tie(ec, n) = co_await asio::async_write(socket, asio::buffer(kContinue), use_nothrow);
       }

@@ -26,7 +26,8 @@
 
 #include <boost/json/value.hpp>
 
-#include "common/wait_until.h"
+#include "support/http_reply.h"
+#include "support/wait_until.h"
 
 namespace bgt {
 
@@ -42,7 +43,7 @@ std::uint16_t free_port();
 // ---------------------------------------------------------------------------------------------
 // HTTP client
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+using bgp::testing::Headers;
 
 struct HttpResponse {
   unsigned status = 0;  // 0 when no response arrived (see `error`)

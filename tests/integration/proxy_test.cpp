@@ -21,26 +21,19 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "integration/harness.h"
 #include "integration/raw_conn.h"
+#include "support/http_reply.h"
 
 namespace bgt {
 namespace {
 
 namespace http = boost::beast::http;
-using boost::beast::iequals;
-
-bool contains_nocase(std::string_view text, std::string_view part) {
-  if (part.size() > text.size()) return false;
-  for (std::size_t at = 0; at + part.size() <= text.size(); ++at) {
-    if (iequals(text.substr(at, part.size()), part)) return true;
-  }
-  return false;
-}
+using bgp::http1::iequals;
+using bgp::testing::contains_nocase;
 
 // Printable, position-dependent bytes: a shifted or truncated copy does not compare equal.
 std::string pattern(std::size_t size) {

@@ -20,34 +20,16 @@
 
 #include <fmt/core.h>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
 #include "integration/harness.h"
+#include "support/fd.h"
+#include "support/http_reply.h"
 
 namespace bgt {
 
-// A response as a hand-driven connection read it.
-struct Reply {
-  unsigned status = 0;
-  unsigned version = 0;  // 10 or 11
-  Headers headers;
-  std::string body;
-  bool keep_alive = false;
-
-  std::string header(std::string_view name) const {
-    for (const auto& [key, value] : headers) {
-      if (boost::beast::iequals(key, name)) return value;
-    }
-    return {};
-  }
-  bool has(std::string_view name) const {
-    for (const auto& [key, value] : headers) {
-      if (boost::beast::iequals(key, name)) return true;
-    }
-    return false;
-  }
-};
+using bgp::testing::Fd;
+using bgp::testing::Reply;
 
 // One TCP connection driven by hand (a client, or a backend's accepted socket): raw bytes out;
 // parsed responses, delimited or counted bytes in. Every read is bounded by a deadline.
@@ -58,23 +40,17 @@ class Conn {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     address.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) reset();
+    if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      fd_.reset();
+    }
   }
   explicit Conn(int accepted) : fd_(accepted) {}
-  ~Conn() { reset(); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
-  bool connected() const { return fd_ >= 0; }
+  bool connected() const { return fd_.get() >= 0; }
 
-  bool send(std::string_view bytes) {
-    for (std::size_t sent = 0; sent < bytes.size();) {
-      const auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
+  bool send(std::string_view bytes) { return bgp::testing::send_all(fd_.get(), bytes); }
 
   // Sends GET `target` with `headers` (raw lines, each ending in \r\n) and reads the response.
   std::optional<Reply> get(std::string_view target, std::string_view headers = {},
@@ -105,11 +81,7 @@ class Conn {
         if (!parser.is_done() || ec) return std::nullopt;
       }
     }
-    const auto& message = parser.get();
-    Reply reply{message.result_int(), message.version(), {}, message.body(), message.keep_alive()};
-    for (const auto& field : message)
-      reply.headers.emplace_back(field.name_string(), field.value());
-    return reply;
+    return bgp::testing::reply_of(parser.get());
   }
 
   // Everything up to and including `delimiter`; "" when it did not come in time.
@@ -145,18 +117,18 @@ class Conn {
   }
 
   void shutdown() {
-    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    if (fd_.get() >= 0) ::shutdown(fd_.get(), SHUT_RDWR);
   }
 
  private:
   // Reads what arrives before the deadline; false on EOF, error or timeout.
   bool fill(Clock::time_point deadline) {
-    if (fd_ < 0 || eof_) return false;
+    if (fd_.get() < 0 || eof_) return false;
     const auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
     char chunk[64 * 1024];
-    const auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+    const auto n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n <= 0) {
       eof_ = true;
       return false;
@@ -171,12 +143,7 @@ class Conn {
     return out;
   }
 
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  int fd_;
+  Fd fd_;
   bool eof_ = false;
   std::string pending_;
 };

@@ -1,4 +1,4 @@
-#include "proxy/chunk_lines.h"
+#include "proxy/http1/chunk_lines.h"
 
 #include <string_view>
 

@@ -1,4 +1,4 @@
-#include "proxy/http_framing.h"
+#include "proxy/http1/http_framing.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // (http_framing.h's strip_hop_by_hop, add_forwarding_headers, add_via, then Beast's serializer):
 // the same request heads byte for byte, the same response fields, and a fast-path response parse
 // that never accepts what Beast's parser would read differently.
-#include "proxy/relay_head.h"
+#include "proxy/http1/relay_head.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "proxy/http_framing.h"
+#include "proxy/http1/http_framing.h"
 
 namespace bgp {
 namespace {

@@ -1,6 +1,7 @@
-// The strict reading of request heads (proxy/request_head.h): every refused shape of the hardening
-// table with its status, the shapes that pass, and the body-side limits of the parser it prepares.
-#include "proxy/request_head.h"
+// The strict reading of request heads (proxy/http1/request_head.h): every refused shape of the
+// hardening table with its status, the shapes that pass, and the body-side limits of the parser it
+// prepares.
+#include "proxy/http1/request_head.h"
 
 #include <array>
 #include <iterator>

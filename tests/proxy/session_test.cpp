@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>
 #include <boost/asio/write.hpp>
 
-#include "common/wait_until.h"
 #include "proxy/proxy_harness.h"
 #include "proxy/test_http.h"
+#include "support/wait_until.h"
 
 namespace bgp::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/relay_head.h"
+#include "proxy/http1/relay_head.h"
 
 #include <array>
 #include <bit>
@@ -10,45 +10,25 @@
 #include <emmintrin.h>
 #endif
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/container/small_vector.hpp>
+
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
 namespace {
 
-using boost::beast::iequals;
+using http1::iequals;
+using http1::is_digit;
+using http1::is_token_char;
+using http1::removable_by_connection;
+using http1::trim;
 using Names = boost::container::small_vector<std::string_view, 8>;
 
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
-
-// tchar (RFC 9110 section 5.6.2), the bytes of a field name.
-constexpr std::array<bool, 256> make_token_table() {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
-  return table;
-}
-constexpr auto kToken = make_token_table();
-
-constexpr bool is_token_char(char c) noexcept {
-  return kToken[static_cast<unsigned char>(c)];
-}
-constexpr bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Whether `name` (a token, or text without CR) equals `lower` (lower case letters and '-') in any
 // case. Setting bit 0x20 lowers a letter and leaves every other such byte as it is or outside
@@ -114,16 +94,6 @@ void append_field_line(std::string& out, std::string_view name, std::string_view
   append_field(out, name, value);
 }
 
-// A header named in Connection that goes with it: never one that frames the message or names it
-// (as http_framing's strip_hop_by_hop).
-bool removable_by_connection(std::string_view name, bool upgrading) noexcept {
-  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-      iequals(name, "host") || iequals(name, "connection")) {
-    return false;
-  }
-  return !(upgrading && iequals(name, "upgrade"));
-}
-
 // --- responses ----------------------------------------------------------------------------------
 
 // The fields a response head is read or rewritten for; a name is classified by its length and
@@ -162,16 +132,6 @@ FieldKind classify(std::string_view name) noexcept {
   }
 }
 
-std::optional<std::uint64_t> parse_length(std::string_view digits) noexcept {
-  if (digits.empty() || digits.size() > 18) return std::nullopt;
-  std::uint64_t value = 0;
-  for (char c : digits) {
-    if (!is_digit(c)) return std::nullopt;
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return value;
-}
-
 // `Connection: close` / `keep-alive` (comma-separated, any case); false for any other token.
 bool read_connection(std::string_view value, bool& close, bool& keep_alive) noexcept {
   while (!value.empty()) {
@@ -189,15 +149,6 @@ bool read_connection(std::string_view value, bool& close, bool& keep_alive) noex
   }
   return true;
 }
-
-// SP / HTAB / VCHAR / obs-text, as a table: the bytes of a field value or a reason phrase.
-constexpr std::array<bool, 256> make_text_table() {
-  std::array<bool, 256> table{};
-  for (int c = 0x20; c < 0x100; ++c) table[c] = c != 0x7f;
-  table['\t'] = true;
-  return table;
-}
-constexpr auto kText = make_text_table();
 
 // The scans below run over a head that ends in CRLF CRLF: CR is neither a token nor a text byte,
 // so every loop stops inside the head without a bounds check.
@@ -220,7 +171,7 @@ const char* skip_text(const char* p, const char* end) noexcept {
   }
 #endif
   (void)end;
-  while (kText[static_cast<unsigned char>(*p)]) ++p;
+  while (http1::is(http1::kFieldValue, *p)) ++p;
   return p;
 }
 
@@ -358,7 +309,7 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
         return std::nullopt;
       case FieldKind::content_length:
         if (response.content_length) return std::nullopt;
-        response.content_length = parse_length(value);
+        response.content_length = http1::parse_length(value);
         if (!response.content_length) return std::nullopt;
         continue;
       case FieldKind::connection:

@@ -1,13 +1,14 @@
-#include "proxy/request_head.h"
+#include "proxy/http1/request_head.h"
 
 #include <algorithm>
-#include <array>
 #include <iterator>
 #include <limits>
 #include <string>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
+
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
@@ -16,56 +17,18 @@ namespace {
 using boost::system::error_code;
 
 constexpr auto kBad = http::status::bad_request;
-constexpr std::size_t kMaxLengthDigits = 18;  // any 18-digit number fits in 64 bits
-
-// Character classes of RFC 9110 section 5.6.2 and RFC 3986, as one table lookup each.
-enum CharClass : unsigned char {
-  kToken = 1,       // tchar
-  kHost = 2,        // unreserved / sub-delims: a reg-name without its pct-encoding
-  kHex = 4,         // HEXDIG
-  kFieldValue = 8,  // SP / HTAB / VCHAR / obs-text
-};
-
-constexpr std::array<unsigned char, 256> make_char_classes() {
-  std::array<unsigned char, 256> table{};
-  for (int c = 0x21; c < 0x7f; ++c) table[c] |= kFieldValue;
-  for (int c = 0x80; c < 0x100; ++c) table[c] |= kFieldValue;
-  table[' '] |= kFieldValue;
-  table['\t'] |= kFieldValue;
-  for (int c = '0'; c <= '9'; ++c) table[c] |= kToken | kHost | kHex;
-  for (int c = 'a'; c <= 'z'; ++c) table[c] |= kToken | kHost;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] |= kToken | kHost;
-  for (int c = 'a'; c <= 'f'; ++c) table[c] |= kHex;
-  for (int c = 'A'; c <= 'F'; ++c) table[c] |= kHex;
-  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] |= kToken;
-  for (unsigned char c : std::string_view("-._~!$&'()*+,;=")) table[c] |= kHost;
-  return table;
-}
-
-constexpr auto kCharClasses = make_char_classes();
-
-constexpr bool is(CharClass cls, char c) noexcept {
-  return (kCharClasses[static_cast<unsigned char>(c)] & cls) != 0;
-}
+using http1::iequals;
+using http1::is;
+using http1::is_digit;
+using http1::kFieldValue;
+using http1::kHex;
+using http1::kHost;
+using http1::kToken;
+using http1::parse_length;
 
 // request-target bytes: visible ASCII except '#' (a fragment is never sent).
 constexpr bool is_target_char(char c) noexcept {
   return c > 0x20 && c < 0x7f && c != '#';
-}
-
-constexpr bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
-
-constexpr char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-// ASCII case-insensitive equality. Not Beast's iequals: in 1.81 it reads one byte past both
-// strings when their last characters differ in case only (found by the fuzz target).
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool all_of(std::string_view s, bool (*predicate)(char)) noexcept {
@@ -233,7 +196,7 @@ bool is_ipv6_address(std::string_view s) noexcept {
 // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
 bool is_ipv_future(std::string_view s) noexcept {
   const auto dot = s.find('.');
-  if (s.empty() || lower(s[0]) != 'v' || dot == std::string_view::npos || dot < 2 ||
+  if (s.empty() || http1::to_lower(s[0]) != 'v' || dot == std::string_view::npos || dot < 2 ||
       dot + 1 == s.size()) {
     return false;
   }
@@ -292,15 +255,6 @@ std::optional<http::status> check_target(http::request_header<>& request) {
     return request.method() == http::verb::options ? std::nullopt : std::optional{kBad};
   }
   return rewrite_absolute_form(request) ? std::nullopt : std::optional{kBad};
-}
-
-std::optional<std::uint64_t> parse_length(std::string_view digits) noexcept {
-  if (digits.empty() || digits.size() > kMaxLengthDigits || !all_of(digits, is_digit)) {
-    return std::nullopt;
-  }
-  std::uint64_t value = 0;
-  for (char c : digits) value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  return value;
 }
 
 // A transfer coding this proxy knows but cannot frame a request by (RFC 9112 section 6.3 rule 4).

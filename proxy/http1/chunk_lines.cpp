@@ -1,6 +1,8 @@
-#include "proxy/chunk_lines.h"
+#include "proxy/http1/chunk_lines.h"
 
 #include <algorithm>
+
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
@@ -17,9 +19,8 @@ int hex_value(char c) noexcept {
 
 // A byte that may appear inside a chunk extension or a trailer line: HTAB, visible ASCII, SP and
 // obs-text. CR and LF only end a line, as CRLF; other controls have no place there.
-bool is_line_byte(char c) noexcept {
-  const auto u = static_cast<unsigned char>(c);
-  return u == '\t' || (u >= 0x20 && u != 0x7f);
+constexpr bool is_line_byte(char c) noexcept {
+  return http1::is(http1::kFieldValue, c);
 }
 
 }  // namespace

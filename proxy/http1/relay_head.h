@@ -13,7 +13,7 @@
 
 #include <boost/beast/http/message.hpp>
 
-#include "proxy/request_head.h"
+#include "proxy/http1/request_head.h"
 
 namespace bgp {
 

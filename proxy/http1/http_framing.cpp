@@ -1,4 +1,4 @@
-#include "proxy/http_framing.h"
+#include "proxy/http1/http_framing.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -6,25 +6,21 @@
 #include <string>
 
 #include <fmt/format.h>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/container/small_vector.hpp>
+
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
 namespace {
 
-using boost::beast::iequals;
+using http1::iequals;
+using http1::removable_by_connection;
+using http1::trim;
 
 constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
 constexpr std::string_view kXForwardedProto = "X-Forwarded-Proto";
-
-std::string_view trim(std::string_view s) noexcept {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Joins every value of a repeated field into one comma-separated list.
 std::string joined_values(const http::fields& fields, std::string_view name) {
@@ -42,15 +38,6 @@ void append_to_list(http::fields& fields, std::string_view name, std::string_vie
   if (!value.empty()) value += ", ";
   value += element;
   fields.set(name, value);
-}
-
-// A header named in Connection that is removed: never one that frames the message or names it.
-bool removable_by_connection(std::string_view name, bool upgrading) noexcept {
-  if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-      iequals(name, "host") || iequals(name, "connection")) {
-    return false;
-  }
-  return !(upgrading && iequals(name, "upgrade"));
 }
 
 }  // namespace
