@@ -210,11 +210,21 @@ TlsStream TlsStream::client(Socket socket, std::shared_ptr<const TlsClientContex
 }
 
 TlsStream::TlsStream(Socket socket, SslPtr ssl, std::shared_ptr<const void> owner)
-    : socket_(std::move(socket)), ssl_(checked(std::move(ssl))), owner_(std::move(owner)) {
+    : socket_(std::move(socket)), owner_(std::move(owner)), ssl_(checked(std::move(ssl))) {
   error_code ignored;
   socket_.native_non_blocking(true, ignored);  // OpenSSL's recv/send must not block the worker
   BIO* bio = socket_bio(socket_.native_handle());
   SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO; the socket owns the descriptor
+}
+
+// The old SSL is freed first, while its owner and its descriptor still exist.
+TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
+  ssl_ = std::move(other.ssl_);
+  owner_ = std::move(other.owner_);
+  socket_ = std::move(other.socket_);
+  error_detail_ = std::move(other.error_detail_);
+  fatal_ = other.fatal_;
+  return *this;
 }
 
 std::size_t TlsStream::buffered_input() const noexcept {

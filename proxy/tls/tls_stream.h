@@ -78,7 +78,7 @@ class TlsStream {
   TlsStream(Socket socket, SslPtr ssl, std::shared_ptr<const void> owner);
 
   TlsStream(TlsStream&&) noexcept = default;  // not while an operation is pending
-  TlsStream& operator=(TlsStream&&) noexcept = default;
+  TlsStream& operator=(TlsStream&& other) noexcept;
   ~TlsStream() = default;
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
@@ -176,9 +176,9 @@ class TlsStream {
   template <bool WithBytes, typename Step, typename Token>
   auto start(Step step, Token&& token);
 
-  Socket socket_;
+  Socket socket_;                      // closed last, after OpenSSL let go of its descriptor
+  std::shared_ptr<const void> owner_;  // outlives ssl_: its callbacks reach the owner
   SslPtr ssl_;
-  std::shared_ptr<const void> owner_;
   std::string error_detail_;
   bool fatal_ = false;  // after a fatal error OpenSSL must not be asked to shut down
 };
