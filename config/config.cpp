@@ -814,7 +814,9 @@ void Loader::check_state_file_directory(const Config& config) {
 
 void Loader::check_tls_listener(const Config& config) {
   const TlsConfig& tls = config.tls;
-  if (has_error_under("tls")) return;
+  for (const char* key : {"tls.listen", "tls.cert", "tls.key"}) {
+    if (has_error_under(key)) return;
+  }
   if (!tls.enabled()) {
     if (tls.cert.empty() && tls.key.empty()) return;
     fail(position_for("tls.listen"), "tls.listen",

@@ -127,6 +127,12 @@ TEST_F(TlsConfigTest, UnreadableFilesAreErrorsAtTheirKey) {
   EXPECT_THAT(errors(listener(good + ".crt", junk)), one_error("4:8", "holds no PEM private key"));
 }
 
+TEST_F(TlsConfigTest, FilesAreCheckedBesideOtherErrors) {
+  EXPECT_THAT(errors(listener(good + ".crt", "/nonexistent.key") + "  min_version: 1.1\n"),
+              ElementsAre(StartsWith("t.yaml:4:8: tls.key: cannot read '/nonexistent.key'"),
+                          StartsWith("t.yaml:5:16: tls.min_version: TLS 1.1 is refused")));
+}
+
 TEST_F(TlsConfigTest, TheKeyMustMatchTheCertificate) {
   const auto other = dir.write("other", make_certificate("other.test"));
   EXPECT_THAT(errors(listener(good + ".crt", other + ".key")),
