@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/tls_files.h"
 #include "config/value_parsers.h"
 
 namespace bgp {
@@ -180,6 +181,10 @@ class Loader {
   Fields thresholds_fields(Thresholds& thresholds);
   Fields judge_fields(JudgeConfig& judge);
   Fields fleet_fields(FleetConfig& fleet);
+  Fields tls_fields(TlsConfig& tls);
+  Fields backend_tls_fields(BackendTlsConfig& tls);
+  void read_tls_version(const Value& value, TlsVersion& target);
+  void read_alpn(const Value& list, std::vector<std::string>& target);
   void read_quantiles(const Value& list, std::vector<double>& target);
   Fields routing_fields(RoutingConfig& routing);
   Fields timeouts_fields(TimeoutsConfig& timeouts);
@@ -193,6 +198,9 @@ class Loader {
   void check_live_endpoints(const Config& config);
   void check_listeners_differ(const Config& config);
   void check_state_file_directory(const Config& config);
+  void check_tls_listener(const Config& config);
+  void check_tls_files(const TlsConfig& tls);
+  void check_backend_tls(const Config& config);
   void resolve_admin_token(AdminConfig& admin);
   bool read_token_file(AdminConfig& admin);  // into admin.token; false after an error
 
@@ -221,6 +229,8 @@ ConfigResult Loader::load(std::string_view yaml) {
   resolve_admin_token(config.admin);
   check_listeners_differ(config);
   check_state_file_directory(config);
+  check_tls_listener(config);
+  check_backend_tls(config);
   if (errors_.empty()) return {std::move(config), {}};
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
@@ -470,6 +480,7 @@ Fields Loader::root_fields(Config& c) {
   return {
       address("listen", c.listen, PortZero::allowed),
       whole_number("workers", c.workers, 0, 1024),
+      section("tls", tls_fields(c.tls)),
       section("admin", admin_fields(c.admin)),
       section("backends", backends_fields(c.backends)),
       section("rollout", rollout_fields(c.rollout)),
@@ -497,7 +508,8 @@ Fields Loader::admin_fields(AdminConfig& admin) {
 
 Fields Loader::backends_fields(BackendsConfig& backends) {
   auto endpoints_of = [this](ColorBackends& color) -> Fields {
-    return {{"endpoints", [this, &color](const Value& v) { read_endpoints(v, color.endpoints); }}};
+    return {{"endpoints", [this, &color](const Value& v) { read_endpoints(v, color.endpoints); }},
+            section("tls", backend_tls_fields(color.tls))};
   };
   return {
       choice("live", backends.live, kColorChoices),
@@ -505,6 +517,69 @@ Fields Loader::backends_fields(BackendsConfig& backends) {
       section("green", endpoints_of(backends.green)),
       section("health_check", health_check_fields(backends.health_check)),
   };
+}
+
+Fields Loader::tls_fields(TlsConfig& tls) {
+  return {
+      {"listen",
+       [this, &tls](const Value& v) {
+         if (v.node.IsNull() || (v.node.IsScalar() && v.node.Scalar().empty())) {
+           tls.listen.reset();  // `listen: ""`: no TLS listener
+         } else if (auto a = read_address(v, PortZero::allowed)) {
+           tls.listen = std::move(*a);
+         }
+       }},
+      text("cert", tls.cert),
+      text("key", tls.key),
+      {"min_version", [this, &tls](const Value& v) { read_tls_version(v, tls.min_version); }},
+      {"alpn", [this, &tls](const Value& v) { read_alpn(v, tls.alpn); }},
+  };
+}
+
+Fields Loader::backend_tls_fields(BackendTlsConfig& tls) {
+  return {
+      flag("enabled", tls.enabled),
+      text("ca", tls.ca),
+      text("server_name", tls.server_name, config_detail::check_host),
+      flag("verify", tls.verify),
+  };
+}
+
+void Loader::read_tls_version(const Value& value, TlsVersion& target) {
+  const auto text = scalar(value, "a TLS version, 1.2 or 1.3");
+  if (!text) return;
+  if (*text == "1.2" || *text == "1.3") {
+    target = *text == "1.2" ? TlsVersion::v1_2 : TlsVersion::v1_3;
+  } else if (*text == "1.0" || *text == "1.1") {
+    fail(value, fmt::format("TLS {} is refused (deprecated by RFC 8996): use 1.2 or 1.3", *text));
+  } else {
+    fail(value, fmt::format("invalid value '{}': expected 1.2 or 1.3", *text));
+  }
+}
+
+// Only http/1.1 is served for now; h2 will join the list when the HTTP/2 front end exists.
+void Loader::read_alpn(const Value& list, std::vector<std::string>& target) {
+  if (!list.node.IsSequence() || list.node.size() == 0) {
+    fail(list, fmt::format("expected a non-empty list of protocols like [http/1.1], got {}",
+                           describe_kind(list.node)));
+    return;
+  }
+  const auto errors_before = errors_.size();
+  std::vector<std::string> protocols;
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    const Value item = element(list, i);
+    const auto name = scalar(item, "a protocol name");
+    if (!name) continue;
+    if (*name != "http/1.1") {
+      fail(item, *name == "h2" ? "h2 is not served yet: only http/1.1"
+                               : fmt::format("unknown protocol '{}': expected http/1.1", *name));
+    } else if (std::find(protocols.begin(), protocols.end(), *name) != protocols.end()) {
+      fail(item, fmt::format("duplicate protocol {}", *name));
+    } else {
+      protocols.push_back(*name);
+    }
+  }
+  if (errors_.size() == errors_before) target = std::move(protocols);
 }
 
 Fields Loader::health_check_fields(HealthCheckConfig& hc) {
@@ -736,6 +811,49 @@ void Loader::check_state_file_directory(const Config& config) {
   if (std::filesystem::is_directory(directory, ec)) return;
   fail(position_for("state_file"), "state_file",
        fmt::format("the directory '{}' does not exist", directory.string()));
+}
+
+void Loader::check_tls_listener(const Config& config) {
+  const TlsConfig& tls = config.tls;
+  for (const char* key : {"tls.listen", "tls.cert", "tls.key"}) {
+    if (has_error_under(key)) return;
+  }
+  if (!tls.enabled()) {
+    if (tls.cert.empty() && tls.key.empty()) return;
+    fail(position_for("tls.listen"), "tls.listen",
+         "tls.cert and tls.key are set but tls.listen is not: set the TLS listener's address");
+    return;
+  }
+  for (const auto& [key, value] : {std::pair{"tls.cert", &tls.cert}, {"tls.key", &tls.key}}) {
+    if (value->empty()) {
+      fail(position_for(key), key, "required when tls.listen is set");
+    }
+  }
+  const Address& listen = *tls.listen;
+  if (listen.port != 0 && (listen == config.listen || listen == config.admin.listen)) {
+    fail(position_for("tls.listen"), "tls.listen",
+         fmt::format("the TLS listener cannot share the address {} with {}", listen.to_string(),
+                     listen == config.listen ? "listen" : "admin.listen"));
+  }
+  if (!tls.cert.empty() && !tls.key.empty()) check_tls_files(tls);
+}
+
+// Read here, so that check-config, a start and a reload all refuse a pair that cannot serve.
+void Loader::check_tls_files(const TlsConfig& tls) {
+  const auto loaded = load_certificate_chain(tls.cert, tls.key, std::chrono::system_clock::now());
+  if (loaded.ok()) return;
+  const char* key = loaded.problem.file == TlsFile::key ? "tls.key" : "tls.cert";
+  fail(position_for(key), key, loaded.problem.message);
+}
+
+void Loader::check_backend_tls(const Config& config) {
+  for (const Color color : {Color::blue, Color::green}) {
+    const BackendTlsConfig& tls = config.backends.of(color).tls;
+    const auto path = fmt::format("backends.{}.tls.ca", name(color));
+    if (!tls.enabled || tls.ca.empty() || has_error_under(path)) continue;
+    const auto loaded = load_ca_file(tls.ca);
+    if (!loaded.ok()) fail(position_for(path), path, loaded.problem.message);
+  }
 }
 
 void Loader::resolve_admin_token(AdminConfig& admin) {

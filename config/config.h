@@ -42,8 +42,18 @@ struct HealthCheckConfig {
   bool operator==(const HealthCheckConfig&) const = default;
 };
 
+// TLS to one color's endpoints (docs/configuration.md, "TLS").
+struct BackendTlsConfig {
+  bool enabled = false;
+  std::string ca;           // PEM file of trusted CAs; "" = the system store
+  std::string server_name;  // SNI and the name verified; "" = the endpoint's host
+  bool verify = true;       // verify the upstream's certificate chain and name
+  bool operator==(const BackendTlsConfig&) const = default;
+};
+
 struct ColorBackends {
   std::vector<Address> endpoints;
+  BackendTlsConfig tls = {};
   bool operator==(const ColorBackends&) const = default;
 };
 
@@ -120,6 +130,20 @@ struct LimitsConfig {
   bool operator==(const LimitsConfig&) const = default;
 };
 
+enum class TlsVersion { v1_2, v1_3 };  // 1.0 and 1.1 are refused (RFC 8996)
+
+// The TLS listener (docs/configuration.md, "TLS"): off unless `listen` is set.
+struct TlsConfig {
+  std::optional<Address> listen;
+  std::string cert;  // PEM: the leaf certificate, then its intermediates
+  std::string key;   // PEM private key, unencrypted
+  TlsVersion min_version = TlsVersion::v1_2;
+  std::vector<std::string> alpn{"http/1.1"};  // offered in this order of preference
+
+  bool enabled() const noexcept { return listen.has_value(); }
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct NotifyConfig {
   std::string webhook;  // "" = off; http://host:port/path
   bool operator==(const NotifyConfig&) const = default;
@@ -150,6 +174,7 @@ struct FleetConfig {
 struct Config {
   Address listen{"127.0.0.1", 8080};
   unsigned workers = 0;  // 0 = one per CPU core
+  TlsConfig tls;
   AdminConfig admin;
   BackendsConfig backends;
   RolloutConfig rollout;

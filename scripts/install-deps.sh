@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
-  libyaml-cpp-dev libfmt-dev)
+  libyaml-cpp-dev libfmt-dev libssl-dev openssl)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
   systemd chromium)  # systemd-analyze verifies the shipped unit; chromium renders the dashboard
 bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
