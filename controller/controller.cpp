@@ -166,6 +166,11 @@ Controller::~Controller() = default;
 void Controller::restore() {
   endpoints_ = resolve_endpoints(config_->backends, stats_);
   access_log_ = open_access_log(config_->log);
+  if (config_->tls.enabled()) {
+    if (auto problem = tls_.reload(config_->tls); !problem.empty()) {
+      throw std::runtime_error("tls: " + problem);
+    }
+  }
   // In a fleet the state lives in etcd (docs/fleet.md).
   state_path_ = config_->fleet.enabled() ? std::string() : config_->state_file;
   if (!state_path_.empty()) {
@@ -223,6 +228,10 @@ std::optional<std::string> Controller::reload(std::shared_ptr<const Config> conf
     access_log = open_access_log(config->log);  // reopened: a rotated file is let go
   } catch (const std::exception& e) {
     return e.what();
+  }
+  // The certificate and key are read again; a pair that does not load keeps the old one.
+  if (config->tls.enabled()) {
+    if (auto problem = tls_.reload(config->tls); !problem.empty()) return "tls: " + problem;
   }
   config_ = std::move(config);
   endpoints_ = std::move(endpoints);
@@ -323,6 +332,7 @@ void Controller::publish_snapshot() {
   }
   snapshot->config = config_;
   snapshot->access_log = access_log_;
+  if (config_->tls.enabled()) snapshot->tls = tls_.current();
   routing_.publish(std::move(snapshot));
 }
 
@@ -617,6 +627,11 @@ ControlView Controller::control_view() const {
   view.last_rollback_evidence = rule_views(rollback_evidence_);
   view.live = state_.live;
   view.held = state_.held;
+  if (config_->tls.enabled()) {
+    if (const auto tls = tls_.current()) {
+      view.tls_cert_expiry = static_cast<double>(tls->cert_not_after());
+    }
+  }
   if (state_.step) view.step_started_at = unix_seconds(state_.step_started_at);
   if (state_.last_rollback) {
     view.last_rollback_at = unix_seconds(state_.last_rollback->at);

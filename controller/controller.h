@@ -119,6 +119,7 @@ class Controller {
 
   std::array<std::vector<Endpoint>, 2> endpoints_;   // resolved once per config
   std::shared_ptr<const AccessLogFile> access_log_;  // opened once per config; null when off
+  TlsServerContextSlot tls_;  // the TLS listener's handshake settings; ticket keys outlive reloads
   RolloutState state_;
   StatsTotals last_reading_;                     // the shard totals at the last reading
   std::vector<RuleEvidence> evidence_;           // the judge's rules at the last check

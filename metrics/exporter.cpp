@@ -452,6 +452,35 @@ std::vector<MetricFamily> fleet_families(const ControlView& control) {
   return families;
 }
 
+// The TLS listener (only when one is configured): handshakes, failures by reason, the
+// certificate's expiry.
+std::vector<MetricFamily> tls_families(const StatsTotals& totals, const ControlView& control) {
+  std::vector<MetricFamily> families;
+  if (!control.tls_cert_expiry) return families;
+  auto expiry = make_family("bgproxy_tls_cert_expiry_timestamp_seconds",
+                            "When the TLS listener's certificate expires (notAfter, Unix time).",
+                            MetricType::Gauge);
+  expiry.metric.push_back(gauge(*control.tls_cert_expiry));
+  families.push_back(std::move(expiry));
+  auto done = make_family("bgproxy_tls_handshakes_total",
+                          "TLS handshakes completed on the listener, full or resumed (a ticket).",
+                          MetricType::Counter);
+  done.metric.push_back(
+      counter(static_cast<double>(totals.tls_handshakes_full), {label("resumed", "false")}));
+  done.metric.push_back(
+      counter(static_cast<double>(totals.tls_handshakes_resumed), {label("resumed", "true")}));
+  families.push_back(std::move(done));
+  auto failed =
+      make_family("bgproxy_tls_handshake_errors_total",
+                  "TLS handshakes that failed on the listener, by reason.", MetricType::Counter);
+  for (std::size_t k = 0; k < kHandshakeFailureKinds; ++k) {
+    failed.metric.push_back(counter(static_cast<double>(totals.tls_handshake_failures[k]),
+                                    {label("reason", name(static_cast<HandshakeFailure>(k)))}));
+  }
+  families.push_back(std::move(failed));
+  return families;
+}
+
 MetricFamily build_info_family(const std::string& version) {
   auto family = make_family("bgproxy_build_info", "Always 1; the version is in the label.",
                             MetricType::Gauge);
@@ -509,6 +538,7 @@ std::vector<MetricFamily> Exporter::Collect() const {
   for (auto& family : rollout_time_families(control)) families.push_back(std::move(family));
   for (auto& family : process_families()) families.push_back(std::move(family));
   for (auto& family : fleet_families(control)) families.push_back(std::move(family));
+  for (auto& family : tls_families(totals, control)) families.push_back(std::move(family));
   families.push_back(build_info_family(version_));
   return families;
 }

@@ -78,6 +78,9 @@ struct ControlView {
   std::uint64_t config_reloads_refused = 0;  // ... {result="refused"}
   std::uint64_t webhook_failures = 0;        // bgproxy_webhook_failures_total
   std::optional<FleetGauges> fleet;          // only in a fleet
+  // The TLS listener's certificate notAfter (Unix seconds); set when tls.listen is configured,
+  // which also exports the bgproxy_tls_* families.
+  std::optional<double> tls_cert_expiry;
 };
 
 class Exporter : public prometheus::Collectable {

@@ -16,6 +16,28 @@ std::string_view name(UpstreamError kind) noexcept {
   return "reset";
 }
 
+std::string_view name(HandshakeFailure failure) noexcept {
+  switch (failure) {
+    case HandshakeFailure::protocol_version:
+      return "protocol_version";
+    case HandshakeFailure::no_shared_cipher:
+      return "no_shared_cipher";
+    case HandshakeFailure::no_alpn:
+      return "no_alpn";
+    case HandshakeFailure::bad_certificate:
+      return "bad_certificate";
+    case HandshakeFailure::not_tls:
+      return "not_tls";
+    case HandshakeFailure::timeout:
+      return "timeout";
+    case HandshakeFailure::closed:
+      return "closed";
+    case HandshakeFailure::other:
+      return "other";
+  }
+  return "other";
+}
+
 std::string_view name(Route route) noexcept {
   switch (route) {
     case Route::split:
@@ -140,6 +162,11 @@ void StatsShard::add_to(StatsTotals& totals) const noexcept {
   totals.downstream_connections +=
       static_cast<std::int64_t>(opened_.read()) - static_cast<std::int64_t>(closed_.read());
   totals.idle_upstream_connections += idle_upstreams_.read();
+  totals.tls_handshakes_full += tls_full_.read();
+  totals.tls_handshakes_resumed += tls_resumed_.read();
+  for (std::size_t k = 0; k < kHandshakeFailureKinds; ++k) {
+    totals.tls_handshake_failures[k] += tls_failures_[k].read();
+  }
 }
 
 StatsRegistry::StatsRegistry(std::size_t shards) {

@@ -22,6 +22,20 @@ inline constexpr std::size_t kStatusClasses = 5;  // 1xx .. 5xx
 
 std::string_view name(UpstreamError kind) noexcept;
 
+// Why a TLS handshake failed, for a metric label: few values, none from the peer's free choice.
+enum class HandshakeFailure : std::uint8_t {
+  protocol_version,
+  no_shared_cipher,
+  no_alpn,
+  bad_certificate,
+  not_tls,
+  timeout,  // the handshake's deadline cancelled it
+  closed,   // the peer closed or reset the connection mid-handshake
+  other,
+};
+inline constexpr std::size_t kHandshakeFailureKinds = 8;
+std::string_view name(HandshakeFailure failure) noexcept;
+
 // How a request found its color: split = the weighted split or a sticky key, judged by the rollout;
 // override = the override header, served and counted, never judged; refused = answered by the
 // proxy before routing, counted against no color.
@@ -60,6 +74,9 @@ struct StatsTotals {
   ColorTotals refused;                          // Route::refused: no color
   std::int64_t downstream_connections = 0;      // open now
   std::uint64_t idle_upstream_connections = 0;  // pooled, as of each worker's last sweep
+  std::uint64_t tls_handshakes_full = 0;        // TLS listener: handshakes done, full ...
+  std::uint64_t tls_handshakes_resumed = 0;     // ... or resuming a session (a ticket)
+  std::array<std::uint64_t, kHandshakeFailureKinds> tls_handshake_failures{};
 
   // The judged traffic of a color (Route::split only).
   const ColorTotals& of(Color c) const noexcept { return colors[index(c)]; }
@@ -130,6 +147,10 @@ class alignas(64) StatsShard {
   void record_endpoint_error(std::uint16_t slot, UpstreamError kind) noexcept;
   void upstream_connection_opened(std::uint16_t slot) noexcept;
   void upstream_connection_reused(std::uint16_t slot) noexcept;
+  void tls_handshake_done(bool resumed) noexcept { (resumed ? tls_resumed_ : tls_full_).add(); }
+  void tls_handshake_failed(HandshakeFailure why) noexcept {
+    tls_failures_[static_cast<std::size_t>(why)].add();
+  }
   // The worker's pooled idle upstream connections (set by its pool sweep, once a second).
   void set_idle_upstream_connections(std::uint64_t n) noexcept { idle_upstreams_.set(n); }
 
@@ -156,6 +177,8 @@ class alignas(64) StatsShard {
   std::array<PerLane, kLanes> lanes_;  // indexed by lane_index(), as StatsTotals::lanes()
   SingleWriterCounter opened_, closed_;
   SingleWriterGauge idle_upstreams_;
+  SingleWriterCounter tls_full_, tls_resumed_;
+  std::array<SingleWriterCounter, kHandshakeFailureKinds> tls_failures_;
   std::array<PerEndpoint, kMaxEndpointSlots> endpoints_;
 };
 

@@ -100,6 +100,8 @@ class OwnedDescriptor {
   int fd_;
 };
 
+enum class Listener { plain, tls };
+
 bool out_of_resources(const error_code& ec) noexcept {
   const int value = ec.value();
   return ec.category() == boost::system::system_category() &&
@@ -123,18 +125,23 @@ class Server::Worker {
   }
 
   void start(Server& server) {
-    net::co_spawn(io, accept_connections(server), [&log = log_](std::exception_ptr failure) {
-      log_coroutine_failure(log, failure);
-    });
+    for (const Listener listener : {Listener::plain, Listener::tls}) {
+      if (!acceptor_of(listener).is_open()) continue;
+      net::co_spawn(
+          io, accept_connections(server, listener),
+          [&log = log_](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
+    }
     context.start_pool_sweeps();
     thread_ = std::thread([this] { run(); });
   }
 
   void begin_drain(Server& server) {
     accepting_.store(false, std::memory_order_relaxed);
-    take_queued_connections(server);
-    error_code ignored;
-    acceptor.close(ignored);
+    for (const Listener listener : {Listener::plain, Listener::tls}) {
+      take_queued_connections(server, listener);
+      error_code ignored;
+      acceptor_of(listener).close(ignored);
+    }
     context.begin_drain();
   }
 
@@ -159,8 +166,13 @@ class Server::Worker {
     stopped_promise_.set_value();
   }
 
+  tcp::acceptor& acceptor_of(Listener listener) noexcept {
+    return listener == Listener::tls ? tls_acceptor : acceptor;
+  }
+
   // Over limits.max_connections (a process-wide count) a new connection is closed at once.
-  net::awaitable<void> accept_connections(Server& server) {
+  net::awaitable<void> accept_connections(Server& server, Listener listener) {
+    tcp::acceptor& acceptor = acceptor_of(listener);
     net::steady_timer backoff(io);
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
@@ -197,16 +209,18 @@ class Server::Worker {
       target.open_here_.fetch_add(1, std::memory_order_relaxed);
       ConnectionTicket ticket(open, target.open_here_);
       if (&target == this) {
-        start_connection(std::move(socket), std::move(ticket), context);
+        start(listener, std::move(socket), std::move(ticket));
       } else {
-        target.adopt(std::move(socket), std::move(ticket));
+        target.adopt(listener, std::move(socket), std::move(ticket));
       }
     }
   }
 
   // Closing a listener resets the connections in its accept queue, whose clients may have sent a
   // request already: they are taken first, and served like the others while draining.
-  void take_queued_connections(Server& server) {
+  void take_queued_connections(Server& server, Listener listener) {
+    tcp::acceptor& acceptor = acceptor_of(listener);
+    if (!acceptor.is_open()) return;
     error_code ec;
     acceptor.non_blocking(true, ec);
     while (!ec) {
@@ -215,8 +229,15 @@ class Server::Worker {
       if (ec) break;
       open_here_.fetch_add(1, std::memory_order_relaxed);
       server.open_connections_.fetch_add(1, std::memory_order_relaxed);
-      start_connection(std::move(socket), ConnectionTicket(server.open_connections_, open_here_),
-                       context);
+      start(listener, std::move(socket), ConnectionTicket(server.open_connections_, open_here_));
+    }
+  }
+
+  void start(Listener listener, tcp::socket socket, ConnectionTicket ticket) {
+    if (listener == Listener::tls) {
+      start_tls_connection(std::move(socket), std::move(ticket), context);
+    } else {
+      start_connection(std::move(socket), std::move(ticket), context);
     }
   }
 
@@ -240,18 +261,20 @@ class Server::Worker {
 
   // Takes over a connection another worker accepted: the descriptor moves to this worker's
   // io_context (a socket belongs to the reactor it was opened on).
-  void adopt(tcp::socket socket, ConnectionTicket ticket) {
+  void adopt(Listener listener, tcp::socket socket, ConnectionTicket ticket) {
     error_code ec;
+    const tcp protocol = listener == Listener::tls ? tls_protocol : plain_protocol;
     OwnedDescriptor descriptor(socket.release(ec));
     if (ec) return;
     // Also while draining: a request it carries is served (closing it could reset it).
-    net::post(io, [this, descriptor = std::move(descriptor), ticket = std::move(ticket)]() mutable {
+    net::post(io, [this, listener, protocol, descriptor = std::move(descriptor),
+                   ticket = std::move(ticket)]() mutable {
       tcp::socket adopted(io);
       error_code ec;
       adopted.assign(protocol, descriptor.get(), ec);
       if (ec) return;
       descriptor.release();
-      start_connection(std::move(adopted), std::move(ticket), context);
+      start(listener, std::move(adopted), std::move(ticket));
     });
   }
 
@@ -268,11 +291,13 @@ class Server::Worker {
   // Read by every acceptor, on a line of their own (the pool's free list changes per request).
   alignas(64) std::atomic<std::uint32_t> open_here_{0};  // connections of this worker
   std::atomic<bool> accepting_{true};                    // false once draining
-  tcp protocol{tcp::v4()};                               // of the listener (set before start)
   // Only this worker's thread touches its sockets: no locking in the reactor's I/O (posting from
   // other threads, as drain() does, stays safe).
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor{io};
+  tcp::acceptor tls_acceptor{io};  // open when tls.listen is configured
+  tcp plain_protocol{tcp::v4()};   // of each listener (set before start)
+  tcp tls_protocol{tcp::v4()};
   WorkerContext context;
 };
 
@@ -298,21 +323,33 @@ void Server::start() {
   }
   tcp::endpoint endpoint = resolve_listen_address(config_->listen);
   ensure_port_free(endpoint);
+  std::optional<tcp::endpoint> tls_endpoint;
+  if (config_->tls.enabled()) {
+    tls_endpoint = resolve_listen_address(*config_->tls.listen);
+    ensure_port_free(*tls_endpoint);
+  }
   std::random_device entropy;
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < count; ++i) {
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) ^ entropy() ^ i;
     auto worker = std::make_unique<Worker>(*this, i, seed);
     listen_on(worker->acceptor, endpoint);
-    worker->protocol = endpoint.protocol();
+    worker->plain_protocol = endpoint.protocol();
     if (i == 0) endpoint = worker->acceptor.local_endpoint();  // port 0: the others join it
+    if (tls_endpoint) {
+      listen_on(worker->tls_acceptor, *tls_endpoint);
+      worker->tls_protocol = tls_endpoint->protocol();
+      if (i == 0) tls_endpoint = worker->tls_acceptor.local_endpoint();
+    }
     workers.push_back(std::move(worker));
   }
   local_endpoint_ = endpoint;
+  tls_endpoint_ = tls_endpoint;
   workers_ = std::move(workers);
   for (auto& worker : workers_) worker->start(*this);
   running_ = true;
   log_.info("data plane listening on {} with {} worker(s)", describe(endpoint), count);
+  if (tls_endpoint) log_.info("TLS listening on {}", describe(*tls_endpoint));
 }
 
 void Server::routing_changed() {
@@ -333,6 +370,10 @@ std::uint64_t Server::parked_connections() const noexcept {
 
 boost::asio::ip::tcp::endpoint Server::local_endpoint() const {
   return local_endpoint_;
+}
+
+std::optional<boost::asio::ip::tcp::endpoint> Server::tls_endpoint() const {
+  return tls_endpoint_;
 }
 
 void Server::drain(Duration timeout) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -39,6 +40,8 @@ class Server {
 
   // The bound address (with listen port 0: the port picked by the system).
   boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // The TLS listener's bound address, when tls.listen is configured.
+  std::optional<boost::asio::ip::tcp::endpoint> tls_endpoint() const;
 
   // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
   // responses carry Connection: close) up to `timeout`, then closes everything and joins.
@@ -67,6 +70,7 @@ class Server {
   std::atomic<std::uint64_t> open_connections_{0};  // all workers: limits.max_connections
   std::uint64_t connection_cap_ = UINT64_MAX;       // set before the workers start
   boost::asio::ip::tcp::endpoint local_endpoint_;
+  std::optional<boost::asio::ip::tcp::endpoint> tls_endpoint_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool running_ = false;
 };

@@ -31,6 +31,7 @@
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/tls/tls_stream.h"
 
 namespace bgp {
 
@@ -185,12 +186,12 @@ struct RelayResult {
 // A socket as Beast's parser reads a body through it: with `lines` (a chunked body) every read is
 // checked before Beast sees it, so that a malformed chunk line fails the read at once (Beast would
 // wait past a bare LF for a CRLF until the read timed out).
+template <typename Stream>
 class ChunkCheckedStream {
  public:
-  using executor_type = tcp::socket::executor_type;
+  using executor_type = typename Stream::executor_type;
 
-  ChunkCheckedStream(tcp::socket& socket, ChunkLines* lines) noexcept
-      : socket_(socket), lines_(lines) {}
+  ChunkCheckedStream(Stream& socket, ChunkLines* lines) noexcept : socket_(socket), lines_(lines) {}
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
 
@@ -217,7 +218,7 @@ class ChunkCheckedStream {
     return true;
   }
 
-  tcp::socket& socket_;
+  Stream& socket_;
   ChunkLines* lines_;
 };
 
@@ -227,6 +228,46 @@ using IoBuffer = beast::basic_flat_buffer<PoolAllocator<char>>;
 std::string_view readable(const IoBuffer& buffer) noexcept {
   const auto data = buffer.data();
   return {static_cast<const char*>(data.data()), data.size()};
+}
+
+// The client's transport: a plain socket, or TLS over one (proxy/tls/tls_stream.h). Connection
+// and Session are templates on it; these few functions are what differs.
+tcp::socket& lowest_layer(tcp::socket& socket) noexcept {
+  return socket;
+}
+tcp::socket& lowest_layer(TlsStream& stream) noexcept {
+  return stream.socket();
+}
+std::size_t buffered_input(const tcp::socket&) noexcept {
+  return 0;
+}
+std::size_t buffered_input(const TlsStream& stream) noexcept {
+  return stream.buffered_input();
+}
+constexpr std::string_view scheme_of(const tcp::socket*) noexcept {
+  return "http";
+}
+constexpr std::string_view scheme_of(const TlsStream*) noexcept {
+  return "https";
+}
+
+// Bytes the client sent that no read took yet: in the socket, or decrypted inside TLS.
+template <typename Client>
+std::size_t unread_input(Client& client) noexcept {
+  error_code ignored;
+  return lowest_layer(client).available(ignored) + buffered_input(client);
+}
+
+// Ends the sending side: TLS says close_notify first, so the client can tell the end from a cut.
+net::awaitable<void> end_sending(tcp::socket& socket) {
+  error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+net::awaitable<void> end_sending(TlsStream& stream) {
+  co_await stream.async_shutdown(as_values);  // a peer already gone changes nothing here
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 std::string client_address(const tcp::socket& socket) {
@@ -273,7 +314,8 @@ HeadLimits head_limits(const LimitsConfig& limits) noexcept {
 }
 
 // Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
-net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, Duration idle_timeout) {
+template <typename From, typename To>
+net::awaitable<void> pump(From& from, To& to, Duration idle_timeout) {
   std::array<char, kRelayChunk> buffer;
   net::steady_timer timer(co_await net::this_coro::executor);
   for (;;) {
@@ -288,20 +330,21 @@ net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, Duration idle_time
     if (write_ec) break;
   }
   error_code ignored;
-  to.shutdown(tcp::socket::shutdown_send, ignored);
+  lowest_layer(to).shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 // What a downstream connection keeps from its accept to its close, also while it is parked
 // (idle with no session: no coroutine, buffer or parser; see Session::end_wait()).
+template <typename Client>
 struct Connection {
-  Connection(tcp::socket socket, ConnectionTicket connection_ticket, WorkerContext& context)
+  Connection(Client stream, ConnectionTicket connection_ticket, WorkerContext& context)
       : worker(context),
         stats(context.stats),
         ticket(std::move(connection_ticket)),
-        client(std::move(socket)),
-        client_ip(client_address(client)) {
+        client(std::move(stream)),
+        client_ip(client_address(lowest_layer(client))) {
     error_code ignored;
-    client.set_option(tcp::no_delay(true), ignored);
+    lowest_layer(client).set_option(tcp::no_delay(true), ignored);
     worker.connections.push_back(handle);
     stats.connection_opened();
   }
@@ -313,8 +356,8 @@ struct Connection {
   WorkerContext& worker;
   StatsShard& stats;
   ConnectionTicket ticket;
-  tcp::socket client;
-  ConnectionHandle handle{client};
+  Client client;
+  ConnectionHandle handle{lowest_layer(client)};
   std::string client_ip;
   const Clock::time_point accepted_at = Clock::now();
   Clock::time_point idle_deadline{};  // while parked: when the connection is closed
@@ -328,9 +371,10 @@ enum class Wait { reading, ready, close, park, drained, again };
 
 // The work on a connection while it is busy: from a request's first bytes until the connection
 // closes or is parked. Lives on the connection's coroutine frame.
+template <typename Client>
 class Session {
  public:
-  explicit Session(Connection& connection)
+  explicit Session(Connection<Client>& connection)
       : worker_(connection.worker),
         stats_(connection.stats),
         client_(connection.client),
@@ -376,7 +420,7 @@ class Session {
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
-    client_.close(ignored);
+    lowest_layer(client_).close(ignored);
     co_return false;
   }
 
@@ -456,7 +500,7 @@ class Session {
     // While draining, a request that arrives is still served (with Connection: close); once the
     // worker's grace for idle connections is over, one that has none waiting ends.
     error_code ignored;
-    if (worker_.closing_idle && client_.available(ignored) == 0) return Wait::drained;
+    if (worker_.closing_idle && unread_input(client_) == 0) return Wait::drained;
     idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
     upstream_buffer_.shrink_to_fit();
@@ -477,7 +521,7 @@ class Session {
     // and served by the next wait; else the connection ends cleanly.
     if (ec == net::error::operation_aborted && !expired && worker_.closing_idle) {
       error_code ignored;
-      return client_.available(ignored) > 0 ? Wait::again : Wait::drained;
+      return unread_input(client_) > 0 ? Wait::again : Wait::drained;
     }
     if (ec) return Wait::close;
     client_buffer_.commit(n);
@@ -588,7 +632,7 @@ class Session {
     handle_.arm(worker_.deadlines,
                 Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle));
     held_ = 0;
-    ChunkCheckedStream client = request_body_stream();
+    ChunkCheckedStream<Client> client = request_body_stream();
     while (!parser.is_done() && held_ < relay.size()) {
       body = {relay.data() + held_, relay.size() - held_, true};
       auto [read_ec, n] = co_await http::async_read(client, client_buffer_, parser, as_values);
@@ -613,6 +657,7 @@ class Session {
     options.received_version = ex.version;
     options.upgrade = ex.upgrade;
     options.drop_expect = ex.expects_continue;
+    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
     write_upstream_request_head(request_->get(), options, head_out_);
@@ -747,7 +792,7 @@ class Session {
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
     parser.eager(false);  // http::async_read (the hold) set it: read_some would wait for more
-    ChunkCheckedStream client = request_body_stream();
+    ChunkCheckedStream<Client> client = request_body_stream();
     while (!parser.is_done()) {
       ex.body_started = true;
       body = {relay.data(), relay.size(), true};
@@ -768,7 +813,7 @@ class Session {
     co_return RelayResult{};
   }
 
-  ChunkCheckedStream request_body_stream() noexcept {
+  ChunkCheckedStream<Client> request_body_stream() noexcept {
     const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
     return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
   }
@@ -1029,10 +1074,11 @@ class Session {
   // Moves a response body from `parser` (reading `from`) to `serializer` (writing `to`) through
   // relay_, a chunk at a time, so that it is never held whole (Beast's `relay` example,
   // asynchronous). A request body goes through relay_request_body.
-  net::awaitable<RelayResult> relay_body(ResponseParser& parser, ChunkCheckedStream& from,
+  net::awaitable<RelayResult> relay_body(ResponseParser& parser,
+                                         ChunkCheckedStream<tcp::socket>& from,
                                          IoBuffer& from_buffer, Duration read_timeout,
                                          http::response_serializer<http::buffer_body>& serializer,
-                                         tcp::socket& to, Duration write_timeout) {
+                                         Client& to, Duration write_timeout) {
     auto& body = parser.get().body();
     parser.eager(false);  // read_some returns with what came, not when the buffer is full
     bool wrote = false;
@@ -1087,8 +1133,7 @@ class Session {
   // connection closed before any byte of one: HTTP lets it send the request again elsewhere.
   net::awaitable<void> close_idle() {
     handle_.set_idle(false);
-    error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    co_await end_sending(client_);
     co_await linger(kIdleLinger);
   }
 
@@ -1101,18 +1146,19 @@ class Session {
       dropped += n;
     }
     error_code ignored;
-    client_.close(ignored);
+    lowest_layer(client_).close(ignored);
   }
 
   // Ends the connection after its last answer. When request bytes may be left unread, stop
   // sending, then read and drop what the client still sends for a moment: closing with unread
   // bytes resets the connection, and a reset can destroy the answer before the client read it.
   net::awaitable<void> close_after_answer() {
-    error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    arm(config_->timeouts.client_idle);
+    co_await end_sending(client_);
     const bool request_read = request_ && request_->is_done() && client_buffer_.size() == 0;
-    if (request_read && client_.available(ignored) == 0) {
-      client_.close(ignored);
+    if (request_read && unread_input(client_) == 0) {
+      error_code ignored;
+      lowest_layer(client_).close(ignored);
       co_return;
     }
     co_await linger(std::min(kLingerTime, config_->timeouts.client_idle));
@@ -1133,7 +1179,8 @@ class Session {
     discard_upstream();
   }
 
-  net::awaitable<bool> flush(IoBuffer& buffer, tcp::socket& to) {
+  template <typename To>
+  net::awaitable<bool> flush(IoBuffer& buffer, To& to) {
     if (buffer.size() == 0) co_return true;
     auto [ec, n] = co_await with_deadline(
         timer_, Clock::now() + config_->timeouts.client_idle,
@@ -1173,7 +1220,7 @@ class Session {
 
   WorkerContext& worker_;
   StatsShard& stats_;
-  tcp::socket& client_;
+  Client& client_;
   ConnectionHandle& handle_;
   net::steady_timer timer_;  // the request head's deadline, and the tunnel's (else: the wheel)
   const std::string& client_ip_;
@@ -1203,7 +1250,8 @@ class Session {
   bool upstream_reused_ = false;
 };
 
-void spawn(std::unique_ptr<Connection> connection);
+template <typename Client>
+void spawn(std::unique_ptr<Connection<Client>> connection);
 
 // The heap, as an allocator Asio does not replace with its recycling one (as it does
 // std::allocator): memory of exactly the size asked for.
@@ -1220,42 +1268,66 @@ struct ExactAllocator {
 
 // Waits for the next request of a parked connection without a coroutine: the wait's handler owns
 // the connection, and a session starts again when bytes arrive. The idle deadline stays armed;
-// its expiry, a drain or an abort cancels the wait, and the connection closes.
-void park(std::unique_ptr<Connection> connection) {
-  Connection& parked = *connection;
+// its expiry, a drain or an abort cancels the wait, and the connection closes. A TLS connection
+// gives back its record buffers while it waits (what it already decrypted is served at once).
+template <typename Client>
+void park(std::unique_ptr<Connection<Client>> connection) {
+  Connection<Client>& parked = *connection;
+  if (buffered_input(parked.client) > 0) return spawn(std::move(connection));
+  if constexpr (std::is_same_v<Client, TlsStream>) parked.client.release_buffers();
   parked.handle.set_idle(true);
   parked.handle.arm(parked.worker.deadlines, parked.idle_deadline);
   parked.worker.parked.fetch_add(1, std::memory_order_relaxed);
   // The wait's memory comes from the heap at its size: Asio's recycled blocks are as large as the
   // largest operation that used them, and a parked wait lasts.
-  parked.client.async_wait(
-      tcp::socket::wait_read,
-      net::bind_allocator(ExactAllocator<void>(),
-                          [connection = std::move(connection)](const error_code& ec) mutable {
-                            connection->handle.set_idle(false);
-                            connection->worker.parked.fetch_sub(1, std::memory_order_relaxed);
-                            // The idle deadline passed, or the connection was aborted: it
-                            // closes. A drain's cancel starts a session, which serves a request
-                            // that arrived or ends the connection cleanly (Session::close_idle).
-                            const bool drained = connection->worker.closing_idle &&
-                                                 !connection->handle.expired() &&
-                                                 connection->client.is_open();
-                            if (ec && !drained) return;
-                            connection->handle.disarm();
-                            spawn(std::move(connection));
-                          }));
+  lowest_layer(parked.client)
+      .async_wait(tcp::socket::wait_read,
+                  net::bind_allocator(ExactAllocator<void>(), [connection = std::move(connection)](
+                                                                  const error_code& ec) mutable {
+                    connection->handle.set_idle(false);
+                    connection->worker.parked.fetch_sub(1, std::memory_order_relaxed);
+                    // The idle deadline passed, or the connection was aborted: it closes. A drain's
+                    // cancel starts a session, which serves a request that arrived or ends the
+                    // connection cleanly (Session::close_idle).
+                    const bool drained = connection->worker.closing_idle &&
+                                         !connection->handle.expired() &&
+                                         lowest_layer(connection->client).is_open();
+                    if (ec && !drained) return;
+                    connection->handle.disarm();
+                    spawn(std::move(connection));
+                  }));
 }
 
-net::awaitable<void> serve(std::unique_ptr<Connection> connection) {
+template <typename Client>
+net::awaitable<void> serve(std::unique_ptr<Connection<Client>> connection) {
   bool parking = false;
   {
-    Session session(*connection);
+    Session<Client> session(*connection);
     parking = co_await session.run();
   }
   if (parking) park(std::move(connection));
 }
 
-void spawn(std::unique_ptr<Connection> connection) {
+// A TLS connection's handshake, within timeouts.client_header of its accept; then its requests.
+// Failures are counted by reason, never logged one by one (a scanner would fill the log).
+net::awaitable<void> handshake_and_serve(std::unique_ptr<Connection<TlsStream>> connection) {
+  const Config& config = connection->worker.config_of(connection->worker.snapshots.get());
+  connection->handle.arm(connection->worker.deadlines,
+                         connection->accepted_at + config.timeouts.client_header);
+  auto [ec] = co_await connection->client.async_handshake(as_values);
+  const bool expired = connection->handle.expired();
+  connection->handle.disarm();
+  if (ec) {
+    connection->stats.tls_handshake_failed(expired ? HandshakeFailure::timeout
+                                                   : classify_handshake_failure(ec));
+    co_return;
+  }
+  connection->stats.tls_handshake_done(connection->client.resumed());
+  co_await serve(std::move(connection));
+}
+
+template <typename Client>
+void spawn(std::unique_ptr<Connection<Client>> connection) {
   const auto executor = connection->client.get_executor();
   Logger& log = connection->worker.log;
   net::co_spawn(executor, serve(std::move(connection)),
@@ -1265,7 +1337,18 @@ void spawn(std::unique_ptr<Connection> connection) {
 }  // namespace
 
 void start_connection(tcp::socket client, ConnectionTicket ticket, WorkerContext& worker) {
-  spawn(std::make_unique<Connection>(std::move(client), std::move(ticket), worker));
+  spawn(std::make_unique<Connection<tcp::socket>>(std::move(client), std::move(ticket), worker));
+}
+
+void start_tls_connection(tcp::socket client, ConnectionTicket ticket, WorkerContext& worker) {
+  auto context = worker.snapshots.get().tls;
+  if (!context) return;  // no TLS listener in force: the connection closes
+  auto connection = std::make_unique<Connection<TlsStream>>(
+      TlsStream::server(std::move(client), std::move(context)), std::move(ticket), worker);
+  const auto executor = connection->client.get_executor();
+  Logger& log = worker.log;
+  net::co_spawn(executor, handshake_and_serve(std::move(connection)),
+                [&log](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
 }
 
 void log_coroutine_failure(Logger& log, std::exception_ptr failure) {

@@ -140,6 +140,10 @@ class ConnectionTicket {
 // (no coroutine, buffer or parser) until its next request arrives.
 void start_connection(boost::asio::ip::tcp::socket client, ConnectionTicket ticket,
                       WorkerContext& worker);
+// The same for a connection to the TLS listener: its handshake first (with the TLS context of
+// the snapshot in force), within timeouts.client_header of the accept.
+void start_tls_connection(boost::asio::ip::tcp::socket client, ConnectionTicket ticket,
+                          WorkerContext& worker);
 
 // Completion of a worker coroutine (a session, the accept loop): logs what ended it, if anything.
 void log_coroutine_failure(Logger& log, std::exception_ptr failure);

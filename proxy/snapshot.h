@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "metrics/stats.h"
 #include "proxy/access_log.h"
+#include "proxy/tls/tls_context.h"
 
 namespace bgp {
 
@@ -37,6 +38,7 @@ struct RoutingSnapshot {
   std::array<std::vector<Endpoint>, 2> endpoints;
   std::shared_ptr<const Config> config;             // routing, timeouts and limits in force
   std::shared_ptr<const AccessLogFile> access_log;  // null: log.access is off
+  std::shared_ptr<const TlsServerContext> tls;      // the TLS listener's, for new handshakes
 
   Color candidate() const noexcept { return other(live); }
   const std::vector<Endpoint>& endpoints_of(Color c) const noexcept { return endpoints[index(c)]; }

@@ -276,7 +276,9 @@ void write_upstream_request_head(const http::request_header<>& request,
   }
   if (!has_host) append_field(out, "Host", options.default_host);
   append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
-  out += "X-Forwarded-Proto: http\r\n";
+  out += "X-Forwarded-Proto: ";
+  out += options.scheme;
+  out += "\r\n";
   append_list(out, "Via", via, options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
   out += kCrlf;
 }

@@ -24,8 +24,9 @@ struct UpstreamRequestOptions {
   std::string_view default_host;  // Host when the request has none (HTTP/1.0)
   BodyFraming framing;            // sent as one normalized Content-Length or Transfer-Encoding
   unsigned received_version = 11;
-  bool upgrade = false;      // Upgrade and `Connection: upgrade` pass
-  bool drop_expect = false;  // this proxy answers `Expect: 100-continue` itself
+  bool upgrade = false;              // Upgrade and `Connection: upgrade` pass
+  bool drop_expect = false;          // this proxy answers `Expect: 100-continue` itself
+  std::string_view scheme = "http";  // X-Forwarded-Proto: how the client reached this proxy
 };
 
 // Appends the HTTP/1.1 head the upstream gets for an accepted request: hop-by-hop headers (and

@@ -147,28 +147,6 @@ const boost::system::error_category& tls_category() noexcept {
   return category;
 }
 
-std::string_view name(HandshakeFailure failure) noexcept {
-  switch (failure) {
-    case HandshakeFailure::protocol_version:
-      return "protocol_version";
-    case HandshakeFailure::no_shared_cipher:
-      return "no_shared_cipher";
-    case HandshakeFailure::no_alpn:
-      return "no_alpn";
-    case HandshakeFailure::bad_certificate:
-      return "bad_certificate";
-    case HandshakeFailure::not_tls:
-      return "not_tls";
-    case HandshakeFailure::timeout:
-      return "timeout";
-    case HandshakeFailure::closed:
-      return "closed";
-    case HandshakeFailure::other:
-      return "other";
-  }
-  return "other";
-}
-
 HandshakeFailure classify_handshake_failure(const boost::system::error_code& ec) noexcept {
   if (ec.category() == tls_category()) {
     switch (static_cast<TlsErrc>(ec.value())) {

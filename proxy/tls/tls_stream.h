@@ -23,6 +23,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "metrics/stats.h"
 #include "proxy/tls/tls_context.h"
 
 namespace bgp {
@@ -43,18 +44,6 @@ inline boost::system::error_code make_error_code(TlsErrc e) noexcept {
   return {static_cast<int>(e), tls_category()};
 }
 
-// Why a handshake failed, for a metric label: few values, none from the peer's free choice.
-enum class HandshakeFailure {
-  protocol_version,
-  no_shared_cipher,
-  no_alpn,
-  bad_certificate,
-  not_tls,
-  timeout,  // the handshake's deadline cancelled it (operation_aborted)
-  closed,   // the peer closed or reset the connection mid-handshake
-  other,
-};
-std::string_view name(HandshakeFailure failure) noexcept;
 HandshakeFailure classify_handshake_failure(const boost::system::error_code& ec) noexcept;
 
 }  // namespace bgp

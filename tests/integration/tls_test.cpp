@@ -1,0 +1,221 @@
+// The TLS listener of a running bgproxy, with real clients: curl, openssl s_client and a Python
+// client that keeps its connection across a certificate reload.
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include "integration/harness.h"
+#include "integration/raw_conn.h"
+#include "support/test_certs.h"
+
+namespace bgt {
+namespace {
+
+using bgp::testing::make_certificate;
+
+class TlsTest : public ::testing::Test {
+ protected:
+  TestBackend blue{"blue-1"};
+  TestBackend green{"green-1"};
+
+  // A config with a TLS listener on $TLS_PORT (a free port picked here) serving $DIR/server.crt.
+  std::string config(std::string timeouts = "drain: 2s") {
+    tls_port = free_port();
+    return make_config({.blue = {blue.address()},
+                        .green = {green.address()},
+                        .timeouts = std::move(timeouts),
+                        .top = fmt::format("tls:\n  listen: 127.0.0.1:{}\n  cert: $DIR/server.crt\n"
+                                           "  key: $DIR/server.key\n",
+                                           tls_port)});
+  }
+
+  // Writes the listener's certificate and key into `dir` (the proxy's directory).
+  static void install(const std::string& dir, const bgp::testing::TestCertificate& certificate) {
+    write_to(dir + "/server.crt", certificate.cert_pem);
+    write_to(dir + "/server.key", certificate.key_pem);
+  }
+  static void write_to(const std::string& path, const std::string& content) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  }
+
+  std::string url(std::string_view path = "/") const {
+    return fmt::format("https://127.0.0.1:{}{}", tls_port, path);
+  }
+
+  // openssl s_client with `args`, its stdin closed at once: the handshake and what it printed.
+  ProcessResult s_client(std::vector<std::string> args) const {
+    std::vector<std::string> argv{"/usr/bin/openssl", "s_client", "-connect",
+                                  fmt::format("127.0.0.1:{}", tls_port)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv, 20s, "");
+  }
+
+  std::uint16_t tls_port = 0;
+};
+
+TEST_F(TlsTest, CurlGetsTheBackendsAnswerOverHttpsAndTheBackendSeesHttps) {
+  Bgproxy proxy(config());
+  install(proxy.dir(), make_certificate("proxy.test"));
+  ASSERT_TRUE(proxy.start());
+  blue.set_echo(true);
+  for (int i = 0; i < 3; ++i) {
+    const auto r =
+        run_process({"/usr/bin/curl", "-sk", "--max-time", "10", "-o", "/dev/null", "-o",
+                     "/dev/null", "-w", "%{http_code} %{num_connects}", url("/a"), url("/b")},
+                    20s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "200 1200 0") << "two requests on one kept-alive TLS connection";
+  }
+  const auto received = blue.received();
+  ASSERT_FALSE(received.empty());
+  EXPECT_EQ(received.back().header("X-Forwarded-Proto"), "https");
+  // The plain listener still says http.
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/plain").status, 200u);
+  EXPECT_EQ(blue.received().back().header("X-Forwarded-Proto"), "http");
+
+  const auto metrics = proxy.admin("GET", "/metrics").body;
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_tls_handshakes_total"), 3);
+  EXPECT_GT(metric_sum(metrics, "bgproxy_tls_cert_expiry_timestamp_seconds"), 1.7e9);
+}
+
+TEST_F(TlsTest, OldVersionsAreRefusedAndAlpnWithoutOverlapGetsAlert120) {
+  Bgproxy proxy(config());
+  install(proxy.dir(), make_certificate("proxy.test"));
+  ASSERT_TRUE(proxy.start());
+
+  const auto tls11 = s_client({"-tls1_1"});
+  EXPECT_NE(tls11.exit_code, 0) << tls11.out;
+  for (const char* version : {"-tls1_2", "-tls1_3"}) {
+    const auto accepted = s_client({version, "-alpn", "http/1.1"});
+    EXPECT_EQ(accepted.exit_code, 0) << version << accepted.out << accepted.err;
+    EXPECT_NE(accepted.out.find("ALPN protocol: http/1.1"), std::string::npos) << accepted.out;
+  }
+  const auto h2_only = s_client({"-alpn", "h2"});
+  EXPECT_NE(h2_only.err.find("alert number 120"), std::string::npos) << h2_only.err;
+
+  std::string metrics;
+  wait_until(
+      [&] {
+        metrics = proxy.admin("GET", "/metrics").body;
+        return metric_sum(metrics, "bgproxy_tls_handshake_errors_total") >= 2;
+      },
+      10s);
+  EXPECT_EQ(
+      metric_sum(metrics, "bgproxy_tls_handshake_errors_total", {R"(reason="protocol_version")"}),
+      1);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_tls_handshake_errors_total", {R"(reason="no_alpn")"}), 1);
+  EXPECT_EQ(proxy.log().find("handshake"), std::string::npos) << "never logged per connection";
+}
+
+TEST_F(TlsTest, AClientThatSaysNothingIsClosedAfterClientHeaderAndCounted) {
+  Bgproxy proxy(config("drain: 2s\nclient_header: 500ms"));
+  install(proxy.dir(), make_certificate("proxy.test"));
+  ASSERT_TRUE(proxy.start());
+  Conn silent(tls_port);
+  ASSERT_TRUE(silent.connected());
+  EXPECT_TRUE(silent.closed_within(20s));
+  std::string metrics;
+  wait_until(
+      [&] {
+        metrics = proxy.admin("GET", "/metrics").body;
+        return metric_sum(metrics, "bgproxy_tls_handshake_errors_total", {R"(reason="timeout")"}) >=
+               1;
+      },
+      10s);
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_tls_handshake_errors_total", {R"(reason="timeout")"}), 1);
+}
+
+// Python's ssl: one connection before the reload, the same one after it, and a new one. Prints
+// "<label> <status> <sha256 of the certificate served>" per request.
+constexpr const char* kPythonClient = R"(
+import hashlib, os, socket, ssl, sys, time
+port, go = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def request(s):
+    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+    while len(body) < length:
+        body += s.recv(4096)
+    return head.split(b" ")[1].decode()
+def served(s):
+    return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+print("before", request(kept), served(kept), flush=True)
+for _ in range(1200):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+print("kept", request(kept), served(kept), flush=True)
+fresh = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+print("new", request(fresh), served(fresh), flush=True)
+)";
+
+std::string sha256_of_pem(const std::string& pem) {
+  const auto der = run_process({"/usr/bin/openssl", "x509", "-outform", "DER"}, 10s, pem);
+  const auto digest = run_process({"/usr/bin/sha256sum"}, 10s, der.out);
+  return digest.out.substr(0, 64);
+}
+
+TEST_F(TlsTest, AReloadServesTheNewCertificateToNewConnectionsAndKeepsOpenOnes) {
+  Bgproxy proxy(config());
+  const auto first = make_certificate("first.test");
+  install(proxy.dir(), first);
+  ASSERT_TRUE(proxy.start());
+  const std::string go = proxy.dir() + "/go";
+  const std::string client_log = proxy.dir() + "/client.log";
+  ChildProcess client({"/usr/bin/python3", "-c", kPythonClient, std::to_string(tls_port), go},
+                      client_log);
+  const bool connected =
+      wait_until([&] { return read_file(client_log).find("before") != std::string::npos; }, 20s);
+  ASSERT_TRUE(connected) << read_file(client_log);
+
+  // A pair that does not load is refused; the first stays.
+  write_to(proxy.dir() + "/server.key", make_certificate("other.test").key_pem);
+  proxy.signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_log("reload refused")) << proxy.log();
+
+  const auto second = make_certificate("second.test");
+  install(proxy.dir(), second);
+  proxy.signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_log("reloaded")) << proxy.log();
+  write_to(go, "");
+  ASSERT_EQ(client.wait_exit(30s), std::optional<int>(0)) << read_file(client_log);
+
+  const std::string old_sha = sha256_of_pem(first.cert_pem);
+  const std::string new_sha = sha256_of_pem(second.cert_pem);
+  const auto lines = read_file(client_log);
+  EXPECT_NE(lines.find("before 200 " + old_sha), std::string::npos) << lines;
+  EXPECT_NE(lines.find("kept 200 " + old_sha), std::string::npos) << lines;
+  EXPECT_NE(lines.find("new 200 " + new_sha), std::string::npos) << lines;
+}
+
+TEST_F(TlsTest, AnExpiredCertificateIsRefusedAtStartWithItsFile) {
+  const std::string yaml = config();
+  TempDir dir;
+  install(dir.path(),
+          make_certificate("old.test", -std::chrono::hours(48), -std::chrono::hours(1)));
+  std::string text = with_ports(yaml);
+  for (std::size_t at; (at = text.find("$DIR")) != std::string::npos;) {
+    text.replace(at, 4, dir.path());
+  }
+  const auto path = dir.write("expired.yaml", text);
+  const auto result = run_cli({"check-config", path});
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE((result.out + result.err).find("server.crt"), std::string::npos)
+      << result.out << result.err;
+  EXPECT_NE((result.out + result.err).find("expired"), std::string::npos)
+      << result.out << result.err;
+}
+
+}  // namespace
+}  // namespace bgt
