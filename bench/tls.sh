@@ -131,7 +131,7 @@ missing=()
 [[ -n $CXX && -x $CXX ]] || missing+=("g++")
 [[ -n $OPENSSL && -x $OPENSSL ]] || missing+=("openssl")
 ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
-if command -v ldd >/dev/null && ! ldd "$WRK" 2>/dev/null | grep -q libssl; then
+if command -v ldd >/dev/null && [[ $(ldd "$WRK" 2>/dev/null || true) != *libssl* ]]; then
   warn "$WRK does not seem to link OpenSSL: https runs may fail"
 fi
 
@@ -140,9 +140,13 @@ want_nofile=65536
 hard=$(ulimit -Hn)
 if [[ $hard == unlimited ]] || ((hard >= want_nofile)); then ulimit -n "$want_nofile"; else ulimit -n "$hard"; fi
 NOFILE=$(ulimit -n)
-if ((DO_MEM)) && ((IDLE_CONNS + IDLE_CONNS / 5 + 600 > NOFILE)); then
+# bgproxy keeps two descriptors per data-plane connection (client and upstream)
+# plus 132 for the admin API and itself, and takes no more connections than that.
+BG_FD_CAP=$(((NOFILE - 132) / 2))
+if ((DO_MEM)) && ((IDLE_CONNS + IDLE_CONNS / 5 + 600 > NOFILE || IDLE_CONNS + 100 > BG_FD_CAP)); then
   IDLE_CONNS=$(((NOFILE - 600) * 5 / 6))
-  warn "open-files limit $NOFILE: using $IDLE_CONNS idle connections"
+  ((IDLE_CONNS + 100 > BG_FD_CAP)) && IDLE_CONNS=$(((BG_FD_CAP - 100) / 100 * 100))
+  warn "open-files limit $NOFILE (hard limit $(ulimit -Hn)): using $IDLE_CONNS idle connections for every proxy"
 fi
 # The same connection capacity for every proxy; 20% headroom over the idle
 # count because nginx closes idle keep-alive connections when fewer than 1/16
@@ -150,6 +154,8 @@ fi
 CAP=$((IDLE_CONNS + IDLE_CONNS / 5 + 500))
 ((CAP < 2000)) && CAP=2000
 ((CAP > NOFILE - 100)) && CAP=$((NOFILE - 100))
+BG_CAP=$CAP
+((BG_CAP > BG_FD_CAP)) && BG_CAP=$BG_FD_CAP
 
 # ---------------------------------------------------------------- ports
 P_BLUE=$((PORT_BASE + 1))
@@ -359,7 +365,7 @@ EOF
       ;;
     bgproxy)
       {
-        bgproxy_bench_config "$P_BG_PLAIN" 1 "$P_ADMIN" "$P_BLUE" "$P_GREEN" "$CAP"
+        bgproxy_bench_config "$P_BG_PLAIN" 1 "$P_ADMIN" "$P_BLUE" "$P_GREEN" "$BG_CAP"
         cat <<EOF
 tls:
   listen: 127.0.0.1:$port
@@ -386,9 +392,12 @@ EOF
       fi
       ;;
   esac
-  if ! wait_url "$name" "https://127.0.0.1:$port/" 15; then
-    local why="did not answer GET / over TLS on 127.0.0.1:$port within 15 s"
-    [[ $name == bgproxy ]] && why="started and answers plain HTTP on 127.0.0.1:$P_BG_PLAIN, but did not answer GET / over TLS on tls.listen 127.0.0.1:$port within 15 s (is the TLS listener wired in this build?)"
+  # bgproxy's plain listener already answers: its TLS one opens at the same time
+  local secs=15
+  [[ $name == bgproxy ]] && secs=5
+  if ! wait_url "$name" "https://127.0.0.1:$port/" "$secs"; then
+    local why="did not answer GET / over TLS on 127.0.0.1:$port within $secs s"
+    [[ $name == bgproxy ]] && why="started and answers plain HTTP on 127.0.0.1:$P_BG_PLAIN, but did not answer GET / over TLS on tls.listen 127.0.0.1:$port within $secs s (is the TLS listener wired in this build?)"
     alive "$name" || why="exited before answering GET / over TLS on 127.0.0.1:$port"
     warn "${LABEL[$name]} $why; the end of its log:"
     tail -n 20 "$mainlog" 2>/dev/null | sed 's/^/    /' >&2 || true
