@@ -609,7 +609,7 @@ MEMF=$RAW/memory.tsv # target before_kb with_kb ok failed open_at_end
 if ((MEMORY)); then
   IDLE_BIN=$TMP/idle_conns
   log "building bench/idle_conns.cpp"
-  "$CXX" -O2 -std=c++20 -o "$IDLE_BIN" "$SCRIPT_DIR/idle_conns.cpp" || die "could not build bench/idle_conns.cpp"
+  "$CXX" -O2 -std=c++20 -o "$IDLE_BIN" "$SCRIPT_DIR/idle_conns.cpp" -lssl -lcrypto || die "could not build bench/idle_conns.cpp"
   for t in haproxy nginx bgproxy; do
     [[ $t == bgproxy ]] && ((!BG_OK)) && continue
     start_target "$t" 1 || { warn "${LABEL[$t]} did not start for the memory test"; continue; }

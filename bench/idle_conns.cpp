@@ -3,7 +3,11 @@
 // connection open and idle until SIGTERM/SIGINT (or --hold seconds).
 //
 // Used by bench/compare.sh to measure a proxy's memory per idle keep-alive
-// connection. Built by the script itself (g++ -O2 -std=c++20), no deps.
+// connection, and with --tls by bench/tls.sh for idle TLS connections: each
+// connection then does a full handshake (no session reuse), the request and the
+// response go over TLS, and the client frees its SSL without a close_notify, so
+// it keeps only the socket while the server keeps its whole TLS state. Built by
+// the scripts themselves (g++ -O2 -std=c++20 ... -lssl -lcrypto).
 //
 // Output (stdout, one line each, flushed):
 //   READY ok=<n> failed=<n> [first_error=<text>]   once all connections are set up
@@ -14,6 +18,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -26,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,14 +45,17 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Reads one HTTP/1.1 response on fd. Returns "" on success (2xx/3xx, kept
-// alive), or a short reason.
-std::string read_response(int fd) {
+// Reads like recv(2): > 0 bytes, 0 at the end, < 0 on an error (errno set).
+using Reader = std::function<ssize_t(char*, size_t)>;
+
+// Reads one HTTP/1.1 response. Returns "" on success (2xx/3xx, kept alive), or
+// a short reason.
+std::string read_response(const Reader& recv_some) {
   std::string buf;
   char tmp[4096];
   size_t header_end = std::string::npos;
   while (header_end == std::string::npos) {
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    ssize_t n = recv_some(tmp, sizeof tmp);
     if (n == 0) return "closed before headers";
     if (n < 0) return std::string("recv: ") + std::strerror(errno);
     buf.append(tmp, static_cast<size_t>(n));
@@ -61,7 +71,7 @@ std::string read_response(int fd) {
   std::string body = buf.substr(header_end + 4);
   if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
     while (body.find("0\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+      ssize_t n = recv_some(tmp, sizeof tmp);
       if (n <= 0) return "closed in chunked body";
       body.append(tmp, static_cast<size_t>(n));
     }
@@ -70,7 +80,7 @@ std::string read_response(int fd) {
     if (auto p = head.find("\r\ncontent-length:"); p != std::string::npos)
       cl = std::strtoul(head.c_str() + p + 17, nullptr, 10);
     while (body.size() < cl) {
-      ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+      ssize_t n = recv_some(tmp, sizeof tmp);
       if (n <= 0) return "closed in body";
       body.append(tmp, static_cast<size_t>(n));
     }
@@ -81,9 +91,9 @@ std::string read_response(int fd) {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: idle_conns HOST PORT N [--path /] [--hold SECONDS]\n"
+               "usage: idle_conns HOST PORT N [--path /] [--hold SECONDS] [--tls]\n"
                "  opens N keep-alive connections, one request each, keeps them idle\n"
-               "  until SIGTERM/SIGINT or --hold seconds (default 600)\n");
+               "  until SIGTERM/SIGINT or --hold seconds (default 600); --tls: over TLS\n");
 }
 
 }  // namespace
@@ -98,12 +108,15 @@ int main(int argc, char** argv) {
   long n = std::atol(argv[3]);
   std::string path = "/";
   int hold = 600;
+  bool tls = false;
   for (int i = 4; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--path" && i + 1 < argc) {
       path = argv[++i];
     } else if (a == "--hold" && i + 1 < argc) {
       hold = std::atoi(argv[++i]);
+    } else if (a == "--tls") {
+      tls = true;
     } else {
       usage();
       return 2;
@@ -131,6 +144,28 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
 
+  SSL_CTX* ctx = nullptr;
+  if (tls) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+  }
+  auto ssl_error = [](const char* what) {
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    if (e != 0) {
+      ERR_error_string_n(e, buf, sizeof buf);
+      ERR_clear_error();
+    } else {
+      std::snprintf(buf, sizeof buf, "%s", errno ? std::strerror(errno) : "unexpected EOF");
+    }
+    return std::string(what) + ": " + buf;
+  };
+
   const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" +
                           std::to_string(port) +
                           "\r\nUser-Agent: bgproxy-bench-idle\r\nAccept: */*\r\n\r\n";
@@ -151,11 +186,28 @@ int main(int argc, char** argv) {
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         err = std::string("connect: ") + std::strerror(errno);
+      } else if (tls) {
+        SSL* ssl = SSL_new(ctx);
+        SSL_set_fd(ssl, fd);
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_connect(ssl) != 1) {
+          err = ssl_error("handshake");
+        } else if (SSL_write(ssl, req.data(), static_cast<int>(req.size())) !=
+                   static_cast<int>(req.size())) {
+          err = ssl_error("SSL_write");
+        } else {
+          err = read_response([ssl](char* p, size_t len) -> ssize_t {
+            int r = SSL_read(ssl, p, static_cast<int>(len));
+            return r > 0 ? r : (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN ? 0 : -1);
+          });
+        }
+        SSL_free(ssl);  // no close_notify: the server keeps the connection and its TLS state
       } else if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) !=
                  static_cast<ssize_t>(req.size())) {
         err = std::string("send: ") + std::strerror(errno);
       } else {
-        err = read_response(fd);
+        err = read_response([fd](char* p, size_t len) { return ::recv(fd, p, len, 0); });
       }
     }
     if (err.empty()) {

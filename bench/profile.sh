@@ -122,7 +122,7 @@ requests_total() {
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$P_PROXY/" >/dev/null  # warm-up: pools, caches
 
 if [[ $TOOL == idle ]]; then
-  g++ -O2 -std=c++20 -o "$TMP/idle_conns" "$SCRIPT_DIR/idle_conns.cpp" || die "cannot build idle_conns"
+  g++ -O2 -std=c++20 -o "$TMP/idle_conns" "$SCRIPT_DIR/idle_conns.cpp" -lssl -lcrypto || die "cannot build idle_conns"
   rss() { awk '/^VmRSS/ { print $2 }' "/proc/$PROXY_PID/status"; }
   sleep 1
   before=$(rss)
