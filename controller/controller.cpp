@@ -163,7 +163,26 @@ Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config
 
 Controller::~Controller() = default;
 
+namespace {
+
+// TLS to upstreams is configured and checked, but the data path connects in plain TCP so far: a
+// color that asks for TLS is refused rather than sent its requests in plaintext.
+std::optional<std::string> upstream_tls_problem(const Config& config) {
+  for (const Color color : kColors) {
+    if (config.backends.of(color).tls.enabled) {
+      return fmt::format(
+          "backends.{}.tls.enabled: TLS to upstream endpoints is not served yet (bgproxy will not "
+          "send this color's requests in plaintext instead)",
+          name(color));
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void Controller::restore() {
+  if (auto problem = upstream_tls_problem(*config_)) throw std::runtime_error(*problem);
   endpoints_ = resolve_endpoints(config_->backends, stats_);
   access_log_ = open_access_log(config_->log);
   if (config_->tls.enabled()) {
@@ -221,6 +240,7 @@ void Controller::stop() {
 }
 
 std::optional<std::string> Controller::reload(std::shared_ptr<const Config> config) {
+  if (auto problem = upstream_tls_problem(*config)) return problem;
   if (auto problem = endpoint_problem(*config)) return problem;
   auto endpoints = resolve_endpoints(config->backends, stats_);
   std::shared_ptr<const AccessLogFile> access_log;

@@ -217,5 +217,20 @@ TEST_F(TlsTest, AnExpiredCertificateIsRefusedAtStartWithItsFile) {
       << result.out << result.err;
 }
 
+TEST_F(TlsTest, AColorAskingForTlsToItsUpstreamsIsRefusedNotSentInPlaintext) {
+  std::string yaml = make_config({.blue = {blue.address()}, .green = {green.address()}});
+  const auto green_endpoints = yaml.find('\n', yaml.find("endpoints", yaml.find("green:")));
+  yaml.insert(green_endpoints + 1, "    tls:\n      enabled: true\n");
+  Bgproxy proxy(yaml);
+  proxy.launch();
+  const auto code = proxy.wait_exit(10s);
+  ASSERT_TRUE(code.has_value()) << proxy.log();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(proxy.log().find("backends.green.tls.enabled: TLS to upstream endpoints is not served"),
+            std::string::npos)
+      << proxy.log();
+  EXPECT_EQ(green.requests(), 0u);
+}
+
 }  // namespace
 }  // namespace bgt
