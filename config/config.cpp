@@ -201,6 +201,7 @@ class Loader {
   void check_tls_listener(const Config& config);
   void check_tls_files(const TlsConfig& tls);
   void check_backend_tls(const Config& config);
+  void check_webhook_ca(const NotifyConfig& notify);
   void resolve_admin_token(AdminConfig& admin);
   bool read_token_file(AdminConfig& admin);  // into admin.token; false after an error
 
@@ -231,6 +232,7 @@ ConfigResult Loader::load(std::string_view yaml) {
   check_state_file_directory(config);
   check_tls_listener(config);
   check_backend_tls(config);
+  check_webhook_ca(config.notify);
   if (errors_.empty()) return {std::move(config), {}};
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
@@ -489,7 +491,8 @@ Fields Loader::root_fields(Config& c) {
       section("limits", limits_fields(c.limits)),
       text("state_file", c.state_file),
       section("fleet", fleet_fields(c.fleet)),
-      section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url)}),
+      section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url),
+                         text("webhook_ca", c.notify.webhook_ca)}),
       section("log", {choice("level", c.log.level, kLogLevels),
                       choice("format", c.log.format, kLogFormats), flag("access", c.log.access),
                       text("access_file", c.log.access_file)}),
@@ -853,6 +856,21 @@ void Loader::check_backend_tls(const Config& config) {
     if (!tls.enabled || tls.ca.empty() || has_error_under(path)) continue;
     const auto loaded = load_ca_file(tls.ca);
     if (!loaded.ok()) fail(position_for(path), path, loaded.problem.message);
+  }
+}
+
+// Read here like backends.<color>.tls.ca, so that a CA file that cannot be trusted refuses the
+// start or the reload rather than failing every delivery later.
+void Loader::check_webhook_ca(const NotifyConfig& notify) {
+  if (notify.webhook_ca.empty() || notify.webhook.empty() || has_error_under("notify")) return;
+  if (!notify.webhook.starts_with("https://")) {
+    fail(position_for("notify.webhook_ca"), "notify.webhook_ca",
+         "only used with an https:// notify.webhook");
+    return;
+  }
+  const auto loaded = load_ca_file(notify.webhook_ca);
+  if (!loaded.ok()) {
+    fail(position_for("notify.webhook_ca"), "notify.webhook_ca", loaded.problem.message);
   }
 }
 

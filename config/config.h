@@ -145,7 +145,8 @@ struct TlsConfig {
 };
 
 struct NotifyConfig {
-  std::string webhook;  // "" = off; http://host:port/path
+  std::string webhook;     // "" = off; http[s]://host[:port][/path]
+  std::string webhook_ca;  // PEM file of CAs trusted for an https webhook; "" = the system store
   bool operator==(const NotifyConfig&) const = default;
 };
 

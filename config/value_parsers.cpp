@@ -97,11 +97,11 @@ std::string check_authority(std::string_view authority) {
   return address.error;
 }
 
-// Why `url` is not http://host[:port][/path], or "".
+// Why `url` is not http[s]://host[:port][/path], or "".
 std::string webhook_url_problem(std::string_view url) {
-  static constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) return "it must start with http:// (https is not supported)";
-  const auto rest = url.substr(kScheme.size());
+  const std::string_view scheme = url.starts_with("https://") ? "https://" : "http://";
+  if (!url.starts_with(scheme)) return "it must start with http:// or https://";
+  const auto rest = url.substr(scheme.size());
   const auto slash = rest.find('/');
   if (auto why = check_authority(rest.substr(0, slash)); !why.empty()) return why;
   return slash == std::string_view::npos ? "" : check_url_path(rest.substr(slash));

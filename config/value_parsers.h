@@ -37,7 +37,7 @@ Parsed<double> parse_number(std::string_view text);
 std::string check_host(std::string_view host);
 std::string check_http_token(std::string_view text);  // RFC 9110 token: header and cookie names
 std::string check_url_path(std::string_view path);    // starts with '/', no spaces or controls
-std::string check_webhook_url(std::string_view url);  // http://host[:port][/path]
+std::string check_webhook_url(std::string_view url);  // http[s]://host[:port][/path]
 
 // Optimal string alignment distance (a swap of two neighbours counts 1), for "did you mean".
 std::size_t edit_distance(std::string_view a, std::string_view b);

@@ -158,7 +158,7 @@ Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config
       health_(config_->backends),
       notifier_(std::make_unique<Notifier>(io, log)),
       check_timer_(io) {
-  notifier_->set_webhook(config_->notify.webhook);
+  notifier_->set_webhook(config_->notify);
 }
 
 Controller::~Controller() = default;
@@ -257,7 +257,7 @@ std::optional<std::string> Controller::reload(std::shared_ptr<const Config> conf
   endpoints_ = std::move(endpoints);
   access_log_ = std::move(access_log);
   health_.reconfigure(config_->backends);
-  notifier_->set_webhook(config_->notify.webhook);
+  notifier_->set_webhook(config_->notify);
   start_probes();
   publish_snapshot();
   check_timer_.cancel();  // re-plan the next check with the new check_interval

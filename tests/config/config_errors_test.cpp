@@ -259,16 +259,25 @@ TEST(ConfigErrors, HeaderNamesAreHttpTokens) {
               one_error("2:18: routing.sticky_cookie", "not a valid HTTP token"));
 }
 
-TEST(ConfigErrors, WebhookMustBeAnHttpUrl) {
-  const std::vector<std::string> good{"http://hooks:8080/x", "http://hooks",
-                                      "http://10.0.0.1/a/b?c=d", "http://[::1]:9000/"};
+TEST(ConfigErrors, WebhookMustBeAnHttpOrHttpsUrl) {
+  const std::vector<std::string> good{"http://hooks:8080/x",
+                                      "http://hooks",
+                                      "http://10.0.0.1/a/b?c=d",
+                                      "http://[::1]:9000/",
+                                      "https://hooks.slack.com/services/T0/B0/x",
+                                      "https://hooks:8443",
+                                      "https://[::1]/x"};
   for (const auto& url : good) {
     EXPECT_THAT(errors("notify:\n  webhook: " + url + "\n"), IsEmpty()) << url;
   }
-  EXPECT_THAT(errors("notify:\n  webhook: https://hooks/x\n"),
-              one_error("2:12: notify.webhook", "must start with http://"));
-  for (const std::string url : {"http://", "http://:80/x", "http://h:0/", "http://h:99999",
-                                "hooks:8080/x", "http://u:p@h/x", "http://h/a b"}) {
+  for (const std::string url : {"ftp://hooks/x", "HTTPS://hooks/x", "https:/hooks"}) {
+    EXPECT_THAT(errors("notify:\n  webhook: " + url + "\n"),
+                one_error("2:12: notify.webhook", "must start with http:// or https://"))
+        << url;
+  }
+  for (const std::string url :
+       {"http://", "http://:80/x", "http://h:0/", "http://h:99999", "hooks:8080/x",
+        "http://u:p@h/x", "http://h/a b", "https://", "https://h:0/", "https://u:p@h/"}) {
     EXPECT_THAT(errors("notify:\n  webhook: \"" + url + "\"\n"),
                 one_error("2:12: notify.webhook", "invalid webhook URL"))
         << url;

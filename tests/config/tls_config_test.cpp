@@ -1,5 +1,6 @@
-// The TLS keys: the listener (tls.*) and TLS to upstreams (backends.<color>.tls.*), their
-// defaults, and the checks of the files they name, each error with its position.
+// The TLS keys: the listener (tls.*), TLS to upstreams (backends.<color>.tls.*) and to an https
+// webhook (notify.webhook_ca), their defaults, and the checks of the files they name, each error
+// with its position.
 #include <string>
 #include <vector>
 
@@ -7,9 +8,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "support/test_certs.h"
 #include "config/config.h"
 #include "config/tls_files.h"
+#include "support/test_certs.h"
 
 namespace bgp {
 namespace {
@@ -158,6 +159,29 @@ TEST_F(TlsConfigTest, UpstreamTlsChecksItsCaFileAndName) {
   EXPECT_THAT(errors(yaml("      server_name: bad_name!\n")),
               one_error("4:20", "backends.green.tls.server_name: 'bad_name!' is not a valid"));
   EXPECT_THAT(errors(yaml("      verify: maybe\n")), one_error("4:15", "expected true or false"));
+}
+
+TEST_F(TlsConfigTest, WebhookCaIsReadWithAnHttpsWebhook) {
+  const auto yaml = [](const std::string& url, const std::string& ca) {
+    return fmt::format("notify:\n  webhook: {}\n  webhook_ca: {}\n", url, ca);
+  };
+  const auto result = load_config_string(yaml("https://hooks.internal/x", good + ".crt"), "t.yaml");
+  ASSERT_TRUE(result.ok()) << result.errors[0].to_string();
+  EXPECT_EQ(result.config->notify.webhook_ca, good + ".crt");
+  EXPECT_EQ(load_config_string("", "t.yaml").config->notify.webhook_ca, "");  // the system store
+
+  EXPECT_THAT(errors(yaml("https://hooks/x", "/nonexistent/ca.pem")),
+              one_error("3:15", "notify.webhook_ca: cannot read '/nonexistent/ca.pem'"));
+  const auto junk = dir.write("junk.pem", "x\n");
+  EXPECT_THAT(errors(yaml("https://hooks/x", junk)),
+              one_error("3:15", "notify.webhook_ca: '" + junk + "' holds no PEM certificate"));
+  EXPECT_THAT(errors(yaml("http://hooks/x", good + ".crt")),
+              one_error("3:15", "notify.webhook_ca: only used with an https:// notify.webhook"));
+  EXPECT_THAT(errors("notify:\n  webhook_ca: /nonexistent/ca.pem\n"),
+              ElementsAre());  // not read while the webhook is off
+  // A bad URL is the one error: the CA file is not judged against it.
+  EXPECT_THAT(errors(yaml("https://h:0/", "/nonexistent/ca.pem")),
+              one_error("2:12", "notify.webhook: invalid webhook URL"));
 }
 
 TEST_F(TlsConfigTest, LoadedChainCarriesNotAfter) {
