@@ -54,14 +54,17 @@ inline std::string changed_sections(const Config& a, const Config& b) {
   note(a.admin.token != b.admin.token, "admin.token");
   note(a.notify != b.notify, "notify");
   note(a.log != b.log, "log");
+  note(!(a.tls == b.tls), "tls");
   return changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", "));
 }
 
 inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
   if (!(running.listen == next.listen) || running.workers != next.workers ||
-      !(running.admin.listen == next.admin.listen) || running.state_file != next.state_file) {
+      !(running.admin.listen == next.admin.listen) || running.state_file != next.state_file ||
+      running.tls.listen != next.tls.listen) {
     log.warn(
-        "reload: listen, workers, admin.listen and state_file take effect only after a restart");
+        "reload: listen, workers, admin.listen, tls.listen and state_file take effect only after "
+        "a restart");
   }
   if (running.backends.live != next.backends.live) {
     log.warn(
