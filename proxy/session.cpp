@@ -1029,8 +1029,9 @@ class Session {
   // came with it; the rest of the body is copied as it arrives.
   net::awaitable<Next> relay_simple_response(Exchange& ex, const SimpleResponse& response) {
     ex.status = response.status;
-    const bool keep_alive =
-        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.response_has_body = !response_has_no_body(ex.method, ex.status);
+    const bool keep_alive = keep_client_alive(facts);
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
     write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_), response,
@@ -1080,26 +1081,32 @@ class Session {
     auto& response = parser.get();
     const bool upgraded = ex.status == 101;
     const bool has_body = !response_has_no_body(ex.method, ex.status);
-    // After an upgrade request the client may already have sent bytes of the new protocol: unless
-    // the upstream switched (101, a tunnel), they are never read as HTTP; the connection ends.
-    bool keep_alive =
-        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
     strip_hop_by_hop(response, upgraded);
     add_via(response, response.version());
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.response_has_body = has_body;
+    facts.response_chunked = response.chunked();
+    facts.response_until_close = parser.need_eof();
+    const bool keep_alive = keep_client_alive(facts);
     if (ex.version < 11 && response.chunked()) {
       response.chunked(false);  // an HTTP/1.0 client reads the body until the close
-      keep_alive = keep_alive && !has_body;
-    } else if (has_body && parser.need_eof()) {
-      // The upstream ends the body by closing; an HTTP/1.1 client gets it chunked instead.
-      if (ex.version >= 11 && keep_alive) {
-        response.chunked(true);
-      } else {
-        keep_alive = false;
-      }
+    } else if (has_body && parser.need_eof() && keep_alive) {
+      response.chunked(true);  // the upstream ends the body by closing; the client keeps its own
     }
     response.version(ex.version >= 11 ? 11 : 10);
     if (!upgraded) response.keep_alive(keep_alive);
     return keep_alive;
+  }
+
+  // What keep_client_alive() asks of the exchange, all but the answer.
+  KeepAliveFacts keep_alive_facts(const Exchange& ex) const noexcept {
+    KeepAliveFacts facts;
+    facts.client_keep_alive = ex.client_keep_alive;
+    facts.client_version = ex.version;
+    facts.request_read = request_ && request_->is_done();
+    facts.draining = worker_.draining;
+    facts.upgrade = ex.upgrade;
+    return facts;
   }
 
   // Moves a response body from `parser` (reading `from`) to `serializer` (writing `to`) through
@@ -1144,9 +1151,10 @@ class Session {
   net::awaitable<Next> respond_error(Exchange& ex, http::status status) {
     ex.status = static_cast<unsigned>(status);
     discard_upstream();
-    const bool request_read = request_ && request_->is_done();
-    const bool keep_alive =
-        ex.client_keep_alive && request_read && !worker_.draining && !is_refusal(status);
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.own_answer = true;
+    facts.refusal = is_refusal(status);
+    const bool keep_alive = keep_client_alive(facts);
     auto response = make_error_response(status, ex.version >= 11 ? 11 : 10, keep_alive);
     arm(config_->timeouts.client_idle);
     auto [ec, n] = co_await http::async_write(client_, response, as_values);
