@@ -31,6 +31,7 @@
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 
 namespace bgp {
@@ -159,6 +160,7 @@ struct Exchange {
   Clock::time_point finished_at{};  // the response's last byte written
   Color color = Color::blue;
   Route route = Route::refused;  // until handle() routes it
+  int attempt = 0;               // upstream attempts before the current one
   unsigned status = 0;
   unsigned version = 11;  // the client's HTTP version
   http::verb method = http::verb::unknown;
@@ -289,6 +291,12 @@ bool is_connection_closed(const error_code& ec) noexcept {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == net::error::connection_aborted;
+}
+
+UpstreamFailure upstream_failure(const error_code& ec) noexcept {
+  if (is_connection_closed(ec)) return UpstreamFailure::closed;
+  if (ec == net::error::timed_out) return UpstreamFailure::timeout;
+  return UpstreamFailure::other;
 }
 
 // The status a request gets when reading its body from the client failed.
@@ -670,8 +678,8 @@ class Session {
       co_return co_await fail(ex);
     }
     ex.upstream_at = Clock::now();
-    for (int attempt = 0;; ++attempt) {
-      const bool may_reuse = attempt == 0;
+    for (;; ++ex.attempt) {
+      const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
       // The usual case, a pooled connection, needs no coroutine frame of its own.
       const bool pooled = may_reuse && take_pooled(*ex.endpoint, retry_safe(ex));
       if (!pooled && !co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
@@ -692,7 +700,7 @@ class Session {
       Step step = head_sent(ex, timed(write_ec));
       if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
       if (step == Step::done) step = co_await receive_response_head(ex);
-      if (step == Step::retry && attempt == 0) continue;
+      if (step == Step::retry) continue;  // may_retry_upstream() allows one
       if (step != Step::done) co_return co_await fail(ex);
       ex.response_head_at = Clock::now();
       if (simple_) co_return co_await relay_simple_response(ex, *simple_);
@@ -712,9 +720,34 @@ class Session {
     co_return co_await connect(ex);
   }
 
-  // Whether the request can be sent again on a fresh connection when a pooled one turns out dead.
+  // Whether the request would be sent again on a fresh connection if a pooled one turned out
+  // closed when its response is awaited: a recently pooled connection is then taken without a look.
   bool retry_safe(const Exchange& ex) const noexcept {
-    return is_idempotent(ex.method) && request_->is_done();
+    RetryFacts facts = attempt_facts(ex, true);
+    facts.reused = true;
+    facts.response_started = false;
+    facts.failure = UpstreamFailure::closed;
+    return may_retry_upstream(facts);
+  }
+
+  // What may_retry_upstream() asks of the current attempt, all but how it failed.
+  RetryFacts attempt_facts(const Exchange& ex, bool request_written) const noexcept {
+    RetryFacts facts;
+    facts.attempt = ex.attempt;
+    facts.reused = upstream_reused_;
+    facts.idempotent = is_idempotent(ex.method);
+    facts.request_read = request_->is_done();
+    facts.body_streamed = ex.body_started;
+    facts.request_written = request_written;
+    facts.response_started = upstream_buffer_.size() > 0;
+    return facts;
+  }
+
+  // Whether the attempt that failed with `ec` is made again on a fresh connection.
+  bool may_retry(const Exchange& ex, const error_code& ec, bool request_written) const noexcept {
+    RetryFacts facts = attempt_facts(ex, request_written);
+    facts.failure = upstream_failure(ec);
+    return may_retry_upstream(facts);
   }
 
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
@@ -756,8 +789,7 @@ class Session {
 
   Step head_sent(Exchange& ex, const error_code& ec) {
     if (!ec) return Step::done;
-    return upstream_failed(ex, ec,
-                           upstream_reused_ && !ex.body_started && is_connection_closed(ec));
+    return upstream_failed(ex, ec, may_retry(ex, ec, false));
   }
 
   // The request body, after its head went out.
@@ -781,7 +813,9 @@ class Session {
   // with; without one it is a reset.
   net::awaitable<Step> early_response(Exchange& ex, const error_code& write_ec) {
     ex.body_unsent = true;
-    if (!is_connection_closed(write_ec)) co_return upstream_failed(ex, write_ec, false);
+    if (!is_connection_closed(write_ec)) {
+      co_return upstream_failed(ex, write_ec, may_retry(ex, write_ec, true));
+    }
     co_return co_await receive_response_head(ex);
   }
 
@@ -872,10 +906,7 @@ class Session {
             co_await upstream_->async_read_some(upstream_buffer_.prepare(read_size), as_values);
         if (read_ec) {
           const error_code ec = timed(read_ec);
-          const bool nothing_received = upstream_buffer_.size() == 0;
-          const bool may_retry = upstream_reused_ && !ex.body_started && nothing_received &&
-                                 is_idempotent(ex.method) && is_connection_closed(ec);
-          co_return upstream_failed(ex, ec, may_retry);
+          co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
         }
         upstream_buffer_.commit(n);
       }
@@ -915,8 +946,8 @@ class Session {
     }
   }
 
-  Step upstream_failed(Exchange& ex, const error_code& ec, bool may_retry) {
-    if (may_retry) return Step::retry;
+  Step upstream_failed(Exchange& ex, const error_code& ec, bool retry) {
+    if (retry) return Step::retry;
     const bool timeout = ec == net::error::timed_out;
     worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
     record_upstream_error(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
@@ -998,8 +1029,9 @@ class Session {
   // came with it; the rest of the body is copied as it arrives.
   net::awaitable<Next> relay_simple_response(Exchange& ex, const SimpleResponse& response) {
     ex.status = response.status;
-    const bool keep_alive =
-        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.response_has_body = !response_has_no_body(ex.method, ex.status);
+    const bool keep_alive = keep_client_alive(facts);
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
     write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_), response,
@@ -1049,26 +1081,32 @@ class Session {
     auto& response = parser.get();
     const bool upgraded = ex.status == 101;
     const bool has_body = !response_has_no_body(ex.method, ex.status);
-    // After an upgrade request the client may already have sent bytes of the new protocol: unless
-    // the upstream switched (101, a tunnel), they are never read as HTTP; the connection ends.
-    bool keep_alive =
-        ex.client_keep_alive && !worker_.draining && request_->is_done() && !ex.upgrade;
     strip_hop_by_hop(response, upgraded);
     add_via(response, response.version());
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.response_has_body = has_body;
+    facts.response_chunked = response.chunked();
+    facts.response_until_close = parser.need_eof();
+    const bool keep_alive = keep_client_alive(facts);
     if (ex.version < 11 && response.chunked()) {
       response.chunked(false);  // an HTTP/1.0 client reads the body until the close
-      keep_alive = keep_alive && !has_body;
-    } else if (has_body && parser.need_eof()) {
-      // The upstream ends the body by closing; an HTTP/1.1 client gets it chunked instead.
-      if (ex.version >= 11 && keep_alive) {
-        response.chunked(true);
-      } else {
-        keep_alive = false;
-      }
+    } else if (has_body && parser.need_eof() && keep_alive) {
+      response.chunked(true);  // the upstream ends the body by closing; the client keeps its own
     }
     response.version(ex.version >= 11 ? 11 : 10);
     if (!upgraded) response.keep_alive(keep_alive);
     return keep_alive;
+  }
+
+  // What keep_client_alive() asks of the exchange, all but the answer.
+  KeepAliveFacts keep_alive_facts(const Exchange& ex) const noexcept {
+    KeepAliveFacts facts;
+    facts.client_keep_alive = ex.client_keep_alive;
+    facts.client_version = ex.version;
+    facts.request_read = request_ && request_->is_done();
+    facts.draining = worker_.draining;
+    facts.upgrade = ex.upgrade;
+    return facts;
   }
 
   // Moves a response body from `parser` (reading `from`) to `serializer` (writing `to`) through
@@ -1113,9 +1151,10 @@ class Session {
   net::awaitable<Next> respond_error(Exchange& ex, http::status status) {
     ex.status = static_cast<unsigned>(status);
     discard_upstream();
-    const bool request_read = request_ && request_->is_done();
-    const bool keep_alive =
-        ex.client_keep_alive && request_read && !worker_.draining && !is_refusal(status);
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.own_answer = true;
+    facts.refusal = is_refusal(status);
+    const bool keep_alive = keep_client_alive(facts);
     auto response = make_error_response(status, ex.version >= 11 ? 11 : 10, keep_alive);
     arm(config_->timeouts.client_idle);
     auto [ec, n] = co_await http::async_write(client_, response, as_values);
