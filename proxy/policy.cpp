@@ -14,8 +14,8 @@ bool may_retry_upstream(const RetryFacts& facts) noexcept {
 
 bool keep_client_alive(const KeepAliveFacts& facts) noexcept {
   if (!facts.client_keep_alive || !facts.request_read || facts.draining) return false;
-  // An upgrade request answered by the proxy itself has always kept its connection (issue 13
-  // changes no behaviour); only a relayed answer to one closes it.
+  // An upgrade request the proxy answers itself keeps its connection like any other own answer;
+  // only a relayed answer to one closes it.
   if (facts.own_answer) return !facts.refusal;
   // After an upgrade request the client may already have sent bytes of the new protocol: unless
   // the upstream switched (101, a tunnel), they are never read as HTTP.
