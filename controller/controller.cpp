@@ -165,16 +165,17 @@ Controller::~Controller() = default;
 
 namespace {
 
-// TLS to upstreams is configured and checked, but the data path connects in plain TCP so far: a
-// color that asks for TLS is refused rather than sent its requests in plaintext.
-std::optional<std::string> upstream_tls_problem(const Config& config) {
+// Gives each endpoint of a color with backends.<color>.tls its color's TLS client context (built
+// once per config: its session cache lives as long as the config). Why not, when a context
+// cannot be built.
+std::optional<std::string> attach_upstream_tls(const BackendsConfig& backends,
+                                               std::array<std::vector<Endpoint>, 2>& endpoints) {
   for (const Color color : kColors) {
-    if (config.backends.of(color).tls.enabled) {
-      return fmt::format(
-          "backends.{}.tls.enabled: TLS to upstream endpoints is not served yet (bgproxy will not "
-          "send this color's requests in plaintext instead)",
-          name(color));
-    }
+    const BackendTlsConfig& tls = backends.of(color).tls;
+    if (!tls.enabled) continue;
+    auto built = TlsClientContext::create(tls);
+    if (!built.ok()) return fmt::format("backends.{}.tls: {}", name(color), built.error);
+    for (Endpoint& endpoint : endpoints[index(color)]) endpoint.tls = built.context;
   }
   return std::nullopt;
 }
@@ -182,8 +183,10 @@ std::optional<std::string> upstream_tls_problem(const Config& config) {
 }  // namespace
 
 void Controller::restore() {
-  if (auto problem = upstream_tls_problem(*config_)) throw std::runtime_error(*problem);
   endpoints_ = resolve_endpoints(config_->backends, stats_);
+  if (auto problem = attach_upstream_tls(config_->backends, endpoints_)) {
+    throw std::runtime_error(*problem);
+  }
   access_log_ = open_access_log(config_->log);
   if (config_->tls.enabled()) {
     if (auto problem = tls_.reload(config_->tls); !problem.empty()) {
@@ -240,9 +243,9 @@ void Controller::stop() {
 }
 
 std::optional<std::string> Controller::reload(std::shared_ptr<const Config> config) {
-  if (auto problem = upstream_tls_problem(*config)) return problem;
   if (auto problem = endpoint_problem(*config)) return problem;
   auto endpoints = resolve_endpoints(config->backends, stats_);
+  if (auto problem = attach_upstream_tls(config->backends, endpoints)) return problem;
   std::shared_ptr<const AccessLogFile> access_log;
   try {
     access_log = open_access_log(config->log);  // reopened: a rotated file is let go

@@ -6,8 +6,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+
+#include "proxy/tls/tls_stream.h"
 
 namespace bgp {
 
@@ -48,11 +49,49 @@ asio::awaitable<void> HealthProber::probe_loop(Color color, Endpoint endpoint,
   }
 }
 
+namespace {
+
+// Cancels the probe's socket when the probe's timeout passes (connect, handshake, write and read
+// together); forgets it when the probe ends first, even if the expiry is already queued.
+class ProbeDeadline {
+ public:
+  ProbeDeadline(asio::io_context& io, Duration timeout, asio::ip::tcp::socket& socket)
+      : timer_(io), target_(std::make_shared<asio::ip::tcp::socket*>(&socket)) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([target = target_](const boost::system::error_code& ec) {
+      boost::system::error_code ignored;
+      if (!ec && *target) (*target)->cancel(ignored);
+    });
+  }
+  ProbeDeadline(const ProbeDeadline&) = delete;
+  ProbeDeadline& operator=(const ProbeDeadline&) = delete;
+  ~ProbeDeadline() { *target_ = nullptr; }
+
+  void follow(asio::ip::tcp::socket& socket) noexcept { *target_ = &socket; }  // it moved
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<asio::ip::tcp::socket*> target_;
+};
+
+}  // namespace
+
 asio::awaitable<bool> HealthProber::probe_once(const Endpoint& endpoint) {
-  boost::beast::tcp_stream stream(io_);
-  stream.expires_after(config_.timeout);  // one deadline for connect, write and read together
-  auto [connect_ec] = co_await stream.async_connect(endpoint.resolved, use_nothrow);
+  asio::ip::tcp::socket socket(io_);
+  ProbeDeadline deadline(io_, config_.timeout, socket);
+  auto [connect_ec] = co_await socket.async_connect(endpoint.resolved, use_nothrow);
   if (connect_ec) co_return false;
+  if (!endpoint.tls) co_return co_await ask(socket, endpoint);
+  // A color with TLS to its upstreams is probed over TLS, verified as its requests are.
+  TlsStream stream = TlsStream::client(std::move(socket), endpoint.tls, endpoint.address);
+  deadline.follow(stream.socket());
+  auto [handshake_ec] = co_await stream.async_handshake(use_nothrow);
+  if (handshake_ec) co_return false;
+  co_return co_await ask(stream, endpoint);
+}
+
+template <typename Stream>
+asio::awaitable<bool> HealthProber::ask(Stream& stream, const Endpoint& endpoint) {
   http::request<http::empty_body> request{http::verb::get, config_.path, 11};
   request.set(http::field::host, endpoint.label);
   request.set(http::field::user_agent, "bgproxy-health");

@@ -28,6 +28,9 @@ class HealthProber {
   boost::asio::awaitable<void> probe_loop(Color color, Endpoint endpoint,
                                           std::shared_ptr<bool> stopped);
   boost::asio::awaitable<bool> probe_once(const Endpoint& endpoint);
+  // Sends the probe on a connected stream and reads the status line.
+  template <typename Stream>
+  boost::asio::awaitable<bool> ask(Stream& stream, const Endpoint& endpoint);
 
   boost::asio::io_context& io_;
   HealthCheckConfig config_;

@@ -33,6 +33,7 @@
 #include "proxy/http1/request_head.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
+#include "proxy/upstream_stream.h"
 
 namespace bgp {
 
@@ -238,6 +239,9 @@ tcp::socket& lowest_layer(tcp::socket& socket) noexcept {
   return socket;
 }
 tcp::socket& lowest_layer(TlsStream& stream) noexcept {
+  return stream.socket();
+}
+tcp::socket& lowest_layer(UpstreamStream& stream) noexcept {
   return stream.socket();
 }
 std::size_t buffered_input(const tcp::socket&) noexcept {
@@ -753,21 +757,28 @@ class Session {
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
   bool take_pooled(const Endpoint& endpoint, bool retry_safe = false) {
     discard_upstream();
-    auto pooled = worker_.upstreams.take(endpoint.resolved, retry_safe);
+    auto pooled = worker_.upstreams.take(endpoint.resolved, endpoint.tls != nullptr, retry_safe);
     if (!pooled) return false;
     use_upstream(std::move(*pooled), true);
     stats_.upstream_connection_reused(endpoint.stats_slot);
     return true;
   }
 
+  // A fresh connection to ex.endpoint, with its TLS handshake when the color has TLS, all within
+  // timeouts.upstream_connect. A certificate that fails verification is a failed connect (502):
+  // nothing is sent.
   net::awaitable<bool> connect(Exchange& ex) {
-    use_upstream(tcp::socket(client_.get_executor()), false);
+    use_upstream(UpstreamStream(tcp::socket(client_.get_executor())), false);
     arm(config_->timeouts.upstream_connect);
-    auto [connect_ec] = co_await upstream_->async_connect(ex.endpoint->resolved, as_values);
-    const error_code ec = timed(connect_ec);
+    auto [connect_ec] =
+        co_await upstream_->socket().async_connect(ex.endpoint->resolved, as_values);
+    error_code ec = timed(connect_ec);
     if (!ec) {
       error_code ignored;
-      upstream_->set_option(tcp::no_delay(true), ignored);
+      upstream_->socket().set_option(tcp::no_delay(true), ignored);
+      if (ex.endpoint->tls) ec = co_await upstream_handshake(ex);
+    }
+    if (!ec) {
       stats_.upstream_connection_opened(ex.endpoint->stats_slot);
       co_return true;
     }
@@ -785,6 +796,19 @@ class Session {
                                                                   : http::status::bad_gateway);
     discard_upstream();
     co_return false;
+  }
+
+  net::awaitable<error_code> upstream_handshake(const Exchange& ex) {
+    upstream_->start_tls(ex.endpoint->tls, ex.endpoint->address);
+    handle_.set_upstream(&upstream_->socket());  // the socket moved into the TLS stream
+    auto [handshake_ec] = co_await upstream_->tls().async_handshake(as_values);
+    const error_code ec = timed(handshake_ec);
+    if (ec && ec != net::error::timed_out) {
+      const std::string& detail = upstream_->tls().error_detail();
+      worker_.log.debug("TLS to {} failed: {}", ex.endpoint->label,
+                        detail.empty() ? ec.message() : detail);
+    }
+    co_return ec;
   }
 
   Step head_sent(Exchange& ex, const error_code& ec) {
@@ -998,7 +1022,8 @@ class Session {
     } else {
       // A chunked body's lines are checked as they arrive, starting with what came behind the head.
       response_lines_ = {};
-      ChunkCheckedStream upstream(*upstream_, parser.chunked() ? &response_lines_ : nullptr);
+      ChunkCheckedStream<UpstreamStream> upstream(*upstream_,
+                                                  parser.chunked() ? &response_lines_ : nullptr);
       RelayResult relayed;
       if (parser.chunked() && !response_lines_.feed(readable(upstream_buffer_))) {
         relayed = {RelayResult::Side::reader, http::error::bad_chunk};
@@ -1113,7 +1138,7 @@ class Session {
   // relay_, a chunk at a time, so that it is never held whole (Beast's `relay` example,
   // asynchronous). A request body goes through relay_request_body.
   net::awaitable<RelayResult> relay_body(ResponseParser& parser,
-                                         ChunkCheckedStream<tcp::socket>& from,
+                                         ChunkCheckedStream<UpstreamStream>& from,
                                          IoBuffer& from_buffer, Duration read_timeout,
                                          http::response_serializer<http::buffer_body>& serializer,
                                          Client& to, Duration write_timeout) {
@@ -1230,12 +1255,12 @@ class Session {
 
   // --- the upstream connection -------------------------------------------------------------------
 
-  void use_upstream(tcp::socket socket, bool reused) {
-    upstream_.emplace(std::move(socket));
+  void use_upstream(UpstreamStream connection, bool reused) {
+    upstream_.emplace(std::move(connection));
     upstream_reused_ = reused;
     upstream_buffer_.clear();
     upstream_buffer_.max_size(kUpstreamHeaderLimit + kBufferSlack);
-    handle_.set_upstream(&*upstream_);
+    handle_.set_upstream(&upstream_->socket());
   }
 
   void release_upstream(const Exchange& ex) {
@@ -1249,7 +1274,7 @@ class Session {
     handle_.set_upstream(nullptr);
     if (!upstream_) return;
     error_code ignored;
-    upstream_->close(ignored);
+    upstream_->socket().close(ignored);
     upstream_.reset();
     upstream_buffer_.clear();
   }
@@ -1285,7 +1310,7 @@ class Session {
   HeapOptional<ResponseParser> response_;  // a response the fast path does not take
   std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
   std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_
-  std::optional<tcp::socket> upstream_;
+  std::optional<UpstreamStream> upstream_;
   bool upstream_reused_ = false;
 };
 

@@ -29,6 +29,8 @@ struct Endpoint {
       resolved;  // resolved when the snapshot is built, never per request
   bool healthy = true;
   std::uint16_t stats_slot = kNoEndpointSlot;  // where its per-endpoint figures are counted
+  std::shared_ptr<const TlsClientContext>
+      tls{};  // its color's TLS (backends.<color>.tls); null: TCP
 };
 
 struct RoutingSnapshot {

@@ -7,42 +7,39 @@
 
 namespace bgp {
 
-bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept {
-  if (!socket.is_open()) return false;
+bool idle_socket_looks_open(UpstreamStream& connection) noexcept {
+  auto& socket = connection.socket();
+  if (!socket.is_open() || connection.buffered_input() > 0) return false;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamPool::tcp::socket> UpstreamPool::take(const tcp::endpoint& endpoint,
-                                                            bool retry_safe) {
-  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
-                               [&](const PerEndpoint& e) { return e.endpoint == endpoint; });
+std::optional<UpstreamStream> UpstreamPool::take(const tcp::endpoint& endpoint, bool tls,
+                                                 bool retry_safe) {
+  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const PerEndpoint& e) {
+    return e.endpoint == endpoint && e.tls == tls;
+  });
   if (it == endpoints_.end()) return std::nullopt;
   const auto now = Clock::now();
   drop_expired(*it, now);
   auto& idle = it->idle;
   while (!idle.empty()) {
     const bool trusted = retry_safe && now - idle.back().since < kTrustedIdle;
-    tcp::socket socket = std::move(idle.back().socket);
+    UpstreamStream connection = std::move(idle.back().connection);
     idle.pop_back();
-    if (trusted || idle_socket_looks_open(socket)) return socket;
-    boost::system::error_code ignored;
-    socket.close(ignored);
+    if (trusted || idle_socket_looks_open(connection)) return connection;
   }
   return std::nullopt;
 }
 
-void UpstreamPool::put_back(const tcp::endpoint& endpoint, tcp::socket socket) {
-  PerEndpoint& entry = entry_for(endpoint);
+void UpstreamPool::put_back(const tcp::endpoint& endpoint, UpstreamStream connection) {
+  PerEndpoint& entry = entry_for(endpoint, connection.is_tls());
   const auto now = Clock::now();
   drop_expired(entry, now);
-  if (entry.idle.size() >= limits_.max_idle_per_endpoint) {
-    boost::system::error_code ignored;
-    entry.idle.front().socket.close(ignored);
-    entry.idle.erase(entry.idle.begin());
-  }
-  entry.idle.push_back({std::move(socket), now});
+  if (entry.idle.size() >= limits_.max_idle_per_endpoint) entry.idle.erase(entry.idle.begin());
+  if (connection.is_tls()) connection.tls().release_buffers();
+  entry.idle.push_back({std::move(connection), now});
 }
 
 std::size_t UpstreamPool::idle_count() const noexcept {
@@ -55,11 +52,12 @@ void UpstreamPool::clear() noexcept {
   endpoints_.clear();  // the sockets close as they are destroyed
 }
 
-UpstreamPool::PerEndpoint& UpstreamPool::entry_for(const tcp::endpoint& endpoint) {
-  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
-                               [&](const PerEndpoint& e) { return e.endpoint == endpoint; });
+UpstreamPool::PerEndpoint& UpstreamPool::entry_for(const tcp::endpoint& endpoint, bool tls) {
+  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const PerEndpoint& e) {
+    return e.endpoint == endpoint && e.tls == tls;
+  });
   if (it != endpoints_.end()) return *it;
-  return endpoints_.emplace_back(PerEndpoint{endpoint, {}});
+  return endpoints_.emplace_back(PerEndpoint{endpoint, tls, {}});
 }
 
 void UpstreamPool::drop_expired(PerEndpoint& entry, Clock::time_point now) noexcept {

@@ -9,12 +9,14 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.h"
+#include "proxy/upstream_stream.h"
 
 namespace bgp {
 
-// Whether an idle socket still looks usable: nothing to read and no EOF or error pending
-// (one non-blocking peek; a response byte arriving unasked also makes the connection unusable).
-bool idle_socket_looks_open(boost::asio::ip::tcp::socket& socket) noexcept;
+// Whether an idle connection still looks usable: nothing to read and no EOF or error pending
+// (one non-blocking peek; a response byte, or a TLS close_notify, arriving unasked also makes the
+// connection unusable).
+bool idle_socket_looks_open(UpstreamStream& connection) noexcept;
 
 class UpstreamPool {
  public:
@@ -39,10 +41,13 @@ class UpstreamPool {
   // `retry_safe`: the request can be sent again on a fresh connection if this one turns out dead
   // (idempotent, no body): a connection idle for less than kTrustedIdle is then taken without the
   // look (a system call per request), since no server closes one that soon.
-  std::optional<tcp::socket> take(const tcp::endpoint& endpoint, bool retry_safe = false);
+  // `tls`: only a connection of that kind is taken (a reload may have switched the color's TLS).
+  std::optional<UpstreamStream> take(const tcp::endpoint& endpoint, bool tls,
+                                     bool retry_safe = false);
 
-  // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`.
-  void put_back(const tcp::endpoint& endpoint, tcp::socket socket);
+  // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`. A
+  // TLS one gives its record buffers back while it waits.
+  void put_back(const tcp::endpoint& endpoint, UpstreamStream connection);
 
   // Closes the idle connections unused for `max_idle` or longer (also the limit take() applies
   // from now on), those the upstream closed meanwhile (one non-blocking peek each), and every one
@@ -56,7 +61,7 @@ class UpstreamPool {
       if (!kept(entry.endpoint)) return true;  // the sockets close as they are destroyed
       drop_expired(entry, now);
       std::erase_if(entry.idle,
-                    [](IdleConnection& c) { return !idle_socket_looks_open(c.socket); });
+                    [](IdleConnection& c) { return !idle_socket_looks_open(c.connection); });
       return entry.idle.empty();
     });
   }
@@ -66,15 +71,16 @@ class UpstreamPool {
 
  private:
   struct IdleConnection {
-    tcp::socket socket;
+    UpstreamStream connection;
     Clock::time_point since;
   };
   struct PerEndpoint {
     tcp::endpoint endpoint;
+    bool tls = false;
     std::vector<IdleConnection> idle;  // oldest first
   };
 
-  PerEndpoint& entry_for(const tcp::endpoint& endpoint);
+  PerEndpoint& entry_for(const tcp::endpoint& endpoint, bool tls);
   void drop_expired(PerEndpoint& entry, Clock::time_point now) noexcept;
 
   Limits limits_;

@@ -217,19 +217,121 @@ TEST_F(TlsTest, AnExpiredCertificateIsRefusedAtStartWithItsFile) {
       << result.out << result.err;
 }
 
-TEST_F(TlsTest, AColorAskingForTlsToItsUpstreamsIsRefusedNotSentInPlaintext) {
-  std::string yaml = make_config({.blue = {blue.address()}, .green = {green.address()}});
-  const auto green_endpoints = yaml.find('\n', yaml.find("endpoints", yaml.find("green:")));
-  yaml.insert(green_endpoints + 1, "    tls:\n      enabled: true\n");
-  Bgproxy proxy(yaml);
-  proxy.launch();
-  const auto code = proxy.wait_exit(10s);
-  ASSERT_TRUE(code.has_value()) << proxy.log();
-  EXPECT_NE(*code, 0);
-  EXPECT_NE(proxy.log().find("backends.green.tls.enabled: TLS to upstream endpoints is not served"),
-            std::string::npos)
-      << proxy.log();
-  EXPECT_EQ(green.requests(), 0u);
+// argv: CERT KEY PORT_FILE COUNT_FILE. An HTTP/1.1 keep-alive backend over TLS answering
+// "tls-backend" to every GET; counts the requests it answered (health probes aside) in COUNT_FILE.
+constexpr const char* kTlsBackend = R"PY(
+import http.server, os, ssl, sys, threading
+cert, key, port_file, count_file = sys.argv[1:5]
+lock = threading.Lock()
+count = [0]
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        with lock:
+            if self.path != "/health":
+                count[0] += 1
+            with open(count_file, "w") as out:
+                out.write(str(count[0]))
+        body = b"tls-backend"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+with open(port_file + ".tmp", "w") as out:
+    out.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+)PY";
+
+// A TLS backend for green, and a proxy whose green color trusts `ca_pem` for it.
+class TlsUpstreamTest : public ::testing::Test {
+ protected:
+  TestBackend blue{"blue-1"};
+  TempDir dir;
+  bgp::testing::TestCertificate backend_cert = make_certificate("backend.test");
+
+  std::uint16_t start_backend() {
+    write_to(dir.path() + "/backend.crt", backend_cert.cert_pem);
+    write_to(dir.path() + "/backend.key", backend_cert.key_pem);
+    backend_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"/usr/bin/python3", "-c", kTlsBackend, dir.path() + "/backend.crt",
+                                 dir.path() + "/backend.key", dir.path() + "/port",
+                                 dir.path() + "/count"},
+        dir.path() + "/backend.log");
+    std::string port;
+    wait_until([&] { return !(port = read_file(dir.path() + "/port")).empty(); }, 20s);
+    return port.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(port));
+  }
+
+  int answered() const {
+    const auto text = read_file(dir.path() + "/count");
+    return text.empty() ? 0 : std::stoi(text);
+  }
+
+  // Green is the TLS backend, trusting the CA file `ca_pem` (written beside the config); with
+  // `probes`, health checks every 100 ms.
+  std::string config(std::uint16_t green_port, const std::string& ca_pem, bool probes) {
+    const auto ca = dir.write("ca.pem", ca_pem);
+    std::string yaml = make_config({.blue = {blue.address()},
+                                    .green = {fmt::format("127.0.0.1:{}", green_port)},
+                                    .backends = probes ? fast_health_check(1) : ""});
+    const auto green_endpoints = yaml.find('\n', yaml.find("endpoints", yaml.find("green:")));
+    yaml.insert(green_endpoints + 1,
+                fmt::format("    tls:\n      enabled: true\n      ca: {}\n", ca));
+    return yaml;
+  }
+
+  static void write_to(const std::string& path, const std::string& content) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+  }
+
+  std::unique_ptr<ChildProcess> backend_;
+};
+
+TEST_F(TlsUpstreamTest, AVerifiedTlsUpstreamServesItsColorOnKeptAliveConnections) {
+  const auto port = start_backend();
+  ASSERT_NE(port, 0) << read_file(dir.path() + "/backend.log");
+  Bgproxy proxy(config(port, backend_cert.cert_pem, true));
+  ASSERT_TRUE(proxy.start());
+  for (int i = 0; i < 5; ++i) {
+    const auto r = http_request(proxy.proxy_port(), "GET", "/", {{"X-Bluegreen", "green"}});
+    ASSERT_EQ(r.status, 200u) << r.error << proxy.log();
+    EXPECT_EQ(r.body, "tls-backend");
+  }
+  EXPECT_EQ(answered(), 5);
+  const std::string green = fmt::format(R"(endpoint="127.0.0.1:{}")", port);
+  const auto metrics = proxy.admin("GET", "/metrics").body;
+  EXPECT_EQ(metric_sum(metrics, "bgproxy_upstream_connections_opened_total", {green}) +
+                metric_sum(metrics, "bgproxy_upstream_connections_reused_total", {green}),
+            5);
+  EXPECT_GT(metric_sum(metrics, "bgproxy_upstream_connections_reused_total", {green}), 0)
+      << "TLS connections to the upstream are kept alive";
+  // The health probe speaks TLS too: a rollout starts once green passed one.
+  const bool started =
+      wait_until([&] { return proxy.admin("POST", "/rollout/start").status == 200; }, 20s);
+  EXPECT_TRUE(started) << proxy.admin("POST", "/rollout/start").body;
+}
+
+TEST_F(TlsUpstreamTest, AnUnverifiedUpstreamIsA502AndAConnectErrorOfItsColorNeverARequest) {
+  const auto port = start_backend();
+  ASSERT_NE(port, 0) << read_file(dir.path() + "/backend.log");
+  Bgproxy proxy(config(port, make_certificate("someone-else.test").cert_pem, false));
+  ASSERT_TRUE(proxy.start());
+  for (int i = 0; i < 3; ++i) {
+    const auto r = http_request(proxy.proxy_port(), "GET", "/", {{"X-Bluegreen", "green"}});
+    EXPECT_EQ(r.status, 502u) << r.error;
+  }
+  const auto metrics = proxy.admin("GET", "/metrics").body;
+  EXPECT_GE(metric_sum(metrics, "bgproxy_upstream_errors_total",
+                       {R"(color="green")", R"(kind="connect")"}),
+            3);
+  EXPECT_EQ(answered(), 0) << "nothing reached the backend unverified";
 }
 
 }  // namespace
