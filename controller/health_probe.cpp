@@ -59,8 +59,12 @@ class ProbeDeadline {
       : timer_(io), target_(std::make_shared<asio::ip::tcp::socket*>(&socket)) {
     timer_.expires_after(timeout);
     timer_.async_wait([target = target_](const boost::system::error_code& ec) {
+      if (ec || !*target) return;
+      // Cancel what waits now, and shut the socket so that what comes next fails at once too
+      // (not closed: OpenSSL may still hold its descriptor).
       boost::system::error_code ignored;
-      if (!ec && *target) (*target)->cancel(ignored);
+      (*target)->cancel(ignored);
+      (*target)->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     });
   }
   ProbeDeadline(const ProbeDeadline&) = delete;

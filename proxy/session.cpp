@@ -93,10 +93,10 @@ void WorkerContext::start_pool_sweeps() {
 
 void WorkerContext::sweep_upstreams() noexcept {
   const RoutingSnapshot& snapshot = snapshots.get();
-  const auto configured = [&](const boost::asio::ip::tcp::endpoint& endpoint) {
+  const auto configured = [&](const UpstreamKey& key) {
     for (const auto& color : snapshot.endpoints) {
       for (const auto& known : color) {
-        if (known.resolved == endpoint) return true;
+        if (key.serves(known)) return true;
       }
     }
     return false;
@@ -241,9 +241,6 @@ tcp::socket& lowest_layer(tcp::socket& socket) noexcept {
 tcp::socket& lowest_layer(TlsStream& stream) noexcept {
   return stream.socket();
 }
-tcp::socket& lowest_layer(UpstreamStream& stream) noexcept {
-  return stream.socket();
-}
 std::size_t buffered_input(const tcp::socket&) noexcept {
   return 0;
 }
@@ -270,6 +267,11 @@ net::awaitable<void> end_sending(tcp::socket& socket) {
   socket.shutdown(tcp::socket::shutdown_send, ignored);
   co_return;
 }
+net::awaitable<void> end_sending(UpstreamStream& stream) {
+  if (stream.is_tls()) co_await stream.tls().async_shutdown(as_values);
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
 net::awaitable<void> end_sending(TlsStream& stream) {
   co_await stream.async_shutdown(as_values);  // a peer already gone changes nothing here
   error_code ignored;
@@ -294,7 +296,7 @@ bool is_http_error(const error_code& ec) noexcept {
 bool is_connection_closed(const error_code& ec) noexcept {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::connection_aborted;
+         ec == net::error::connection_aborted || ec == TlsErrc::truncated;
 }
 
 UpstreamFailure upstream_failure(const error_code& ec) noexcept {
@@ -341,8 +343,7 @@ net::awaitable<void> pump(From& from, To& to, Duration idle_timeout) {
         })(use_tuple);
     if (write_ec) break;
   }
-  error_code ignored;
-  lowest_layer(to).shutdown(tcp::socket::shutdown_send, ignored);
+  co_await end_sending(to);
 }
 
 // What a downstream connection keeps from its accept to its close, also while it is parked
@@ -469,7 +470,12 @@ class Session {
         std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at);
     stats_.record_request(ex.route, ex.color, ex.status, latency);
     if (ex.endpoint) stats_.record_endpoint_request(ex.endpoint->stats_slot, ex.status, latency);
-    if (snapshot_->access_log) log_access(ex, latency);
+    if (snapshot_->access_log) {
+      try {
+        log_access(ex, latency);
+      } catch (const std::bad_alloc&) {  // an access line is not worth the connection
+      }
+    }
   }
 
   void log_access(const Exchange& ex, std::chrono::microseconds latency) {
@@ -757,7 +763,7 @@ class Session {
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
   bool take_pooled(const Endpoint& endpoint, bool retry_safe = false) {
     discard_upstream();
-    auto pooled = worker_.upstreams.take(endpoint.resolved, endpoint.tls != nullptr, retry_safe);
+    auto pooled = worker_.upstreams.take(endpoint, retry_safe);
     if (!pooled) return false;
     use_upstream(std::move(*pooled), true);
     stats_.upstream_connection_reused(endpoint.stats_slot);
@@ -1197,6 +1203,7 @@ class Session {
   // connection closed before any byte of one: HTTP lets it send the request again elsewhere.
   net::awaitable<void> close_idle() {
     handle_.set_idle(false);
+    handle_.arm(worker_.deadlines, Clock::now() + kIdleLinger);  // a close_notify may not go out
     co_await end_sending(client_);
     co_await linger(kIdleLinger);
   }
@@ -1264,9 +1271,12 @@ class Session {
   }
 
   void release_upstream(const Exchange& ex) {
-    if (worker_.draining || ex.body_unsent) return discard_upstream();
+    // Bytes decrypted beyond the response belong to no request: the connection is not reused.
+    if (worker_.draining || ex.body_unsent || upstream_->buffered_input() > 0) {
+      return discard_upstream();
+    }
     handle_.set_upstream(nullptr);
-    worker_.upstreams.put_back(ex.endpoint->resolved, std::move(*upstream_));
+    worker_.upstreams.put_back(*ex.endpoint, std::move(*upstream_));
     upstream_.reset();
   }
 

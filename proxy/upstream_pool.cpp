@@ -15,11 +15,9 @@ bool idle_socket_looks_open(UpstreamStream& connection) noexcept {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<UpstreamStream> UpstreamPool::take(const tcp::endpoint& endpoint, bool tls,
-                                                 bool retry_safe) {
-  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const PerEndpoint& e) {
-    return e.endpoint == endpoint && e.tls == tls;
-  });
+std::optional<UpstreamStream> UpstreamPool::take(const Endpoint& endpoint, bool retry_safe) {
+  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
+                               [&](const PerEndpoint& e) { return e.key.serves(endpoint); });
   if (it == endpoints_.end()) return std::nullopt;
   const auto now = Clock::now();
   drop_expired(*it, now);
@@ -33,8 +31,8 @@ std::optional<UpstreamStream> UpstreamPool::take(const tcp::endpoint& endpoint, 
   return std::nullopt;
 }
 
-void UpstreamPool::put_back(const tcp::endpoint& endpoint, UpstreamStream connection) {
-  PerEndpoint& entry = entry_for(endpoint, connection.is_tls());
+void UpstreamPool::put_back(const Endpoint& endpoint, UpstreamStream connection) {
+  PerEndpoint& entry = entry_for(endpoint);
   const auto now = Clock::now();
   drop_expired(entry, now);
   if (entry.idle.size() >= limits_.max_idle_per_endpoint) entry.idle.erase(entry.idle.begin());
@@ -52,12 +50,11 @@ void UpstreamPool::clear() noexcept {
   endpoints_.clear();  // the sockets close as they are destroyed
 }
 
-UpstreamPool::PerEndpoint& UpstreamPool::entry_for(const tcp::endpoint& endpoint, bool tls) {
-  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const PerEndpoint& e) {
-    return e.endpoint == endpoint && e.tls == tls;
-  });
+UpstreamPool::PerEndpoint& UpstreamPool::entry_for(const Endpoint& endpoint) {
+  const auto it = std::find_if(endpoints_.begin(), endpoints_.end(),
+                               [&](const PerEndpoint& e) { return e.key.serves(endpoint); });
   if (it != endpoints_.end()) return *it;
-  return endpoints_.emplace_back(PerEndpoint{endpoint, tls, {}});
+  return endpoints_.emplace_back(PerEndpoint{UpstreamKey::of(endpoint), {}});
 }
 
 void UpstreamPool::drop_expired(PerEndpoint& entry, Clock::time_point now) noexcept {

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.h"
+#include "proxy/snapshot.h"
 #include "proxy/upstream_stream.h"
 
 namespace bgp {
@@ -17,6 +18,22 @@ namespace bgp {
 // (one non-blocking peek; a response byte, or a TLS close_notify, arriving unasked also makes the
 // connection unusable).
 bool idle_socket_looks_open(UpstreamStream& connection) noexcept;
+
+// Which pooled connections may serve an endpoint: the same address, the same configured name
+// (SNI and the verified name come from it) and the same TLS settings (none: plain TCP). A reload
+// builds new TLS settings, so connections verified under the old ones are not taken again.
+struct UpstreamKey {
+  boost::asio::ip::tcp::endpoint resolved;
+  std::string label;
+  const TlsClientContext* tls = nullptr;
+
+  static UpstreamKey of(const Endpoint& endpoint) {
+    return {endpoint.resolved, endpoint.label, endpoint.tls.get()};
+  }
+  bool serves(const Endpoint& endpoint) const noexcept {
+    return resolved == endpoint.resolved && tls == endpoint.tls.get() && label == endpoint.label;
+  }
+};
 
 class UpstreamPool {
  public:
@@ -41,24 +58,22 @@ class UpstreamPool {
   // `retry_safe`: the request can be sent again on a fresh connection if this one turns out dead
   // (idempotent, no body): a connection idle for less than kTrustedIdle is then taken without the
   // look (a system call per request), since no server closes one that soon.
-  // `tls`: only a connection of that kind is taken (a reload may have switched the color's TLS).
-  std::optional<UpstreamStream> take(const tcp::endpoint& endpoint, bool tls,
-                                     bool retry_safe = false);
+  std::optional<UpstreamStream> take(const Endpoint& endpoint, bool retry_safe = false);
 
   // Keeps a connection whose last exchange ended cleanly, for the next request to `endpoint`. A
   // TLS one gives its record buffers back while it waits.
-  void put_back(const tcp::endpoint& endpoint, UpstreamStream connection);
+  void put_back(const Endpoint& endpoint, UpstreamStream connection);
 
   // Closes the idle connections unused for `max_idle` or longer (also the limit take() applies
   // from now on), those the upstream closed meanwhile (one non-blocking peek each), and every one
-  // to an endpoint for which `kept(endpoint)` is false (gone from the config). Run by the worker's
-  // timer and after a reload: an endpoint that gets no more traffic keeps no descriptors.
+  // whose key `kept(key)` refuses (gone from the config, or its TLS settings replaced). Run by the
+  // worker's timer and after a reload: an endpoint that gets no more traffic keeps no descriptors.
   template <typename Kept>
   void sweep(Duration max_idle, Kept&& kept) noexcept {
     limits_.max_idle_time = max_idle;
     const auto now = Clock::now();
     std::erase_if(endpoints_, [&](PerEndpoint& entry) {
-      if (!kept(entry.endpoint)) return true;  // the sockets close as they are destroyed
+      if (!kept(entry.key)) return true;  // the sockets close as they are destroyed
       drop_expired(entry, now);
       std::erase_if(entry.idle,
                     [](IdleConnection& c) { return !idle_socket_looks_open(c.connection); });
@@ -75,12 +90,11 @@ class UpstreamPool {
     Clock::time_point since;
   };
   struct PerEndpoint {
-    tcp::endpoint endpoint;
-    bool tls = false;
+    UpstreamKey key;
     std::vector<IdleConnection> idle;  // oldest first
   };
 
-  PerEndpoint& entry_for(const tcp::endpoint& endpoint, bool tls);
+  PerEndpoint& entry_for(const Endpoint& endpoint);
   void drop_expired(PerEndpoint& entry, Clock::time_point now) noexcept;
 
   Limits limits_;

@@ -286,6 +286,9 @@ TlsBuilt<TlsClientContext> TlsClientContext::create(const BackendTlsConfig& conf
   if (SSL_CTX_set_alpn_protos(ctx.get(), bytes(alpn), alpn.size()) != 0) {  // 0 is success
     return {nullptr, "cannot set ALPN: " + openssl_error()};
   }
+  // An upstream that closes without close_notify (many do) ends a close-delimited body like a
+  // plain close; a body with a length or chunks is still checked whole by the HTTP parser.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   // Sessions live in our per-endpoint cache, not in OpenSSL's per-context one.
   SSL_CTX_set_session_cache_mode(ctx.get(),
                                  SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

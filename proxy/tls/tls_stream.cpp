@@ -215,6 +215,8 @@ bool TlsStream::has_buffered_input() const noexcept {
 }
 
 bool TlsStream::release_buffers() noexcept {
+  // Never with data pending: OpenSSL before 3.0.14 frees it and reads freed memory (CVE-2024-4741).
+  if (SSL_pending(ssl_.get()) > 0) return false;
   return SSL_free_buffers(ssl_.get()) == 1;
 }
 

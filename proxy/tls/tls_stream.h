@@ -184,6 +184,13 @@ class TlsStream::Op {
   void operator()(Self& self, error_code wait_error = {}) {
     if (state_ == State::posted) return finish(self, result_);
     if (wait_error) return finish(self, Progress{Want::nothing, wait_error, 0});
+    // A socket closed under the stream (a drain's abort) leaves OpenSSL a descriptor number that
+    // may already belong to another connection: it must not read or write it.
+    if (!stream_.socket_.is_open()) {
+      result_ = {Want::nothing, boost::asio::error::bad_descriptor, 0};
+      state_ = State::posted;
+      return boost::asio::post(stream_.socket_.get_executor(), std::move(self));
+    }
     result_ = step_(stream_);
     if (result_.want != Want::nothing) {
       state_ = State::waiting;

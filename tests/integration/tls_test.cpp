@@ -234,6 +234,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 out.write(str(count[0]))
         body = b"tls-backend"
         self.send_response(200)
+        if self.path == "/until-close":
+            # No length: the body ends when the connection closes, without a close_notify.
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"a body that ends at the close")
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -312,6 +319,11 @@ TEST_F(TlsUpstreamTest, AVerifiedTlsUpstreamServesItsColorOnKeptAliveConnections
             5);
   EXPECT_GT(metric_sum(metrics, "bgproxy_upstream_connections_reused_total", {green}), 0)
       << "TLS connections to the upstream are kept alive";
+  // A body that ends at the upstream's close (no close_notify, as many servers do) arrives whole.
+  const auto until_close =
+      http_request(proxy.proxy_port(), "GET", "/until-close", {{"X-Bluegreen", "green"}});
+  EXPECT_EQ(until_close.status, 200u) << until_close.error;
+  EXPECT_EQ(until_close.body, "a body that ends at the close");
   // The health probe speaks TLS too: a rollout starts once green passed one.
   const bool started =
       wait_until([&] { return proxy.admin("POST", "/rollout/start").status == 200; }, 20s);
