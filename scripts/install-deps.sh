@@ -6,7 +6,8 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
   libyaml-cpp-dev libfmt-dev libssl-dev openssl)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
-  systemd chromium)  # systemd-analyze verifies the shipped unit; chromium renders the dashboard
+  systemd chromium python3)  # systemd-analyze verifies the shipped unit; chromium renders the
+# dashboard; python3's ssl is the TLS backend, client and webhook receiver of the TLS tests
 bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
 fleet=(etcd-server etcd-client python3)  # scripts/fleet-demo.sh, bench/fleet.py
 
