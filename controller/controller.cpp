@@ -157,7 +157,8 @@ Controller::Controller(boost::asio::io_context& io, std::shared_ptr<const Config
       state_(initial_state(config_->backends.live)),
       health_(config_->backends),
       notifier_(std::make_unique<Notifier>(io, log)),
-      check_timer_(io) {
+      check_timer_(io),
+      ticket_timer_(io) {
   notifier_->set_webhook(config_->notify);
 }
 
@@ -231,6 +232,7 @@ std::optional<std::string> Controller::endpoint_problem(const Config& config) co
 }
 
 void Controller::start() {
+  rotate_ticket_keys_later();
   start_probes();
   auto_start_pending_ = config_->rollout.auto_start && !state_.running();
   try_auto_start();
@@ -239,6 +241,7 @@ void Controller::start() {
 
 void Controller::stop() {
   check_timer_.cancel();
+  ticket_timer_.cancel();
   if (prober_) prober_->stop();
 }
 
@@ -266,6 +269,18 @@ std::optional<std::string> Controller::reload(std::shared_ptr<const Config> conf
   check_timer_.cancel();  // re-plan the next check with the new check_interval
   schedule_check();
   return std::nullopt;
+}
+
+// A session ticket encrypted under a key that was stolen decrypts the sessions it resumes: the key
+// that encrypts new tickets changes every kTicketKeyLife, and the two before it still decrypt
+// (TicketKeys::kKept), so a ticket resumes for at least kTicketKeyLife * 2.
+void Controller::rotate_ticket_keys_later() {
+  ticket_timer_.expires_after(kTicketKeyLife);
+  ticket_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    tls_.ticket_keys().rotate();
+    rotate_ticket_keys_later();
+  });
 }
 
 void Controller::start_probes() {

@@ -106,6 +106,8 @@ class Controller {
   ColorSamples current_window() const;  // the step window with what came since the last check
   void persist();
   std::optional<std::string> endpoint_problem(const Config& config) const;
+  static constexpr std::chrono::hours kTicketKeyLife{12};
+  void rotate_ticket_keys_later();
   // The access log's destination for `log` (null when log.access is off). Throws when it cannot
   // be opened.
   static std::shared_ptr<const AccessLogFile> open_access_log(const LogConfig& log);
@@ -128,6 +130,7 @@ class Controller {
   std::unique_ptr<HealthProber> prober_;
   std::unique_ptr<Notifier> notifier_;
   boost::asio::steady_timer check_timer_;
+  boost::asio::steady_timer ticket_timer_;  // rotates the TLS listener's ticket keys
   std::uint64_t snapshot_version_ = 0;
   bool listening_ = false;
   // The state file in use (fixed at start; a reload does not move it), its lock, and the last

@@ -327,25 +327,6 @@ HeadLimits head_limits(const LimitsConfig& limits) noexcept {
   return head;
 }
 
-// Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
-template <typename From, typename To>
-net::awaitable<void> pump(From& from, To& to, Duration idle_timeout) {
-  std::array<char, kRelayChunk> buffer;
-  net::steady_timer timer(co_await net::this_coro::executor);
-  for (;;) {
-    auto [read_ec, n] = co_await with_deadline(timer, Clock::now() + idle_timeout, [&](auto t) {
-      return from.async_read_some(net::buffer(buffer), std::move(t));
-    })(use_tuple);
-    if (read_ec) break;
-    auto [write_ec, written] =
-        co_await with_deadline(timer, Clock::now() + idle_timeout, [&](auto t) {
-          return net::async_write(to, net::buffer(buffer.data(), n), std::move(t));
-        })(use_tuple);
-    if (write_ec) break;
-  }
-  co_await end_sending(to);
-}
-
 // What a downstream connection keeps from its accept to its close, also while it is parked
 // (idle with no session: no coroutine, buffer or parser; see Session::end_wait()).
 template <typename Client>
@@ -392,7 +373,6 @@ class Session {
         stats_(connection.stats),
         client_(connection.client),
         handle_(connection.handle),
-        timer_(client_.get_executor()),
         client_ip_(connection.client_ip),
         accepted_at_(connection.accepted_at),
         idle_deadline_(connection.idle_deadline),
@@ -426,10 +406,7 @@ class Session {
       // The idle wait may have lasted through a rollback or a reload: route with what holds now.
       take_snapshot();
       const Next next = co_await serve_one();
-      if (next == Next::tunnel) {
-        handle_.disarm();  // the tunnel keeps its own deadlines
-        co_await tunnel();
-      }
+      if (next == Next::tunnel) co_await tunnel();
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
@@ -569,9 +546,10 @@ class Session {
       scan = scan_request_head(readable(client_buffer_), scan, head_limits_);
       if (scan.refusal) co_return refused(ex, *scan.refusal);
       if (scan.end > 0) break;
-      auto [ec, n] = co_await with_deadline(timer_, head_deadline_, [&](auto t) {
-        return client_.async_read_some(client_buffer_.prepare(kReadChunk), std::move(t));
-      })(use_tuple);
+      handle_.arm(worker_.deadlines, head_deadline_);
+      auto [read_ec, n] =
+          co_await client_.async_read_some(client_buffer_.prepare(kReadChunk), as_values);
+      const error_code ec = timed(read_ec);
       if (ec == net::error::timed_out) co_return refused(ex, http::status::request_timeout);
       if (ec) co_return Head::closed;  // the client left in the middle of a head
       client_buffer_.commit(n);
@@ -1237,7 +1215,8 @@ class Session {
 
   // --- the upgraded connection -------------------------------------------------------------------
 
-  // After a 101: bytes both ways until both directions have ended.
+  // After a 101: bytes both ways until both directions have ended, or no byte went either way for
+  // client_idle (every transfer pushes the connection's one deadline on).
   net::awaitable<void> tunnel() {
     using namespace net::experimental::awaitable_operators;
     const auto idle = config_->timeouts.client_idle;
@@ -1253,11 +1232,26 @@ class Session {
   template <typename To>
   net::awaitable<bool> flush(IoBuffer& buffer, To& to) {
     if (buffer.size() == 0) co_return true;
-    auto [ec, n] = co_await with_deadline(
-        timer_, Clock::now() + config_->timeouts.client_idle,
-        [&](auto t) { return net::async_write(to, buffer.data(), std::move(t)); })(use_tuple);
+    arm(config_->timeouts.client_idle);
+    auto [ec, n] = co_await net::async_write(to, buffer.data(), as_values);
     buffer.consume(n);
     co_return !ec;
+  }
+
+  // Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
+  template <typename From, typename To>
+  net::awaitable<void> pump(From& from, To& to, Duration idle) {
+    std::array<char, kRelayChunk> buffer;
+    for (;;) {
+      arm(idle);
+      auto [read_ec, n] = co_await from.async_read_some(net::buffer(buffer), as_values);
+      if (read_ec) break;
+      arm(idle);
+      auto [write_ec, written] =
+          co_await net::async_write(to, net::buffer(buffer.data(), n), as_values);
+      if (write_ec) break;
+    }
+    co_await end_sending(to);
   }
 
   // --- the upstream connection -------------------------------------------------------------------
@@ -1296,7 +1290,6 @@ class Session {
   StatsShard& stats_;
   Client& client_;
   ConnectionHandle& handle_;
-  net::steady_timer timer_;  // the request head's deadline, and the tunnel's (else: the wheel)
   const std::string& client_ip_;
   const Clock::time_point& accepted_at_;
   Clock::time_point& idle_deadline_;

@@ -2,9 +2,12 @@
 // TestBackends the test controls.
 #include "proxy/server.h"
 
+#include <array>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -475,6 +478,45 @@ TEST_F(ServerTest, TunnelsAnUpgradedConnection) {
   EXPECT_EQ(field(seen, "Connection"), "upgrade");
   client.shutdown_send();
   EXPECT_TRUE(client.wait_closed());
+}
+
+// A tunnel's deadline is the connection's one deadline, pushed on by a byte either way: an upstream
+// that only talks keeps it open past client_idle; once both sides are quiet it closes.
+TEST_F(ServerTest, ATunnelLivesWhileEitherSideTalksAndClosesWhenBothAreQuiet) {
+  TestBackend backend([](BackendExchange& ex) {
+    ex.response.result(http::status::switching_protocols);
+    ex.response.set(http::field::connection, "Upgrade");
+    ex.response.set(http::field::upgrade, "events");
+    ex.response.body().clear();
+    ex.response.content_length(boost::none);
+    ex.after = [](tcp::socket& socket) {  // pushes a byte every 50 ms, 20 times, then is quiet
+      boost::system::error_code ec;
+      for (int i = 0; i < 20 && !ec; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        net::write(socket, net::buffer("x", 1), ec);
+      }
+      std::array<char, 16> ignored;
+      socket.read_some(net::buffer(ignored), ec);  // until the proxy closes
+    };
+  });
+  proxy.config.timeouts.client_idle = std::chrono::milliseconds(300);
+  proxy.start({endpoint_at(backend.endpoint())});
+
+  TestClient client(proxy.proxy());
+  ASSERT_TRUE(
+      client.send("GET /events HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                  "Upgrade: events\r\n\r\n"));
+  const auto switched = client.read_response();
+  ASSERT_TRUE(switched);
+  ASSERT_EQ(switched->result(), http::status::switching_protocols);
+  std::string pushed;
+  while (pushed.size() < 20) {  // a second of pushes: over three times client_idle
+    const auto more = client.read_some();
+    ASSERT_FALSE(more.empty()) << "closed after " << pushed.size() << " pushes";
+    pushed += more;
+  }
+  EXPECT_EQ(pushed, std::string(20, 'x'));
+  EXPECT_TRUE(client.wait_closed());  // both quiet: closed after client_idle
 }
 
 TEST_F(ServerTest, UpgradeRefusedByTheUpstreamIsAnOrdinaryResponse) {
