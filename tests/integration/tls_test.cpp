@@ -230,8 +230,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             if self.path != "/health":
                 count[0] += 1
-            with open(count_file, "w") as out:
+            with open(count_file + ".tmp", "w") as out:  # renamed whole: never read half-written
                 out.write(str(count[0]))
+            os.rename(count_file + ".tmp", count_file)
         body = b"tls-backend"
         self.send_response(200)
         if self.path == "/until-close":
