@@ -508,6 +508,13 @@ std::vector<MetricFamily> Exporter::Collect() const {
     families.push_back(std::move(family));
   }
   families.push_back(idle_upstreams_family(totals));
+  {
+    auto lost =
+        make_family("bgproxy_access_log_lines_lost_total",
+                    "Access log lines dropped because their write failed.", MetricType::Counter);
+    lost.metric.push_back(counter(static_cast<double>(totals.access_lines_lost)));
+    families.push_back(std::move(lost));
+  }
   families.push_back(weights_family(control));
   families.push_back(rollout_state_family(control));
   families.push_back(rollout_step_family(control));

@@ -162,6 +162,7 @@ void StatsShard::add_to(StatsTotals& totals) const noexcept {
   totals.downstream_connections +=
       static_cast<std::int64_t>(opened_.read()) - static_cast<std::int64_t>(closed_.read());
   totals.idle_upstream_connections += idle_upstreams_.read();
+  totals.access_lines_lost += access_lines_lost_.read();
   totals.tls_handshakes_full += tls_full_.read();
   totals.tls_handshakes_resumed += tls_resumed_.read();
   for (std::size_t k = 0; k < kHandshakeFailureKinds; ++k) {

@@ -74,6 +74,7 @@ struct StatsTotals {
   ColorTotals refused;                          // Route::refused: no color
   std::int64_t downstream_connections = 0;      // open now
   std::uint64_t idle_upstream_connections = 0;  // pooled, as of each worker's last sweep
+  std::uint64_t access_lines_lost = 0;          // log.access lines a failed write dropped
   std::uint64_t tls_handshakes_full = 0;        // TLS listener: handshakes done, full ...
   std::uint64_t tls_handshakes_resumed = 0;     // ... or resuming a session (a ticket)
   std::array<std::uint64_t, kHandshakeFailureKinds> tls_handshake_failures{};
@@ -147,6 +148,7 @@ class alignas(64) StatsShard {
   void record_endpoint_error(std::uint16_t slot, UpstreamError kind) noexcept;
   void upstream_connection_opened(std::uint16_t slot) noexcept;
   void upstream_connection_reused(std::uint16_t slot) noexcept;
+  void access_lines_lost(std::uint64_t n) noexcept { access_lines_lost_.add(n); }
   void tls_handshake_done(bool resumed) noexcept { (resumed ? tls_resumed_ : tls_full_).add(); }
   void tls_handshake_failed(HandshakeFailure why) noexcept {
     tls_failures_[static_cast<std::size_t>(why)].add();
@@ -177,7 +179,7 @@ class alignas(64) StatsShard {
   std::array<PerLane, kLanes> lanes_;  // indexed by lane_index(), as StatsTotals::lanes()
   SingleWriterCounter opened_, closed_;
   SingleWriterGauge idle_upstreams_;
-  SingleWriterCounter tls_full_, tls_resumed_;
+  SingleWriterCounter tls_full_, tls_resumed_, access_lines_lost_;
   std::array<SingleWriterCounter, kHandshakeFailureKinds> tls_failures_;
   std::array<PerEndpoint, kMaxEndpointSlots> endpoints_;
 };

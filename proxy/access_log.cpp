@@ -192,10 +192,14 @@ void AccessLogBuffer::append_json(const AccessRecord& r,
   buffer_ += "}\n";
 }
 
-void AccessLogBuffer::flush(const AccessLogFile& file) noexcept {
-  if (buffer_.empty()) return;
-  file.write(buffer_);
+std::size_t AccessLogBuffer::flush(const AccessLogFile& file) noexcept {
+  if (buffer_.empty()) return 0;
+  const std::size_t lost =
+      file.write(buffer_)
+          ? 0
+          : static_cast<std::size_t>(std::count(buffer_.begin(), buffer_.end(), '\n'));
   buffer_.clear();
+  return lost;
 }
 
 }  // namespace bgp

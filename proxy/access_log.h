@@ -61,8 +61,9 @@ class AccessLogBuffer {
   bool full() const noexcept { return buffer_.size() >= kFlushAt; }
   bool empty() const noexcept { return buffer_.empty(); }
   // Writes what is buffered to `file` and empties the buffer (also when the write failed: an
-  // access line is never worth the memory of a log that cannot be written).
-  void flush(const AccessLogFile& file) noexcept;
+  // access line is never worth the memory of a log that cannot be written). Returns the lines
+  // lost to a failed write (0 when all were written).
+  std::size_t flush(const AccessLogFile& file) noexcept;
   void discard() noexcept { buffer_.clear(); }
 
  private:

@@ -108,9 +108,21 @@ void WorkerContext::sweep_upstreams() noexcept {
 void WorkerContext::flush_access_log() noexcept {
   if (access_log.empty()) return;
   if (const auto& file = snapshots.get().access_log) {
-    access_log.flush(*file);
+    flush_access_log_to(*file);
   } else {
     access_log.discard();  // log.access was turned off meanwhile
+  }
+}
+
+void WorkerContext::flush_access_log_to(const AccessLogFile& file) noexcept {
+  const std::size_t lost = access_log.flush(file);
+  if (lost == 0) return;
+  stats.access_lines_lost(lost);
+  if (const auto failed = access_log_failures.hit()) {
+    log.warn(
+        "access log: {} write(s) failed and their lines were dropped (a full disk?); see "
+        "bgproxy_access_log_lines_lost_total",
+        failed);
   }
 }
 
@@ -477,7 +489,7 @@ class Session {
     }
     line.total = latency;
     worker_.access_log.append(line, config_->log.format, std::chrono::system_clock::now());
-    if (worker_.access_log.full()) worker_.access_log.flush(*snapshot_->access_log);
+    if (worker_.access_log.full()) worker_.flush_access_log_to(*snapshot_->access_log);
   }
 
   // --- the request head ------------------------------------------------------------------------

@@ -94,6 +94,7 @@ struct WorkerContext {
   void sweep_upstreams() noexcept;
   // Writes the buffered access lines (every second, when the buffer fills, and at the end).
   void flush_access_log() noexcept;
+  void flush_access_log_to(const AccessLogFile& file) noexcept;  // counts and reports lost lines
 
   BufferPool& buffers;
   DeadlineWheel deadlines;  // of every connection's current operation
@@ -109,8 +110,9 @@ struct WorkerContext {
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)
   bool draining = false;
-  bool closing_idle = false;       // the drain's grace is over
-  LimitNotice out_of_descriptors;  // upstream connects that failed for lack of descriptors
+  bool closing_idle = false;        // the drain's grace is over
+  LimitNotice out_of_descriptors;   // upstream connects that failed for lack of descriptors
+  LimitNotice access_log_failures;  // access log writes that failed
 };
 
 // One counted downstream connection: in the process (limits.max_connections) and in its worker

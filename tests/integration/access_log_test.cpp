@@ -147,5 +147,24 @@ TEST_F(AccessLogTest, AnAccessFileThatCannotBeOpenedIsAClearError) {
       << proxy.log();
 }
 
+TEST_F(AccessLogTest, LinesAFullDiskDropsAreCountedAndReportedWhileRequestsGoOn) {
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .top = "log:\n  access: true\n  access_file: /dev/full\n"}));
+  ASSERT_TRUE(proxy.start());
+  const Tally t = send_requests(proxy.proxy_port(), 5);
+  EXPECT_EQ(t.status(200), 5) << t.to_string();
+  double lost = 0;
+  wait_until(
+      [&] {
+        lost =
+            metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_access_log_lines_lost_total");
+        return lost >= 5;
+      },
+      10s);
+  EXPECT_EQ(lost, 5);
+  EXPECT_TRUE(proxy.wait_log("access log: 1 write(s) failed")) << proxy.log();
+}
+
 }  // namespace
 }  // namespace bgt

@@ -1,5 +1,6 @@
 #include "proxy/access_log.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -114,6 +115,14 @@ TEST(AccessLog, AFullBufferIsWrittenAsWholeLines) {
   const auto text = flushed(buffer);
   EXPECT_EQ(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), lines);
   EXPECT_GE(text.size(), AccessLogBuffer::kFlushAt);
+}
+
+TEST(AccessLog, AFailedWriteReportsTheLinesItDropped) {
+  AccessLogBuffer buffer;
+  for (int i = 0; i < 3; ++i) buffer.append(sample(), LogFormat::text, at_250ms());
+  const AccessLogFile read_only(::open("/dev/null", O_RDONLY | O_CLOEXEC), true);
+  EXPECT_EQ(buffer.flush(read_only), 3u);
+  EXPECT_TRUE(buffer.empty());  // dropped, not kept to grow
 }
 
 }  // namespace
