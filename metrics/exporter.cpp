@@ -69,6 +69,13 @@ ClientMetric gauge(double value, Labels labels = {}) {
   return metric;
 }
 
+// A family of one unlabelled sample.
+MetricFamily single_family(std::string name, std::string help, MetricType type, double value) {
+  auto family = make_family(std::move(name), std::move(help), type);
+  family.metric.push_back(type == MetricType::Counter ? counter(value) : gauge(value));
+  return family;
+}
+
 ClientMetric::Label label(std::string name, std::string_view value) {
   return {std::move(name), std::string(value)};
 }
@@ -228,15 +235,6 @@ std::vector<MetricFamily> endpoint_families(const std::vector<EndpointSlotName>&
   families.push_back(std::move(opened));
   families.push_back(std::move(reused));
   return families;
-}
-
-MetricFamily idle_upstreams_family(const StatsTotals& totals) {
-  auto family = make_family("bgproxy_upstream_idle_connections",
-                            "Pooled idle upstream connections (as of each worker's last sweep, at "
-                            "most a second ago).",
-                            MetricType::Gauge);
-  family.metric.push_back(gauge(static_cast<double>(totals.idle_upstream_connections)));
-  return family;
 }
 
 MetricFamily downstream_connections_family(const StatsTotals& totals) {
@@ -415,14 +413,6 @@ std::vector<MetricFamily> process_families() {
   return families;
 }
 
-MetricFamily state_write_errors_family(const ControlView& control) {
-  auto family = make_family("bgproxy_state_write_errors_total",
-                            "Failed writes of the state file (each is retried at every check).",
-                            MetricType::Counter);
-  family.metric.push_back(counter(static_cast<double>(control.state_write_errors)));
-  return family;
-}
-
 MetricFamily config_reloads_family(const ControlView& control) {
   auto family = make_family("bgproxy_config_reloads_total",
                             "Config reloads (SIGHUP): applied, or refused with the running config "
@@ -507,14 +497,14 @@ std::vector<MetricFamily> Exporter::Collect() const {
   for (auto& family : endpoint_families(endpoint_names, stats_.endpoint_totals())) {
     families.push_back(std::move(family));
   }
-  families.push_back(idle_upstreams_family(totals));
-  {
-    auto lost =
-        make_family("bgproxy_access_log_lines_lost_total",
-                    "Access log lines dropped because their write failed.", MetricType::Counter);
-    lost.metric.push_back(counter(static_cast<double>(totals.access_lines_lost)));
-    families.push_back(std::move(lost));
-  }
+  families.push_back(single_family("bgproxy_upstream_idle_connections",
+                                   "Pooled idle upstream connections (as of each worker's last "
+                                   "sweep, at most a second ago).",
+                                   MetricType::Gauge,
+                                   static_cast<double>(totals.idle_upstream_connections)));
+  families.push_back(single_family(
+      "bgproxy_access_log_lines_lost_total", "Access log lines dropped because their write failed.",
+      MetricType::Counter, static_cast<double>(totals.access_lines_lost)));
   families.push_back(weights_family(control));
   families.push_back(rollout_state_family(control));
   families.push_back(rollout_step_family(control));
@@ -527,13 +517,13 @@ std::vector<MetricFamily> Exporter::Collect() const {
       "bgproxy_step_p99_seconds", "p99 latency of each color in the current step's window.",
       control.step_p99_seconds));
   families.push_back(endpoint_health_family(control));
-  families.push_back(state_write_errors_family(control));
-  {
-    auto webhook = make_family("bgproxy_webhook_failures_total",
-                               "Webhook events given up after every retry.", MetricType::Counter);
-    webhook.metric.push_back(counter(static_cast<double>(control.webhook_failures)));
-    families.push_back(std::move(webhook));
-  }
+  families.push_back(
+      single_family("bgproxy_state_write_errors_total",
+                    "Failed writes of the state file (each is retried at every check).",
+                    MetricType::Counter, static_cast<double>(control.state_write_errors)));
+  families.push_back(
+      single_family("bgproxy_webhook_failures_total", "Webhook events given up after every retry.",
+                    MetricType::Counter, static_cast<double>(control.webhook_failures)));
   families.push_back(config_reloads_family(control));
   for (auto& family : judge_families(control.judge, "bgproxy_judge", "The judge's last check")) {
     families.push_back(std::move(family));

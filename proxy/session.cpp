@@ -279,15 +279,16 @@ net::awaitable<void> end_sending(tcp::socket& socket) {
   socket.shutdown(tcp::socket::shutdown_send, ignored);
   co_return;
 }
-net::awaitable<void> end_sending(UpstreamStream& stream) {
-  if (stream.is_tls()) co_await stream.tls().async_shutdown(as_values);
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-}
 net::awaitable<void> end_sending(TlsStream& stream) {
   co_await stream.async_shutdown(as_values);  // a peer already gone changes nothing here
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  co_await end_sending(stream.socket());
+}
+net::awaitable<void> end_sending(UpstreamStream& stream) {
+  if (stream.is_tls()) {
+    co_await end_sending(stream.tls());
+  } else {
+    co_await end_sending(stream.socket());
+  }
 }
 
 std::string client_address(const tcp::socket& socket) {
