@@ -6,39 +6,37 @@ namespace bgp {
 
 namespace {
 
-namespace http = boost::beast::http;
-
 using http1::trim;
 
-std::optional<Color> override_color(const http::fields& head, const RoutingConfig& routing) {
+std::optional<Color> override_color(const HeaderView& head, const RoutingConfig& routing) {
   if (routing.override_header.empty()) return std::nullopt;
-  const auto it = head.find(routing.override_header);
-  if (it == head.end()) return std::nullopt;
-  const std::string_view value = trim(it->value());
+  const auto value = head.first(routing.override_header);
+  if (!value) return std::nullopt;
   for (Color c : kColors) {
-    if (http1::iequals(value, name(c))) return c;
+    if (http1::iequals(trim(*value), name(c))) return c;
   }
   return std::nullopt;
 }
 
-std::optional<std::string_view> sticky_key(const http::fields& head, const RoutingConfig& routing) {
+std::optional<std::string_view> sticky_key(const HeaderView& head, const RoutingConfig& routing) {
   if (!routing.sticky_header.empty()) {
-    const auto it = head.find(routing.sticky_header);
-    if (it != head.end() && !trim(it->value()).empty()) return trim(it->value());
+    const auto value = head.first(routing.sticky_header);
+    if (value && !trim(*value).empty()) return trim(*value);
   }
+  std::optional<std::string_view> key;
   if (!routing.sticky_cookie.empty()) {
-    const auto cookies = head.equal_range(http::field::cookie);
-    for (auto it = cookies.first; it != cookies.second; ++it) {
-      const auto value = cookie_value(it->value(), routing.sticky_cookie);
-      if (value && !value->empty()) return value;
-    }
+    head.any_of("cookie", [&](std::string_view cookies) {
+      key = cookie_value(cookies, routing.sticky_cookie);
+      if (key && key->empty()) key.reset();
+      return key.has_value();
+    });
   }
-  return std::nullopt;
+  return key;
 }
 
 }  // namespace
 
-RouteChoice choose_color(const http::fields& head, const RoutingSnapshot& snapshot,
+RouteChoice choose_color(const HeaderView& head, const RoutingSnapshot& snapshot,
                          const RoutingConfig& routing, SplitMix64& random) {
   if (const auto forced = override_color(head, routing)) return {*forced, Route::override};
   if (const auto key = sticky_key(head, routing)) {

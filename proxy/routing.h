@@ -7,11 +7,10 @@
 #include <optional>
 #include <string_view>
 
-#include <boost/beast/http/fields.hpp>
-
 #include "config/color.h"
 #include "config/config.h"
 #include "metrics/stats.h"
+#include "proxy/header_view.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
 
@@ -27,7 +26,7 @@ struct RouteChoice {
 
 // The color for a request: the override header ("blue"/"green", any case) wins; else a sticky key
 // (header, then cookie) picks through its hash; else a weighted random pick with `random`.
-RouteChoice choose_color(const boost::beast::http::fields& head, const RoutingSnapshot& snapshot,
+RouteChoice choose_color(const HeaderView& head, const RoutingSnapshot& snapshot,
                          const RoutingConfig& routing, SplitMix64& random);
 
 // The value of cookie `name` in a Cookie header value ("a=1; b=2"), if present.

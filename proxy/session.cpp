@@ -25,6 +25,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "proxy/connection.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
 #include "proxy/http1/chunk_lines.h"
@@ -37,101 +38,9 @@
 
 namespace bgp {
 
-void ConnectionHandle::close_if_idle() noexcept {
-  boost::system::error_code ignored;
-  if (idle_) client_.cancel(ignored);
-}
-
-void ConnectionHandle::abort() noexcept {
-  boost::system::error_code ignored;
-  client_.close(ignored);
-  if (upstream_) upstream_->close(ignored);
-}
-
-void ConnectionHandle::on_expired() noexcept {
-  boost::system::error_code ignored;
-  client_.cancel(ignored);
-  if (upstream_) upstream_->cancel(ignored);
-}
-
-// Idle keep-alive connections are not closed at once: a busy client's next request is usually on
-// its way, and closing the connection as it arrives would lose it (or reset the connection). For
-// a moment every request that arrives is served with Connection: close; then the connections still
-// idle close cleanly.
-void WorkerContext::begin_drain() noexcept {
-  draining = true;
-  pool_timer.cancel();
-  upstreams.clear();
-  stats.set_idle_upstream_connections(0);
-  const Duration drain = config_of(snapshots.get()).timeouts.drain;
-  drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
-  drain_timer.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) close_idle_connections();
-  });
-}
-
-void WorkerContext::close_idle_connections() noexcept {
-  closing_idle = true;
-  for (auto& connection : connections) connection.close_if_idle();
-}
-
-void WorkerContext::abort_connections() noexcept {
-  for (auto& connection : connections) connection.abort();
-}
-
-// Idle connections expire by this timer, not by the next use of their endpoint: an endpoint that
-// gets no more traffic (removed, or just quiet) would hold its descriptors for ever otherwise.
-void WorkerContext::start_pool_sweeps() {
-  pool_timer.expires_after(std::chrono::seconds(1));
-  pool_timer.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || draining) return;
-    sweep_upstreams();
-    flush_access_log();
-    start_pool_sweeps();
-  });
-}
-
-void WorkerContext::sweep_upstreams() noexcept {
-  const RoutingSnapshot& snapshot = snapshots.get();
-  const auto configured = [&](const UpstreamKey& key) {
-    for (const auto& color : snapshot.endpoints) {
-      for (const auto& known : color) {
-        if (key.serves(known)) return true;
-      }
-    }
-    return false;
-  };
-  upstreams.sweep(config_of(snapshot).timeouts.upstream_idle, configured);
-  stats.set_idle_upstream_connections(upstreams.idle_count());
-}
-
-void WorkerContext::flush_access_log() noexcept {
-  if (access_log.empty()) return;
-  if (const auto& file = snapshots.get().access_log) {
-    flush_access_log_to(*file);
-  } else {
-    access_log.discard();  // log.access was turned off meanwhile
-  }
-}
-
-void WorkerContext::flush_access_log_to(const AccessLogFile& file) noexcept {
-  const std::size_t lost = access_log.flush(file);
-  if (lost == 0) return;
-  stats.access_lines_lost(lost);
-  if (const auto failed = access_log_failures.hit()) {
-    log.warn(
-        "access log: {} write(s) failed and their lines were dropped (a full disk?); see "
-        "bgproxy_access_log_lines_lost_total",
-        failed);
-  }
-}
-
 namespace {
 
-namespace net = boost::asio;
 namespace beast = boost::beast;
-using tcp = net::ip::tcp;
-using boost::system::error_code;
 
 using ResponseParser = http::response_parser<http::buffer_body>;
 
@@ -153,41 +62,24 @@ constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 // How long a drained idle connection waits after its FIN for the client to close its side.
 constexpr Duration kIdleLinger = std::chrono::milliseconds(500);
-constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
 // How long a keep-alive connection waits for its next request with its session (coroutine frames,
 // a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
 // of a busy client, so that parking costs nothing under load.
 constexpr Duration kParkAfter = std::chrono::milliseconds(20);
 
-// Completion token of the session's own I/O: errors as values, as with use_tuple, and awaited in
-// place (Asio's use_awaitable allocates a coroutine frame for every operation; a deferred
-// operation is awaited without one).
-constexpr auto as_values = net::as_tuple(net::deferred);
-
 enum class Next { keep_alive, close, tunnel };  // what the connection does after a request
 enum class Step { done, retry, failed };        // how a stage of the upstream exchange ended
 
-// One request, from its head received to its record.
-struct Exchange {
-  Clock::time_point received_at = Clock::now();
-  Clock::time_point finished_at{};  // the response's last byte written
-  Color color = Color::blue;
-  Route route = Route::refused;  // until handle() routes it
-  int attempt = 0;               // upstream attempts before the current one
-  unsigned status = 0;
-  unsigned version = 11;  // the client's HTTP version
-  http::verb method = http::verb::unknown;
+// The HTTP/1 side of an exchange: what its client asked of the connection, and how far its body
+// went.
+struct Http1Exchange : Exchange {
+  http::verb verb = http::verb::unknown;
   bool client_keep_alive = false;  // asked for by the client
   bool upgrade = false;
   bool expects_continue = false;
   bool continue_sent = false;
   bool body_started = false;  // body bytes beyond the held part were read: no retry any more
   bool body_unsent = false;   // the upstream stopped taking the body: never pooled again
-  const Endpoint* endpoint = nullptr;
-  // For the access log: bytes written to the client, and the upstream's part of the latency.
-  std::uint64_t bytes_sent = 0;
-  Clock::time_point upstream_at{};       // the first upstream attempt began
-  Clock::time_point response_head_at{};  // the upstream's response head was read
 };
 
 struct RelayResult {
@@ -245,77 +137,8 @@ std::string_view readable(const IoBuffer& buffer) noexcept {
   return {static_cast<const char*>(data.data()), data.size()};
 }
 
-// The client's transport: a plain socket, or TLS over one (proxy/tls/tls_stream.h). Connection
-// and Session are templates on it; these few functions are what differs.
-tcp::socket& lowest_layer(tcp::socket& socket) noexcept {
-  return socket;
-}
-tcp::socket& lowest_layer(TlsStream& stream) noexcept {
-  return stream.socket();
-}
-std::size_t buffered_input(const tcp::socket&) noexcept {
-  return 0;
-}
-std::size_t buffered_input(const TlsStream& stream) noexcept {
-  return stream.buffered_input();
-}
-constexpr std::string_view scheme_of(const tcp::socket*) noexcept {
-  return "http";
-}
-constexpr std::string_view scheme_of(const TlsStream*) noexcept {
-  return "https";
-}
-
-// Bytes the client sent that no read took yet: in the socket, or decrypted inside TLS.
-template <typename Client>
-std::size_t unread_input(Client& client) noexcept {
-  error_code ignored;
-  return lowest_layer(client).available(ignored) + buffered_input(client);
-}
-
-// Ends the sending side: TLS says close_notify first, so the client can tell the end from a cut.
-net::awaitable<void> end_sending(tcp::socket& socket) {
-  error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
-  co_return;
-}
-net::awaitable<void> end_sending(TlsStream& stream) {
-  co_await stream.async_shutdown(as_values);  // a peer already gone changes nothing here
-  co_await end_sending(stream.socket());
-}
-net::awaitable<void> end_sending(UpstreamStream& stream) {
-  if (stream.is_tls()) {
-    co_await end_sending(stream.tls());
-  } else {
-    co_await end_sending(stream.socket());
-  }
-}
-
-std::string client_address(const tcp::socket& socket) {
-  error_code ec;
-  auto address = socket.remote_endpoint(ec).address();
-  if (ec) return "unknown";
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-  }
-  return address.to_string();
-}
-
 bool is_http_error(const error_code& ec) noexcept {
   return ec.category() == http::make_error_code(http::error::end_of_stream).category();
-}
-
-// The upstream closed or reset the connection (as opposed to a timeout or garbage).
-bool is_connection_closed(const error_code& ec) noexcept {
-  return ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::connection_aborted || ec == TlsErrc::truncated;
-}
-
-UpstreamFailure upstream_failure(const error_code& ec) noexcept {
-  if (is_connection_closed(ec)) return UpstreamFailure::closed;
-  if (ec == net::error::timed_out) return UpstreamFailure::timeout;
-  return UpstreamFailure::other;
 }
 
 // The status a request gets when reading its body from the client failed.
@@ -339,37 +162,6 @@ HeadLimits head_limits(const LimitsConfig& limits) noexcept {
   head.max_body_bytes = limits.max_body_bytes;
   return head;
 }
-
-// What a downstream connection keeps from its accept to its close, also while it is parked
-// (idle with no session: no coroutine, buffer or parser; see Session::end_wait()).
-template <typename Client>
-struct Connection {
-  Connection(Client stream, ConnectionTicket connection_ticket, WorkerContext& context)
-      : worker(context),
-        stats(context.stats),
-        ticket(std::move(connection_ticket)),
-        client(std::move(stream)),
-        client_ip(client_address(lowest_layer(client))) {
-    error_code ignored;
-    lowest_layer(client).set_option(tcp::no_delay(true), ignored);
-    worker.connections.push_back(handle);
-    stats.connection_opened();
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  // May run when the worker's io_context is destroyed: touches nothing of the worker but the shard.
-  ~Connection() { stats.connection_closed(); }
-
-  WorkerContext& worker;
-  StatsShard& stats;
-  ConnectionTicket ticket;
-  Client client;
-  ConnectionHandle handle{lowest_layer(client)};
-  std::string client_ip;
-  const Clock::time_point accepted_at = Clock::now();
-  Clock::time_point idle_deadline{};  // while parked: when the connection is closed
-  bool first_request = true;
-};
 
 // Where the wait for a next request stands.
 // drained: idle while the worker drains and its grace for idle connections is over (see
@@ -445,52 +237,13 @@ class Session {
 
   // One request after its first bytes arrived: its head, its answer, its record (exactly once).
   net::awaitable<Next> serve_one() {
-    Exchange ex;
+    Http1Exchange ex;
     const Head head = co_await read_request_head(ex);
     if (head == Head::closed) co_return Next::close;
     const Next next = head == Head::ready ? co_await handle(ex) : co_await refuse_head(ex);
-    record(ex);
+    worker_.record(ex, client_ip_, *snapshot_);
     if (next != Next::tunnel) discard_upstream();
     co_return next;
-  }
-
-  void record(const Exchange& ex) noexcept {
-    const auto end = ex.finished_at == Clock::time_point{} ? Clock::now() : ex.finished_at;
-    const auto latency =
-        std::chrono::duration_cast<std::chrono::microseconds>(end - ex.received_at);
-    stats_.record_request(ex.route, ex.color, ex.status, latency);
-    if (ex.endpoint) stats_.record_endpoint_request(ex.endpoint->stats_slot, ex.status, latency);
-    if (snapshot_->access_log) {
-      try {
-        log_access(ex, latency);
-      } catch (const std::bad_alloc&) {  // an access line is not worth the connection
-      }
-    }
-  }
-
-  void log_access(const Exchange& ex, std::chrono::microseconds latency) {
-    using std::chrono::duration_cast;
-    using std::chrono::microseconds;
-    AccessRecord line;
-    line.client = client_ip_;
-    line.method = "-";
-    line.target = "-";
-    if (request_) {
-      line.method = request_->get().method_string();
-      line.target = request_->get().target();
-    }
-    line.version = ex.version;
-    line.status = ex.status;
-    line.bytes = ex.bytes_sent;
-    line.route = ex.route;
-    line.color = ex.route == Route::refused ? name(ex.route) : name(ex.color);
-    if (ex.endpoint) line.endpoint = ex.endpoint->label;
-    if (ex.response_head_at != Clock::time_point{}) {
-      line.upstream = duration_cast<microseconds>(ex.response_head_at - ex.upstream_at);
-    }
-    line.total = latency;
-    worker_.access_log.append(line, config_->log.format, std::chrono::system_clock::now());
-    if (worker_.access_log.full()) worker_.flush_access_log_to(*snapshot_->access_log);
   }
 
   // --- the request head ------------------------------------------------------------------------
@@ -542,7 +295,7 @@ class Session {
   static constexpr std::size_t kHeadReserve = 1000;
 
   // Reads until the whole head is buffered (so that its raw bytes can be checked), then reads it.
-  net::awaitable<Head> read_request_head(Exchange& ex) {
+  net::awaitable<Head> read_request_head(Http1Exchange& ex) {
     first_request_ = false;
     head_limits_ = head_limits(config_->limits);
     // A peer never makes the buffer hold more than a head and one read (Beast stops reading a
@@ -570,7 +323,7 @@ class Session {
     co_return parse_request_head(ex, scan.end);
   }
 
-  Head parse_request_head(Exchange& ex, std::size_t head_size) {
+  Head parse_request_head(Http1Exchange& ex, std::size_t head_size) {
     RequestParser& parser = request_.emplace();
     const HeadVerdict verdict =
         bgp::read_request_head(readable(client_buffer_).substr(0, head_size), head_limits_, parser);
@@ -591,14 +344,16 @@ class Session {
     }
     const auto& request = parser.get();
     ex.version = request.version();
-    ex.method = request.method();
+    ex.verb = request.method();
+    ex.method = request.method_string();
+    ex.target = request.target();
     ex.client_keep_alive = request.keep_alive();
     ex.upgrade = parser.upgrade();
     ex.expects_continue = expects_continue(request);
     return Head::ready;
   }
 
-  static Head refused(Exchange& ex, http::status status) noexcept {
+  static Head refused(Http1Exchange& ex, http::status status) noexcept {
     ex.status = static_cast<unsigned>(status);
     ex.received_at = Clock::now();
     return Head::refused;
@@ -606,7 +361,7 @@ class Session {
 
   // A request refused before it could be routed counts against no color (Route::refused): no
   // client can move a color's judged numbers with requests the proxy answers itself.
-  net::awaitable<Next> refuse_head(Exchange& ex) {
+  net::awaitable<Next> refuse_head(Http1Exchange& ex) {
     ex.route = Route::refused;
     co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
   }
@@ -614,9 +369,10 @@ class Session {
   // --- routing and forwarding ------------------------------------------------------------------
 
   // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
-  net::awaitable<Next> handle(Exchange& ex) {
+  net::awaitable<Next> handle(Http1Exchange& ex) {
     const auto& request = request_->get();
-    const RouteChoice choice = choose_color(request, *snapshot_, config_->routing, worker_.random);
+    const RouteChoice choice =
+        choose_color(HeaderView(request), *snapshot_, config_->routing, worker_.random);
     ex.color = choice.color;
     ex.route = choice.route;  // the proxy's own answers from here on count on this lane too
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
@@ -630,7 +386,7 @@ class Session {
   // chunk sizes and extensions, the size limit), so a refused request reaches no backend; a longer
   // or slower one streams on after this part (an error there ends the upstream connection before
   // the last chunk). The held part is also what a retry sends again.
-  net::awaitable<Step> hold_request_body(Exchange& ex) {
+  net::awaitable<Step> hold_request_body(Http1Exchange& ex) {
     if (needs_continue(ex) && !co_await send_continue(ex)) {
       co_return client_failed(ex, kClientClosedRequest);
     }
@@ -658,7 +414,7 @@ class Session {
   // normalized framing field (duplicate lengths were checked to agree), Host when an HTTP/1.0
   // request had none, forwarding headers added; `Expect` dropped, since this proxy answers
   // 100 Continue itself right before it reads the body.
-  void write_upstream_head(const Exchange& ex) {
+  void write_upstream_head(const Http1Exchange& ex) {
     UpstreamRequestOptions options;
     options.client_ip = client_ip_;
     options.default_host = ex.endpoint->label;
@@ -674,7 +430,7 @@ class Session {
 
   // Sends the request upstream and relays the response back; a reused connection that turns out
   // dead is replaced by a fresh one once.
-  net::awaitable<Next> forward(Exchange& ex) {
+  net::awaitable<Next> forward(Http1Exchange& ex) {
     if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
       co_return co_await fail(ex);
     }
@@ -710,20 +466,22 @@ class Session {
   }
 
   // A fresh connection to the chosen endpoint (take_pooled() found none, or may not be used); a
-  // failed connect is tried once more on the color's next healthy endpoint, pooled if allowed.
-  net::awaitable<bool> open_upstream(Exchange& ex, bool may_reuse) {
+  // failed connect (nothing was sent) is tried once more on the color's next healthy endpoint,
+  // pooled if allowed, and trusted without a look as far as the retry policy allows, as in
+  // forward().
+  net::awaitable<bool> open_upstream(Http1Exchange& ex, bool may_reuse) {
     discard_upstream();
     if (co_await connect(ex)) co_return true;
     const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (next == nullptr || next == ex.endpoint) co_return false;
     ex.endpoint = next;
-    if (may_reuse && take_pooled(*next)) co_return true;
+    if (may_reuse && take_pooled(*next, retry_safe(ex))) co_return true;
     co_return co_await connect(ex);
   }
 
   // Whether the request would be sent again on a fresh connection if a pooled one turned out
   // closed when its response is awaited: a recently pooled connection is then taken without a look.
-  bool retry_safe(const Exchange& ex) const noexcept {
+  bool retry_safe(const Http1Exchange& ex) const noexcept {
     RetryFacts facts = attempt_facts(ex, true);
     facts.reused = true;
     facts.response_started = false;
@@ -732,11 +490,11 @@ class Session {
   }
 
   // What may_retry_upstream() asks of the current attempt, all but how it failed.
-  RetryFacts attempt_facts(const Exchange& ex, bool request_written) const noexcept {
+  RetryFacts attempt_facts(const Http1Exchange& ex, bool request_written) const noexcept {
     RetryFacts facts;
     facts.attempt = ex.attempt;
     facts.reused = upstream_reused_;
-    facts.idempotent = is_idempotent(ex.method);
+    facts.idempotent = is_idempotent(ex.verb);
     facts.request_read = request_->is_done();
     facts.body_streamed = ex.body_started;
     facts.request_written = request_written;
@@ -745,14 +503,15 @@ class Session {
   }
 
   // Whether the attempt that failed with `ec` is made again on a fresh connection.
-  bool may_retry(const Exchange& ex, const error_code& ec, bool request_written) const noexcept {
+  bool may_retry(const Http1Exchange& ex, const error_code& ec,
+                 bool request_written) const noexcept {
     RetryFacts facts = attempt_facts(ex, request_written);
     facts.failure = upstream_failure(ec);
     return may_retry_upstream(facts);
   }
 
   // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
-  bool take_pooled(const Endpoint& endpoint, bool retry_safe = false) {
+  bool take_pooled(const Endpoint& endpoint, bool retry_safe) {
     discard_upstream();
     auto pooled = worker_.upstreams.take(endpoint, retry_safe);
     if (!pooled) return false;
@@ -764,7 +523,7 @@ class Session {
   // A fresh connection to ex.endpoint, with its TLS handshake when the color has TLS, all within
   // timeouts.upstream_connect. A certificate that fails verification is a failed connect (502):
   // nothing is sent.
-  net::awaitable<bool> connect(Exchange& ex) {
+  net::awaitable<bool> connect(Http1Exchange& ex) {
     use_upstream(UpstreamStream(tcp::socket(client_.get_executor())), false);
     arm(config_->timeouts.upstream_connect);
     auto [connect_ec] =
@@ -795,7 +554,7 @@ class Session {
     co_return false;
   }
 
-  net::awaitable<error_code> upstream_handshake(const Exchange& ex) {
+  net::awaitable<error_code> upstream_handshake(const Http1Exchange& ex) {
     upstream_->start_tls(ex.endpoint->tls, ex.endpoint->address);
     handle_.set_upstream(&upstream_->socket());  // the socket moved into the TLS stream
     auto [handshake_ec] = co_await upstream_->tls().async_handshake(as_values);
@@ -808,13 +567,13 @@ class Session {
     co_return ec;
   }
 
-  Step head_sent(Exchange& ex, const error_code& ec) {
+  Step head_sent(Http1Exchange& ex, const error_code& ec) {
     if (!ec) return Step::done;
     return upstream_failed(ex, ec, may_retry(ex, ec, false));
   }
 
   // The request body, after its head went out.
-  net::awaitable<Step> send_request_body(Exchange& ex) {
+  net::awaitable<Step> send_request_body(Http1Exchange& ex) {
     const RelayResult relayed =
         co_await relay_request_body(ex, config_->timeouts.upstream_response);
     switch (relayed.failed) {
@@ -832,7 +591,7 @@ class Session {
   // 401, a redirect) and closed. The answer it sent, if any, is what the client gets (the client
   // connection closes after it: the rest of the body is not read) and what the color is charged
   // with; without one it is a reset.
-  net::awaitable<Step> early_response(Exchange& ex, const error_code& write_ec) {
+  net::awaitable<Step> early_response(Http1Exchange& ex, const error_code& write_ec) {
     ex.body_unsent = true;
     if (!is_connection_closed(write_ec)) {
       co_return upstream_failed(ex, write_ec, may_retry(ex, write_ec, true));
@@ -842,7 +601,7 @@ class Session {
 
   // Moves the rest of a request body (after the held part) from the client, through Beast's
   // parser, which enforces its framing and limits, to the upstream a piece at a time.
-  net::awaitable<RelayResult> relay_request_body(Exchange& ex, Duration write_timeout) {
+  net::awaitable<RelayResult> relay_request_body(Http1Exchange& ex, Duration write_timeout) {
     RequestParser& parser = *request_;
     auto& body = parser.get().body();
     auto& relay = relay_buffer();
@@ -895,10 +654,10 @@ class Session {
   }
 
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
-  static bool needs_continue(const Exchange& ex) noexcept {
+  static bool needs_continue(const Http1Exchange& ex) noexcept {
     return ex.expects_continue && ex.version >= 11 && !ex.continue_sent;
   }
-  net::awaitable<bool> send_continue(Exchange& ex) {
+  net::awaitable<bool> send_continue(Http1Exchange& ex) {
     ex.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     arm(config_->timeouts.client_idle);
@@ -909,7 +668,7 @@ class Session {
   // Reads the upstream's final response head. A simple one (relay_head.h) is left in
   // upstream_buffer_ for relay_simple_response(); any other goes through Beast's parser
   // (response_), which the head is then consumed into.
-  net::awaitable<Step> receive_response_head(Exchange& ex) {
+  net::awaitable<Step> receive_response_head(Http1Exchange& ex) {
     for (;;) {
       simple_.reset();
       response_.reset();
@@ -936,7 +695,7 @@ class Session {
         simple_ = parse_simple_response(head);
         // A body delimited by the connection's end is left to Beast's parser.
         if (simple_ && !simple_->content_length &&
-            !response_has_no_body(ex.method, simple_->status)) {
+            !response_has_no_body(ex.verb, simple_->status)) {
           simple_.reset();
         }
         if (simple_) co_return Step::done;
@@ -949,7 +708,7 @@ class Session {
       ResponseParser& parser = response_.emplace();
       parser.header_limit(kUpstreamHeaderLimit);
       parser.body_limit(boost::none);
-      if (ex.method == http::verb::head) parser.skip(true);
+      if (ex.verb == http::verb::head) parser.skip(true);
       error_code ec;
       const std::size_t used =
           parser.put(bare_lf ? upstream_buffer_.data() : net::buffer(head.data(), head.size()), ec);
@@ -967,7 +726,7 @@ class Session {
     }
   }
 
-  Step upstream_failed(Exchange& ex, const error_code& ec, bool retry) {
+  Step upstream_failed(Http1Exchange& ex, const error_code& ec, bool retry) {
     if (retry) return Step::retry;
     const bool timeout = ec == net::error::timed_out;
     worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
@@ -977,18 +736,18 @@ class Session {
     return Step::failed;
   }
 
-  void record_upstream_error(const Exchange& ex, UpstreamError kind) noexcept {
+  void record_upstream_error(const Http1Exchange& ex, UpstreamError kind) noexcept {
     stats_.record_upstream_error(ex.color, kind);
     stats_.record_endpoint_error(ex.endpoint->stats_slot, kind);
   }
 
-  static Step client_failed(Exchange& ex, unsigned status) noexcept {
+  static Step client_failed(Http1Exchange& ex, unsigned status) noexcept {
     ex.status = status;
     return Step::failed;
   }
 
   // Answers with ex.status, unless the client is gone.
-  net::awaitable<Next> fail(Exchange& ex) {
+  net::awaitable<Next> fail(Http1Exchange& ex) {
     discard_upstream();
     if (ex.status == kClientClosedRequest) {
       ex.finished_at = Clock::now();
@@ -999,7 +758,7 @@ class Session {
 
   // --- the response ------------------------------------------------------------------------------
 
-  net::awaitable<Next> relay_response(Exchange& ex) {
+  net::awaitable<Next> relay_response(Http1Exchange& ex) {
     ResponseParser& parser = *response_;
     ex.status = parser.get().result_int();
     if (ex.status == 101 && !ex.upgrade) {
@@ -1009,7 +768,7 @@ class Session {
     const bool upstream_reusable = parser.get().keep_alive() && !parser.need_eof();
     const bool keep_alive = shape_response(ex, parser);
     http::response_serializer<http::buffer_body> serializer{parser.get()};
-    if (ex.status == 101 || response_has_no_body(ex.method, ex.status)) {
+    if (ex.status == 101 || response_has_no_body(ex.verb, ex.status)) {
       arm(config_->timeouts.client_idle);
       auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
       ex.finished_at = Clock::now();
@@ -1049,10 +808,10 @@ class Session {
   // The fast path: a simple response (relay_head.h) with its body delimited by Content-Length (or
   // none). Its head is rewritten into head_out_ and goes out in one write with the body bytes that
   // came with it; the rest of the body is copied as it arrives.
-  net::awaitable<Next> relay_simple_response(Exchange& ex, const SimpleResponse& response) {
+  net::awaitable<Next> relay_simple_response(Http1Exchange& ex, const SimpleResponse& response) {
     ex.status = response.status;
     KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = !response_has_no_body(ex.method, ex.status);
+    facts.response_has_body = !response_has_no_body(ex.verb, ex.status);
     const bool keep_alive = keep_client_alive(facts);
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
@@ -1060,7 +819,7 @@ class Session {
                                ex.version, keep_alive, head_out_);
     upstream_buffer_.consume(response_head_size_);
     std::uint64_t remaining =
-        response_has_no_body(ex.method, ex.status) ? 0 : response.content_length.value_or(0);
+        response_has_no_body(ex.verb, ex.status) ? 0 : response.content_length.value_or(0);
     std::size_t body_bytes =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
     net::const_buffer head = net::buffer(head_out_);
@@ -1099,10 +858,10 @@ class Session {
 
   // Turns the upstream's response head into the client's; returns whether the client
   // connection stays open after it.
-  bool shape_response(const Exchange& ex, ResponseParser& parser) {
+  bool shape_response(const Http1Exchange& ex, ResponseParser& parser) {
     auto& response = parser.get();
     const bool upgraded = ex.status == 101;
-    const bool has_body = !response_has_no_body(ex.method, ex.status);
+    const bool has_body = !response_has_no_body(ex.verb, ex.status);
     strip_hop_by_hop(response, upgraded);
     add_via(response, response.version());
     KeepAliveFacts facts = keep_alive_facts(ex);
@@ -1121,7 +880,7 @@ class Session {
   }
 
   // What keep_client_alive() asks of the exchange, all but the answer.
-  KeepAliveFacts keep_alive_facts(const Exchange& ex) const noexcept {
+  KeepAliveFacts keep_alive_facts(const Http1Exchange& ex) const noexcept {
     KeepAliveFacts facts;
     facts.client_keep_alive = ex.client_keep_alive;
     facts.client_version = ex.version;
@@ -1170,7 +929,7 @@ class Session {
   }
 
   // The proxy's own answer; the connection stays open only when the request was read whole.
-  net::awaitable<Next> respond_error(Exchange& ex, http::status status) {
+  net::awaitable<Next> respond_error(Http1Exchange& ex, http::status status) {
     ex.status = static_cast<unsigned>(status);
     discard_upstream();
     KeepAliveFacts facts = keep_alive_facts(ex);
@@ -1277,7 +1036,7 @@ class Session {
     handle_.set_upstream(&upstream_->socket());
   }
 
-  void release_upstream(const Exchange& ex) {
+  void release_upstream(const Http1Exchange& ex) {
     // Bytes decrypted beyond the response belong to no request: the connection is not reused.
     if (worker_.draining || ex.body_unsent || upstream_->buffered_input() > 0) {
       return discard_upstream();
@@ -1429,17 +1188,6 @@ void start_tls_connection(tcp::socket client, ConnectionTicket ticket, WorkerCon
   Logger& log = worker.log;
   net::co_spawn(executor, handshake_and_serve(std::move(connection)),
                 [&log](std::exception_ptr failure) { log_coroutine_failure(log, failure); });
-}
-
-void log_coroutine_failure(Logger& log, std::exception_ptr failure) {
-  if (!failure) return;
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    log.error("connection ended by an error: {}", e.what());
-  } catch (...) {
-    log.error("connection ended by an unknown error");
-  }
 }
 
 }  // namespace bgp

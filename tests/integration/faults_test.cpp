@@ -73,8 +73,8 @@ TEST(Faults, AMalformedUpstreamChunkBeforeAnyByteWentOutIsA502) {
     EXPECT_EQ(reply->status, 502u);
   }
   // A request is counted when its connection is done with it, which may follow the reply.
-  EXPECT_TRUE(wait_until(
-      [&] { return metric(proxy, "bgproxy_requests_total", {R"(code="5xx")"}) == 3; }));
+  EXPECT_TRUE(
+      wait_until([&] { return metric(proxy, "bgproxy_requests_total", {R"(code="5xx")"}) == 3; }));
   EXPECT_EQ(metric(proxy, "bgproxy_upstream_errors_total", {R"(kind="reset")"}), 3);
 }
 

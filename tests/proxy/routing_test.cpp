@@ -2,6 +2,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -35,10 +36,10 @@ TEST(ChooseColor, OverrideHeaderWinsInAnyCase) {
   http::fields head;
   head.set("X-Bluegreen", " GREEN ");
   head.set("X-User-Id", "someone");
-  EXPECT_EQ(choose_color(head, snapshot, sticky_config(), random),
+  EXPECT_EQ(choose_color(HeaderView(head), snapshot, sticky_config(), random),
             (RouteChoice{Color::green, Route::override}));
   head.set("x-bluegreen", "Blue");
-  EXPECT_EQ(choose_color(head, snapshot_with(kFullWeight), sticky_config(), random),
+  EXPECT_EQ(choose_color(HeaderView(head), snapshot_with(kFullWeight), sticky_config(), random),
             (RouteChoice{Color::blue, Route::override}));
 }
 
@@ -49,15 +50,17 @@ TEST(ChooseColor, OnlyTheOverrideHeaderIsRouteOverride) {
   http::fields sticky;
   sticky.set("X-User-Id", "someone");
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(choose_color(plain, snapshot, sticky_config(), random).route, Route::split);
-    EXPECT_EQ(choose_color(sticky, snapshot, sticky_config(), random).route, Route::split);
+    EXPECT_EQ(choose_color(HeaderView(plain), snapshot, sticky_config(), random).route,
+              Route::split);
+    EXPECT_EQ(choose_color(HeaderView(sticky), snapshot, sticky_config(), random).route,
+              Route::split);
   }
   // Without an override header configured, the header is just a header.
   http::fields forced;
   forced.set("X-Bluegreen", "green");
   RoutingConfig no_override;
   no_override.override_header.clear();
-  EXPECT_EQ(choose_color(forced, snapshot_with(0), no_override, random),
+  EXPECT_EQ(choose_color(HeaderView(forced), snapshot_with(0), no_override, random),
             (RouteChoice{Color::blue, Route::split}));
 }
 
@@ -67,7 +70,8 @@ TEST(ChooseColor, UnknownOverrideValueFallsBackToTheSplit) {
   http::fields head;
   head.set("X-Bluegreen", "purple");
   for (int i = 0; i < 100; ++i) {
-    EXPECT_EQ(choose_color(head, snapshot, {}, random), (RouteChoice{Color::blue, Route::split}));
+    EXPECT_EQ(choose_color(HeaderView(head), snapshot, {}, random),
+              (RouteChoice{Color::blue, Route::split}));
   }
 }
 
@@ -79,9 +83,10 @@ TEST(ChooseColor, StickyHeaderKeepsAKeyOnOneColor) {
   for (int user = 0; user < 200; ++user) {
     http::fields head;
     head.set("X-User-Id", "user-" + std::to_string(user));
-    const Color first = choose_color(head, snapshot, sticky_config(), random).color;
+    const Color first = choose_color(HeaderView(head), snapshot, sticky_config(), random).color;
     for (int again = 0; again < 5; ++again) {
-      ASSERT_EQ(choose_color(head, snapshot, sticky_config(), random).color, first) << user;
+      ASSERT_EQ(choose_color(HeaderView(head), snapshot, sticky_config(), random).color, first)
+          << user;
     }
     green_keys += first == Color::green;
   }
@@ -97,11 +102,34 @@ TEST(ChooseColor, StickyCookieIsFoundAmongOtherCookies) {
   http::fields by_header;
   by_header.set("X-User-Id", "abc123");
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random).color,
+    EXPECT_EQ(choose_color(HeaderView(by_cookie), snapshot, sticky_config(), random).color,
               pick_color(snapshot.weights, Color::blue, sticky_hash("abc123")));
-    EXPECT_EQ(choose_color(by_cookie, snapshot, sticky_config(), random),
-              choose_color(by_header, snapshot, sticky_config(), random));
+    EXPECT_EQ(choose_color(HeaderView(by_cookie), snapshot, sticky_config(), random),
+              choose_color(HeaderView(by_header), snapshot, sticky_config(), random));
   }
+}
+
+// An HTTP/2 head (lower-case names, its cookie crumbs joined) routes as its HTTP/1 twin.
+TEST(ChooseColor, AnHttp2HeadRoutesAsItsHttp1Twin) {
+  const auto snapshot = snapshot_with(5000);
+  SplitMix64 random(11);
+  const std::vector<HeaderField> overridden{{"x-bluegreen", "green"}, {"x-user-id", "u1"}};
+  EXPECT_EQ(choose_color(HeaderView(overridden), snapshot_with(0), sticky_config(), random),
+            (RouteChoice{Color::green, Route::override}));
+  for (int user = 0; user < 50; ++user) {
+    const std::string key = "user-" + std::to_string(user);
+    http::fields http1_head;
+    http1_head.set(http::field::cookie, "theme=dark; session=" + key);
+    const std::vector<HeaderField> http2_head{{"accept", "*/*"},
+                                              {"cookie", "theme=dark; session=" + key}};
+    EXPECT_EQ(choose_color(HeaderView(http2_head), snapshot, sticky_config(), random),
+              choose_color(HeaderView(http1_head), snapshot, sticky_config(), random))
+        << key;
+  }
+  // An empty sticky cookie is no key: the weighted pick decides.
+  const std::vector<HeaderField> empty_cookie{{"cookie", "session="}, {"cookie", "session=k"}};
+  EXPECT_EQ(choose_color(HeaderView(empty_cookie), snapshot, sticky_config(), random).color,
+            pick_color(snapshot.weights, Color::blue, sticky_hash("k")));
 }
 
 TEST(CookieValue, ParsesPairs) {

@@ -1,0 +1,37 @@
+// One request as routing, the retry policy, the stats and the access log see it, whatever
+// protocol carried it (an HTTP/1 request or an HTTP/2 stream): each one is routed, forwarded and
+// recorded exactly once (WorkerContext::record).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "config/color.h"
+#include "metrics/stats.h"
+#include "proxy/deadline.h"
+#include "proxy/snapshot.h"
+
+namespace bgp {
+
+struct Exchange {
+  Clock::time_point received_at = Clock::now();  // its head was read
+  Clock::time_point finished_at{};               // the response's last byte written
+  Clock::time_point upstream_at{};               // the first upstream attempt began
+  Clock::time_point response_head_at{};          // the upstream's response head was read
+
+  // As received, for the access log: views into the codec's head, valid until the exchange is
+  // recorded; "-" when the head was refused before it was read.
+  std::string_view method = "-";
+  std::string_view target = "-";
+  unsigned version = 11;  // the client's HTTP version: 10, 11 or 20
+
+  Color color = Color::blue;
+  Route route = Route::refused;  // until it is routed
+  const Endpoint* endpoint = nullptr;
+  int attempt = 0;  // upstream attempts before the current one
+
+  unsigned status = 0;           // the status the client got
+  std::uint64_t bytes_sent = 0;  // bytes of the response written to the client, head included
+};
+
+}  // namespace bgp
