@@ -34,6 +34,7 @@
 #include "proxy/http1/request_head.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
+#include "proxy/upstream_connect.h"
 #include "proxy/upstream_stream.h"
 
 namespace bgp {
@@ -526,45 +527,16 @@ class Session {
   net::awaitable<bool> connect(Http1Exchange& ex) {
     use_upstream(UpstreamStream(tcp::socket(client_.get_executor())), false);
     arm(config_->timeouts.upstream_connect);
-    auto [connect_ec] =
-        co_await upstream_->socket().async_connect(ex.endpoint->resolved, as_values);
-    error_code ec = timed(connect_ec);
-    if (!ec) {
-      error_code ignored;
-      upstream_->socket().set_option(tcp::no_delay(true), ignored);
-      if (ex.endpoint->tls) ec = co_await upstream_handshake(ex);
-    }
+    const error_code ec = timed(co_await connect_upstream(*upstream_, *ex.endpoint, worker_.log));
     if (!ec) {
       stats_.upstream_connection_opened(ex.endpoint->stats_slot);
       co_return true;
     }
-    worker_.log.debug("connect to {} failed: {}", ex.endpoint->label, ec.message());
-    if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
-      if (const auto failed = worker_.out_of_descriptors.hit()) {
-        worker_.log.warn(
-            "{} upstream connect(s) failed: {} (see the descriptor budget in the log "
-            "at start)",
-            failed, ec.message());
-      }
-    }
-    record_upstream_error(ex, UpstreamError::connect);
+    worker_.upstream_connect_failed(ex, ec);
     ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                   : http::status::bad_gateway);
     discard_upstream();
     co_return false;
-  }
-
-  net::awaitable<error_code> upstream_handshake(const Http1Exchange& ex) {
-    upstream_->start_tls(ex.endpoint->tls, ex.endpoint->address);
-    handle_.set_upstream(&upstream_->socket());  // the socket moved into the TLS stream
-    auto [handshake_ec] = co_await upstream_->tls().async_handshake(as_values);
-    const error_code ec = timed(handshake_ec);
-    if (ec && ec != net::error::timed_out) {
-      const std::string& detail = upstream_->tls().error_detail();
-      worker_.log.debug("TLS to {} failed: {}", ex.endpoint->label,
-                        detail.empty() ? ec.message() : detail);
-    }
-    co_return ec;
   }
 
   Step head_sent(Http1Exchange& ex, const error_code& ec) {
@@ -730,15 +702,10 @@ class Session {
     if (retry) return Step::retry;
     const bool timeout = ec == net::error::timed_out;
     worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
-    record_upstream_error(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
+    worker_.upstream_failed(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
     ex.status =
         static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
     return Step::failed;
-  }
-
-  void record_upstream_error(const Http1Exchange& ex, UpstreamError kind) noexcept {
-    stats_.record_upstream_error(ex.color, kind);
-    stats_.record_endpoint_error(ex.endpoint->stats_slot, kind);
   }
 
   static Step client_failed(Http1Exchange& ex, unsigned status) noexcept {
@@ -1033,7 +1000,7 @@ class Session {
     upstream_reused_ = reused;
     upstream_buffer_.clear();
     upstream_buffer_.max_size(kUpstreamHeaderLimit + kBufferSlack);
-    handle_.set_upstream(&upstream_->socket());
+    handle_.set_upstream(&*upstream_);
   }
 
   void release_upstream(const Http1Exchange& ex) {

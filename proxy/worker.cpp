@@ -1,5 +1,6 @@
 #include "proxy/worker.h"
 
+#include <cerrno>
 #include <chrono>
 #include <new>
 
@@ -13,13 +14,13 @@ void ConnectionHandle::close_if_idle() noexcept {
 void ConnectionHandle::abort() noexcept {
   boost::system::error_code ignored;
   client_.close(ignored);
-  if (upstream_) upstream_->close(ignored);
+  if (upstream_) upstream_->socket().close(ignored);
 }
 
 void ConnectionHandle::on_expired() noexcept {
   boost::system::error_code ignored;
   client_.cancel(ignored);
-  if (upstream_) upstream_->cancel(ignored);
+  if (upstream_) upstream_->socket().cancel(ignored);
 }
 
 // Idle keep-alive connections are not closed at once: a busy client's next request is usually on
@@ -92,6 +93,23 @@ void WorkerContext::flush_access_log_to(const AccessLogFile& file) noexcept {
         "bgproxy_access_log_lines_lost_total",
         failed);
   }
+}
+
+void WorkerContext::upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept {
+  stats.record_upstream_error(exchange.color, kind);
+  stats.record_endpoint_error(exchange.endpoint->stats_slot, kind);
+}
+
+void WorkerContext::upstream_connect_failed(const Exchange& exchange,
+                                            const boost::system::error_code& ec) {
+  log.debug("connect to {} failed: {}", exchange.endpoint->label, ec.message());
+  if (ec == boost::asio::error::no_descriptors || ec.value() == ENFILE) {
+    if (const auto failed = out_of_descriptors.hit()) {
+      log.warn("{} upstream connect(s) failed: {} (see the descriptor budget in the log at start)",
+               failed, ec.message());
+    }
+  }
+  upstream_failed(exchange, UpstreamError::connect);
 }
 
 void WorkerContext::record(const Exchange& exchange, std::string_view client,

@@ -44,8 +44,8 @@ class ConnectionHandle : public boost::intrusive::list_base_hook<
   // its session or parked).
   void set_idle(bool idle) noexcept { idle_ = idle; }
   bool idle() const noexcept { return idle_; }
-  // The upstream socket the session is using now, if any (closed by abort()).
-  void set_upstream(tcp::socket* upstream) noexcept { upstream_ = upstream; }
+  // The upstream connection the session is using now, if any (closed by abort()).
+  void set_upstream(UpstreamStream* upstream) noexcept { upstream_ = upstream; }
 
   void close_if_idle() noexcept;  // ends the wait for a next request
   void abort() noexcept;          // closes both sides now (the drain timeout passed)
@@ -54,7 +54,7 @@ class ConnectionHandle : public boost::intrusive::list_base_hook<
   void on_expired() noexcept override;  // cancels the operations on both sockets
 
   tcp::socket& client_;
-  tcp::socket* upstream_ = nullptr;
+  UpstreamStream* upstream_ = nullptr;
   bool idle_ = false;
 };
 
@@ -100,6 +100,11 @@ struct WorkerContext {
   // address; `snapshot` the one the exchange was routed with.
   void record(const Exchange& exchange, std::string_view client,
               const RoutingSnapshot& snapshot) noexcept;
+  // An upstream failure of an exchange, counted for its color and its endpoint.
+  void upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept;
+  // A connect (or its TLS handshake) that failed with `ec`: counted, logged at debug, and a
+  // warning (at most every 10 s) when descriptors ran out.
+  void upstream_connect_failed(const Exchange& exchange, const boost::system::error_code& ec);
   // Writes the buffered access lines (every second, when the buffer fills, and at the end).
   void flush_access_log() noexcept;
   void flush_access_log_to(const AccessLogFile& file) noexcept;  // counts and reports lost lines
