@@ -4,9 +4,9 @@
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
-  libyaml-cpp-dev libfmt-dev libssl-dev openssl)
+  libyaml-cpp-dev libfmt-dev libssl-dev openssl libnghttp2-dev)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
-  systemd chromium python3)  # systemd-analyze verifies the shipped unit; chromium renders the
+  systemd chromium python3 nghttp2-client python3-h2 python3-grpcio)  # systemd-analyze verifies the shipped unit; chromium renders the
 # dashboard; python3's ssl is the TLS backend, client and webhook receiver of the TLS tests
 bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
 fleet=(etcd-server etcd-client python3)  # scripts/fleet-demo.sh, bench/fleet.py
