@@ -185,6 +185,10 @@ class Loader {
   Fields backend_tls_fields(BackendTlsConfig& tls);
   void read_tls_version(const Value& value, TlsVersion& target);
   void read_alpn(const Value& list, std::vector<std::string>& target);
+  void read_protocols(const Value& list, bool& h2c);
+  // The names of a non-empty list without duplicates, each one of `known`; nullopt after an error.
+  std::optional<std::vector<std::string>> read_names(const Value& list,
+                                                     const std::vector<std::string>& known);
   void read_quantiles(const Value& list, std::vector<double>& target);
   Fields routing_fields(RoutingConfig& routing);
   Fields timeouts_fields(TimeoutsConfig& timeouts);
@@ -481,6 +485,7 @@ Field Loader::choice(std::string_view key, E& target, const std::array<Choice<E>
 Fields Loader::root_fields(Config& c) {
   return {
       address("listen", c.listen, PortZero::allowed),
+      {"protocols", [this, &c](const Value& v) { read_protocols(v, c.h2c); }},
       whole_number("workers", c.workers, 0, 1024),
       section("tls", tls_fields(c.tls)),
       section("admin", admin_fields(c.admin)),
@@ -560,29 +565,45 @@ void Loader::read_tls_version(const Value& value, TlsVersion& target) {
   }
 }
 
-// Only http/1.1 is served for now; h2 will join the list when the HTTP/2 front end exists.
-void Loader::read_alpn(const Value& list, std::vector<std::string>& target) {
+std::optional<std::vector<std::string>> Loader::read_names(const Value& list,
+                                                           const std::vector<std::string>& known) {
   if (!list.node.IsSequence() || list.node.size() == 0) {
-    fail(list, fmt::format("expected a non-empty list of protocols like [http/1.1], got {}",
+    fail(list, fmt::format("expected a non-empty list like [{}], got {}", fmt::join(known, ", "),
                            describe_kind(list.node)));
-    return;
+    return std::nullopt;
   }
   const auto errors_before = errors_.size();
-  std::vector<std::string> protocols;
+  std::vector<std::string> names;
   for (std::size_t i = 0; i < list.node.size(); ++i) {
     const Value item = element(list, i);
     const auto name = scalar(item, "a protocol name");
     if (!name) continue;
-    if (*name != "http/1.1") {
-      fail(item, *name == "h2" ? "h2 is not served yet: only http/1.1"
-                               : fmt::format("unknown protocol '{}': expected http/1.1", *name));
-    } else if (std::find(protocols.begin(), protocols.end(), *name) != protocols.end()) {
+    if (std::find(known.begin(), known.end(), *name) == known.end()) {
+      fail(item,
+           fmt::format("unknown protocol '{}': expected one of {}", *name, fmt::join(known, ", ")));
+    } else if (std::find(names.begin(), names.end(), *name) != names.end()) {
       fail(item, fmt::format("duplicate protocol {}", *name));
     } else {
-      protocols.push_back(*name);
+      names.push_back(*name);
     }
   }
-  if (errors_.size() == errors_before) target = std::move(protocols);
+  if (errors_.size() != errors_before) return std::nullopt;
+  return names;
+}
+
+void Loader::read_alpn(const Value& list, std::vector<std::string>& target) {
+  if (auto names = read_names(list, {"h2", "http/1.1"})) target = std::move(*names);
+}
+
+// HTTP/1.1 is always served on `listen`; h2c (HTTP/2 by prior knowledge) may join it.
+void Loader::read_protocols(const Value& list, bool& h2c) {
+  const auto names = read_names(list, {"http1", "h2c"});
+  if (!names) return;
+  if (std::find(names->begin(), names->end(), "http1") == names->end()) {
+    fail(list, "http1 is always served on listen: list it, as in [http1, h2c]");
+    return;
+  }
+  h2c = std::find(names->begin(), names->end(), "h2c") != names->end();
 }
 
 Fields Loader::health_check_fields(HealthCheckConfig& hc) {

@@ -174,6 +174,7 @@ struct FleetConfig {
 
 struct Config {
   Address listen{"127.0.0.1", 8080};
+  bool h2c = false;      // `protocols: [http1, h2c]`: HTTP/2 by prior knowledge on `listen` too
   unsigned workers = 0;  // 0 = one per CPU core
   TlsConfig tls;
   AdminConfig admin;

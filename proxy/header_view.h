@@ -9,15 +9,10 @@
 
 #include <boost/beast/http/fields.hpp>
 
+#include "proxy/header_field.h"
 #include "proxy/http1/syntax.h"
 
 namespace bgp {
-
-// A header field as HTTP/2 carries it: the name in lower case.
-struct HeaderField {
-  std::string name;
-  std::string value;
-};
 
 class HeaderView {
  public:

@@ -32,6 +32,7 @@
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/http2/front.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 #include "proxy/upstream_connect.h"
@@ -68,8 +69,9 @@ constexpr Duration kIdleLinger = std::chrono::milliseconds(500);
 // of a busy client, so that parking costs nothing under load.
 constexpr Duration kParkAfter = std::chrono::milliseconds(20);
 
-enum class Next { keep_alive, close, tunnel };  // what the connection does after a request
-enum class Step { done, retry, failed };        // how a stage of the upstream exchange ended
+// What the connection does after a request; http2: it turned out to speak HTTP/2 (h2c).
+enum class Next { keep_alive, close, tunnel, http2 };
+enum class Step { done, retry, failed };  // how a stage of the upstream exchange ended
 
 // The HTTP/1 side of an exchange: what its client asked of the connection, and how far its body
 // went.
@@ -164,6 +166,9 @@ HeadLimits head_limits(const LimitsConfig& limits) noexcept {
   return head;
 }
 
+// How a session ends: the connection closes, waits parked, or goes on as HTTP/2.
+enum class Handoff { close, park, http2 };
+
 // Where the wait for a next request stands.
 // drained: idle while the worker drains and its grace for idle connections is over (see
 // WorkerContext::begin_drain): the connection ends with FIN and a linger.
@@ -189,8 +194,9 @@ class Session {
   Session& operator=(const Session&) = delete;
   ~Session() { handle_.set_upstream(nullptr); }
 
-  // Serves requests until the connection is to close (false) or to be parked (true).
-  net::awaitable<bool> run() {
+  // Serves requests until the connection is to close, to be parked, or to go on as HTTP/2
+  // (received() then holds what was read of it).
+  net::awaitable<Handoff> run() {
     for (;;) {
       take_snapshot();
       request_.reset();
@@ -202,26 +208,30 @@ class Session {
             co_await client_.async_read_some(client_buffer_.prepare(kFirstRead), as_values);
         wait = end_wait(read_ec, n);
       }
-      if (wait == Wait::park) co_return true;
+      if (wait == Wait::park) co_return Handoff::park;
       if (wait == Wait::again) continue;
       if (wait == Wait::drained) {
         co_await close_idle();
-        co_return false;
+        co_return Handoff::close;
       }
       if (wait == Wait::close) break;
       // The idle wait may have lasted through a rollback or a reload: route with what holds now.
       take_snapshot();
       const Next next = co_await serve_one();
+      if (next == Next::http2) co_return Handoff::http2;
       if (next == Next::tunnel) co_await tunnel();
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
     lowest_layer(client_).close(ignored);
-    co_return false;
+    co_return Handoff::close;
   }
 
+  // The bytes read and not taken yet (after Handoff::http2: the preface and what followed).
+  std::string received() const { return std::string(readable(client_buffer_)); }
+
  private:
-  enum class Head { ready, closed, refused };
+  enum class Head { ready, closed, refused, http2 };
 
   void take_snapshot() {
     snapshot_ = worker_.snapshots.hold();
@@ -241,6 +251,7 @@ class Session {
     Http1Exchange ex;
     const Head head = co_await read_request_head(ex);
     if (head == Head::closed) co_return Next::close;
+    if (head == Head::http2) co_return Next::http2;
     const Next next = head == Head::ready ? co_await handle(ex) : co_await refuse_head(ex);
     worker_.record(ex, client_ip_, *snapshot_);
     if (next != Next::tunnel) discard_upstream();
@@ -297,6 +308,8 @@ class Session {
 
   // Reads until the whole head is buffered (so that its raw bytes can be checked), then reads it.
   net::awaitable<Head> read_request_head(Http1Exchange& ex) {
+    // With `protocols: [http1, h2c]`, a plain connection's first bytes may be HTTP/2's preface.
+    bool sniff = first_request_ && config_->h2c && std::is_same_v<Client, tcp::socket>;
     first_request_ = false;
     head_limits_ = head_limits(config_->limits);
     // A peer never makes the buffer hold more than a head and one read (Beast stops reading a
@@ -306,13 +319,20 @@ class Session {
         std::max(client_buffer_.size(), head_limits_.max_head_bytes() + kBufferSlack));
     HeadScan scan;
     for (;;) {
-      if (const auto empty = leading_empty_lines(readable(client_buffer_)); empty > 0) {
-        client_buffer_.consume(empty);
-        scan = {};
+      if (sniff) {
+        const Preface preface = match_http2_preface(readable(client_buffer_));
+        if (preface == Preface::yes) co_return Head::http2;
+        sniff = preface == Preface::partial;
       }
-      scan = scan_request_head(readable(client_buffer_), scan, head_limits_);
-      if (scan.refusal) co_return refused(ex, *scan.refusal);
-      if (scan.end > 0) break;
+      if (!sniff) {
+        if (const auto empty = leading_empty_lines(readable(client_buffer_)); empty > 0) {
+          client_buffer_.consume(empty);
+          scan = {};
+        }
+        scan = scan_request_head(readable(client_buffer_), scan, head_limits_);
+        if (scan.refusal) co_return refused(ex, *scan.refusal);
+        if (scan.end > 0) break;
+      }
       handle_.arm(worker_.deadlines, head_deadline_);
       auto [read_ec, n] =
           co_await client_.async_read_some(client_buffer_.prepare(kReadChunk), as_values);
@@ -1106,12 +1126,15 @@ void park(std::unique_ptr<Connection<Client>> connection) {
 
 template <typename Client>
 net::awaitable<void> serve(std::unique_ptr<Connection<Client>> connection) {
-  bool parking = false;
+  Handoff handoff = Handoff::close;
+  std::string received;
   {
     Session<Client> session(*connection);
-    parking = co_await session.run();
+    handoff = co_await session.run();
+    if (handoff == Handoff::http2) received = session.received();
   }
-  if (parking) park(std::move(connection));
+  if (handoff == Handoff::park) park(std::move(connection));
+  if (handoff == Handoff::http2) co_await serve_http2(*connection, std::move(received));
 }
 
 // A TLS connection's handshake, within timeouts.client_header of its accept; then its requests.
@@ -1129,7 +1152,11 @@ net::awaitable<void> handshake_and_serve(std::unique_ptr<Connection<TlsStream>> 
     co_return;
   }
   connection->stats.tls_handshake_done(connection->client.resumed());
-  co_await serve(std::move(connection));
+  if (connection->client.alpn() == "h2") {
+    co_await serve_http2(*connection, {});
+  } else {
+    co_await serve(std::move(connection));
+  }
 }
 
 template <typename Client>

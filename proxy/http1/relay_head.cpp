@@ -1,5 +1,6 @@
 #include "proxy/http1/relay_head.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
@@ -60,10 +61,7 @@ bool listed(const Names& names, std::string_view name) noexcept {
 }
 
 // Joins values the way http_framing's append_to_list does: ", " between non-empty prefixes.
-void append_list(std::string& out, std::string_view name, const Names& values,
-                 std::string_view element) {
-  out += name;
-  out += ": ";
+void append_joined(std::string& out, const Names& values, std::string_view element) {
   bool empty = true;
   for (std::string_view v : values) {
     if (!empty) out += ", ";
@@ -72,6 +70,13 @@ void append_list(std::string& out, std::string_view name, const Names& values,
   }
   if (!empty) out += ", ";
   out += element;
+}
+
+void append_list(std::string& out, std::string_view name, const Names& values,
+                 std::string_view element) {
+  out += name;
+  out += ": ";
+  append_joined(out, values, element);
   out += kCrlf;
 }
 
@@ -281,6 +286,82 @@ void write_upstream_request_head(const http::request_header<>& request,
   out += "\r\n";
   append_list(out, "Via", via, options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
   out += kCrlf;
+}
+
+void write_upstream_request_head(const Http2RequestHead& request,
+                                 const UpstreamRequestOptions& options, std::string& out) {
+  Names forwarded_for;
+  Names via;
+  out += request.method;
+  out += ' ';
+  out += request.path;
+  out += " HTTP/1.1\r\n";
+  append_field(out, "Host", request.authority);
+  for (const HeaderField& field : request.fields) {
+    const std::string_view name = field.name;
+    if (name == "host" || name == "te" || name == "content-length" || name == "x-forwarded-proto") {
+      continue;
+    }
+    if (name == "via") {
+      via.push_back(field.value);
+    } else if (name == "x-forwarded-for") {
+      forwarded_for.push_back(field.value);
+    } else {
+      append_field(out, name, field.value);
+    }
+  }
+  if (options.framing.kind == BodyFraming::Kind::length) {
+    std::array<char, 24> digits;
+    const auto end = std::to_chars(digits.begin(), digits.end(), options.framing.length).ptr;
+    append_field(out, "Content-Length", std::string_view(digits.data(), end - digits.begin()));
+  } else if (options.framing.kind == BodyFraming::Kind::chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
+  out += "X-Forwarded-Proto: ";
+  out += options.scheme;
+  out += "\r\n";
+  append_list(out, "Via", via, "2.0 bgproxy");
+  out += kCrlf;
+}
+
+void response_fields_for_http2(const http::response_header<>& response,
+                               std::vector<HeaderField>& out) {
+  Names connection_listed;
+  for (const auto& field : response) {
+    if (field.name() != http::field::connection) continue;
+    for (auto token : http::token_list{field.value()}) {
+      if (removable_by_connection(token, false)) connection_listed.push_back(token);
+    }
+  }
+  Names via;
+  for (const auto& field : response) {
+    switch (field.name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:  // HTTP/2 frames the body itself
+      case http::field::upgrade:
+        continue;
+      case http::field::via:
+        via.push_back(field.value());
+        continue;
+      default:
+        break;
+    }
+    const std::string_view name = field.name_string();
+    if (!connection_listed.empty() && listed(connection_listed, name)) continue;
+    HeaderField& added = out.emplace_back();
+    added.name.resize(name.size());
+    std::transform(name.begin(), name.end(), added.name.begin(),
+                   [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+    added.value = field.value();
+  }
+  HeaderField& via_field = out.emplace_back();
+  via_field.name = "via";
+  append_joined(via_field.value, via, response.version() == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
 }
 
 std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexcept {

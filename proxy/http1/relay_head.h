@@ -8,11 +8,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 
+#include "proxy/header_view.h"
 #include "proxy/http1/request_head.h"
 
 namespace bgp {
@@ -35,6 +38,26 @@ struct UpstreamRequestOptions {
 // fields followed by Beast's serializer.
 void write_upstream_request_head(const http::request_header<>& request,
                                  const UpstreamRequestOptions& options, std::string& out);
+
+// A request that arrived on an HTTP/2 stream, as its codec checked it: names in lower case, no
+// connection-specific fields, cookie crumbs joined.
+struct Http2RequestHead {
+  std::string_view method;
+  std::string_view path;
+  std::string_view authority;
+  std::span<const HeaderField> fields;  // the regular fields
+};
+
+// The HTTP/1.1 head an upstream gets for an HTTP/2 request: Host from the authority; `host`, `te`
+// and `content-length` (framing is options.framing's) dropped; forwarding fields as above, with
+// Via "2.0 bgproxy".
+void write_upstream_request_head(const Http2RequestHead& request,
+                                 const UpstreamRequestOptions& options, std::string& out);
+
+// The fields an HTTP/2 client gets for an upstream's HTTP/1 response head: names in lower case,
+// hop-by-hop fields (and those its Connection lists) and Transfer-Encoding dropped, Via appended.
+void response_fields_for_http2(const http::response_header<>& response,
+                               std::vector<HeaderField>& out);
 
 // An upstream response head the fast path relays without Beast's parser: a final status (200 to
 // 599), HTTP/1.0 or 1.1, strictly formed lines, no Transfer-Encoding, at most one Content-Length

@@ -19,15 +19,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/header_field.h"
+
 struct nghttp2_session;
 
 namespace bgp::http2 {
 
-struct Field {
-  std::string name;  // lower-case, as HTTP/2 carries them
-  std::string value;
-  bool operator==(const Field&) const = default;
-};
+using Field = HeaderField;  // names in lower case, as HTTP/2 carries them
 
 struct ServerLimits {
   std::uint32_t max_concurrent_streams = 100;

@@ -95,12 +95,29 @@ TEST_F(TlsConfigTest, OldVersionsAreRefused) {
 }
 
 TEST_F(TlsConfigTest, AlpnListsOnlyKnownProtocolsOnce) {
-  EXPECT_THAT(errors("tls:\n  alpn: [http/1.1, h2]\n"),
-              one_error("2:20", "tls.alpn[1]: h2 is not served yet"));
-  EXPECT_THAT(errors("tls:\n  alpn: [spdy/3]\n"), one_error("2:10", "unknown protocol 'spdy/3'"));
+  EXPECT_THAT(errors("tls:\n  alpn: [spdy/3]\n"),
+              one_error("2:10", "unknown protocol 'spdy/3': expected one of h2, http/1.1"));
   EXPECT_THAT(errors("tls:\n  alpn: [http/1.1, http/1.1]\n"),
               one_error("2:20", "duplicate protocol http/1.1"));
-  EXPECT_THAT(errors("tls:\n  alpn: []\n"), one_error("2:9", "a non-empty list of protocols"));
+  EXPECT_THAT(errors("tls:\n  alpn: []\n"),
+              one_error("2:9", "a non-empty list like [h2, http/1.1]"));
+  const auto result = load_config_string("tls:\n  alpn: [h2, http/1.1]\n", "t.yaml");
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.config->tls.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+}
+
+TEST_F(TlsConfigTest, ListenServesHttp1AndMayAddH2c) {
+  const auto h2c = [](const std::string& yaml) {
+    const auto result = load_config_string(yaml, "t.yaml");
+    EXPECT_TRUE(result.ok()) << yaml;
+    return result.ok() && result.config->h2c;
+  };
+  EXPECT_FALSE(h2c("workers: 1\n"));
+  EXPECT_TRUE(h2c("protocols: [http1, h2c]\n"));
+  EXPECT_FALSE(h2c("protocols: [http1]\n"));
+  EXPECT_THAT(errors("protocols: [h2c]\n"), one_error("1:12", "http1 is always served on listen"));
+  EXPECT_THAT(errors("protocols: [http1, h3]\n"),
+              one_error("1:20", "unknown protocol 'h3': expected one of http1, h2c"));
 }
 
 TEST_F(TlsConfigTest, AListenerNeedsCertAndKey) {

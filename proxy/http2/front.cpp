@@ -1,0 +1,616 @@
+#include "proxy/http2/front.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "proxy/http1/http_framing.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/syntax.h"
+#include "proxy/http2/server_session.h"
+#include "proxy/upstream_connect.h"
+
+namespace bgp {
+
+Preface match_http2_preface(std::string_view received) noexcept {
+  constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::size_t n = std::min(received.size(), kPreface.size());
+  if (received.substr(0, n) != kPreface.substr(0, n)) return Preface::no;
+  return n == kPreface.size() ? Preface::yes : Preface::partial;
+}
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read from the client
+constexpr std::size_t kRelayChunk = 16 * 1024;  // response body bytes moved per upstream read
+// Response bytes a stream may have waiting in the codec before it stops reading its upstream:
+// about one stream window, so that a client that reads slowly holds this much per stream.
+constexpr std::size_t kMaxQueued = 64 * 1024;
+constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
+// How long, and for how many body bytes, a request is held before it goes upstream
+// (hold_request_body).
+constexpr Duration kHoldWait = std::chrono::milliseconds(100);
+constexpr std::size_t kHoldBytes = 16 * 1024;
+
+// RST_STREAM codes (RFC 9113 section 7).
+constexpr std::uint32_t kInternalError = 0x2;
+constexpr std::uint32_t kRefusedStream = 0x7;
+constexpr std::uint32_t kCancel = 0x8;
+
+enum class Step { done, retry, failed };
+
+// One request stream, from its head to its record. Its forwarder owns it; the connection's map
+// shares it while the client side of the stream is open.
+struct Http2Stream final : DeadlineWheel::Entry {
+  Http2Stream(std::int32_t stream_id, http2::RequestHead request,
+              const net::any_io_executor& executor)
+      : id(stream_id), head(std::move(request)), wake(executor) {}
+
+  // The deadline passed: what the forwarder waits for ends (it then sees expired()).
+  void on_expired() noexcept override { cancel_io(); }
+  void cancel_io() noexcept {
+    error_code ignored;
+    if (upstream) upstream->socket().cancel(ignored);
+    wake.cancel();
+  }
+  void notify() noexcept { wake.cancel(); }
+  error_code timed(const error_code& ec) const noexcept {
+    if (ec == net::error::operation_aborted && expired()) return net::error::timed_out;
+    return ec;
+  }
+
+  const std::int32_t id;
+  http2::RequestHead head;
+  Exchange exchange;
+  std::string body;  // request body bytes received and not yet written upstream
+  bool request_ended = false;
+  bool body_taken = false;   // body bytes went upstream: the request cannot be sent again
+  bool client_gone = false;  // the client reset the stream, or the connection ended
+  bool response_started = false;
+  bool awaiting_room = false;  // waits for the writer to take queued response bytes
+  net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
+  std::optional<UpstreamStream> upstream;
+  bool upstream_reused = false;
+};
+
+http2::ServerLimits limits_of(const Config& config) {
+  http2::ServerLimits limits;
+  limits.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
+  return limits;
+}
+
+template <typename Client>
+class Http2Front final : public http2::ServerEvents {
+ public:
+  explicit Http2Front(Connection<Client>& connection)
+      : connection_(connection),
+        worker_(connection.worker),
+        client_(connection.client),
+        limits_(limits_of(worker_.config_of(worker_.snapshots.get()))),
+        codec_(*this, limits_),
+        writer_wake_(client_.get_executor()),
+        done_wake_(client_.get_executor()) {}
+  Http2Front(const Http2Front&) = delete;
+  Http2Front& operator=(const Http2Front&) = delete;
+  ~Http2Front() = default;
+
+  net::awaitable<void> run(std::string_view received) {
+    writing_ = true;
+    net::co_spawn(client_.get_executor(), write_loop(), [this](std::exception_ptr failure) {
+      log_coroutine_failure(worker_.log, failure);
+      writing_ = false;
+      done_wake_.cancel();
+    });
+    const bool open = codec_.receive(received);
+    wake_writer();
+    if (open) co_await read_loop();
+    // The reading ended: the writer sends what is left (a GOAWAY), then the streams end.
+    ending_ = true;
+    wake_writer();
+    while (writing_) co_await wait_done();
+    error_code ignored;
+    lowest_layer(client_).close(ignored);
+    for (auto& [id, stream] : streams_) {
+      stream->client_gone = true;
+      stream->cancel_io();
+    }
+    streams_.clear();
+    while (forwarders_ > 0) co_await wait_done();
+  }
+
+ private:
+  // --- the connection: one reader, one writer -------------------------------------------------
+
+  net::awaitable<void> read_loop() {
+    std::string buffer(kReadChunk, '\0');
+    ConnectionHandle& handle = connection_.handle;
+    while (codec_.wants_read()) {
+      arm_idle();
+      handle.set_idle(true);  // the drain's grace ends the read (close_if_idle)
+      auto [ec, n] = co_await client_.async_read_some(net::buffer(buffer), as_values);
+      handle.set_idle(false);
+      if (ec == net::error::operation_aborted && !handle.expired() && worker_.closing_idle &&
+          !draining_) {
+        draining_ = true;  // GOAWAY; the open streams finish
+        codec_.shutdown();
+        wake_writer();
+        continue;
+      }
+      if (ec) {
+        if (handle.expired()) codec_.shutdown();  // idle for client_idle: a clean GOAWAY
+        co_return;
+      }
+      const bool open = codec_.receive({buffer.data(), n});
+      wake_writer();
+      if (!open) co_return;
+    }
+  }
+
+  net::awaitable<void> write_loop() {
+    std::string out;
+    for (;;) {
+      out.clear();
+      if (codec_.take_output(out)) {
+        auto [ec, n] = co_await net::async_write(client_, net::buffer(out), as_values);
+        if (ec) break;
+        wake_streams_awaiting_room();
+        continue;
+      }
+      if (ending_ || (!codec_.wants_read() && !codec_.wants_write())) break;
+      writer_wake_.expires_at(net::steady_timer::time_point::max());
+      co_await writer_wake_.async_wait(as_values);
+    }
+    // The reader may be waiting for bytes that will not matter any more.
+    error_code ignored;
+    lowest_layer(client_).cancel(ignored);
+  }
+
+  void wake_writer() noexcept { writer_wake_.cancel(); }
+
+  void wake_streams_awaiting_room() noexcept {
+    for (auto& [id, stream] : streams_) {
+      if (stream->awaiting_room) stream->notify();
+    }
+  }
+
+  net::awaitable<void> wait_done() {
+    done_wake_.expires_at(net::steady_timer::time_point::max());
+    co_await done_wake_.async_wait(as_values);
+  }
+
+  // A connection with no stream in flight closes after client_idle; one with streams has their
+  // deadlines instead.
+  void arm_idle() noexcept {
+    const Config& config = worker_.config_of(worker_.snapshots.get());
+    if (forwarders_ == 0) {
+      connection_.handle.arm(worker_.deadlines, Clock::now() + config.timeouts.client_idle);
+    } else {
+      connection_.handle.disarm();
+    }
+  }
+
+  // --- the codec's events ---------------------------------------------------------------------
+
+  // A reset stream keeps counting against the cap until its forwarder ended (Rapid Reset: a
+  // client cannot have more upstream work in flight than streams it may open).
+  void on_request(std::int32_t id, http2::RequestHead head) override {
+    if (forwarders_ >= limits_.max_concurrent_streams) {
+      codec_.reset(id, kRefusedStream);
+      return;
+    }
+    auto stream = std::make_shared<Http2Stream>(id, std::move(head), client_.get_executor());
+    streams_.emplace(id, stream);
+    ++forwarders_;
+    connection_.handle.disarm();
+    net::co_spawn(client_.get_executor(), forward(std::move(stream)),
+                  [this](std::exception_ptr failure) {
+                    log_coroutine_failure(worker_.log, failure);
+                    --forwarders_;
+                    if (forwarders_ == 0 && !ending_) arm_idle();
+                    done_wake_.cancel();
+                  });
+  }
+
+  void on_data(std::int32_t id, std::string_view bytes) override {
+    if (Http2Stream* stream = find(id)) {
+      stream->body.append(bytes);
+      stream->notify();
+    }
+  }
+
+  // Trailers of a request are not forwarded to an HTTP/1.1 upstream (as from an HTTP/1 client).
+  void on_request_end(std::int32_t id, std::vector<http2::Field>) override {
+    if (Http2Stream* stream = find(id)) {
+      stream->request_ended = true;
+      stream->notify();
+    }
+  }
+
+  void on_stream_close(std::int32_t id, std::uint32_t) override {
+    const auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->client_gone = true;  // a forwarder still at work stops
+    it->second->cancel_io();
+    streams_.erase(it);
+  }
+
+  Http2Stream* find(std::int32_t id) noexcept {
+    const auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
+  // --- one stream -----------------------------------------------------------------------------
+
+  net::awaitable<void> forward(std::shared_ptr<Http2Stream> owned) {
+    Http2Stream& stream = *owned;
+    const SnapshotLease snapshot = worker_.snapshots.hold();
+    const Config& config = worker_.config_of(*snapshot);
+    Exchange& ex = stream.exchange;
+    ex.version = 20;
+    ex.method = stream.head.method;
+    ex.target = stream.head.path;
+    if (stream.head.refusal) {
+      respond_own(stream, *stream.head.refusal);
+    } else if (stream.head.method == "CONNECT") {
+      respond_own(stream, static_cast<unsigned>(http::status::not_implemented));
+    } else {
+      const RouteChoice choice =
+          choose_color(HeaderView(stream.head.fields), *snapshot, config.routing, worker_.random);
+      ex.color = choice.color;
+      ex.route = choice.route;
+      ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
+      if (ex.endpoint == nullptr) {
+        respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
+      } else {
+        co_await proxy(stream, *snapshot);
+      }
+    }
+    stream.disarm();
+    if (ex.finished_at == Clock::time_point{}) ex.finished_at = Clock::now();
+    discard_upstream(stream);
+    worker_.record(ex, connection_.client_ip, *snapshot);
+  }
+
+  // Sends the request to ex.endpoint and relays the response; a reused connection that turns out
+  // dead is replaced by a fresh one once, as the retry policy allows.
+  net::awaitable<void> proxy(Http2Stream& stream, const RoutingSnapshot& snapshot) {
+    const Config& config = worker_.config_of(snapshot);
+    Exchange& ex = stream.exchange;
+    answer_expect_continue(stream);
+    co_await hold_request_body(stream, config);
+    ex.upstream_at = Clock::now();
+    beast::flat_buffer buffer;
+    buffer.max_size(kUpstreamHeaderLimit + kRelayChunk);
+    for (;; ++ex.attempt) {
+      if (!co_await open_upstream(stream, snapshot)) break;
+      buffer.clear();
+      std::optional<ResponseParser> parser;
+      Step step = co_await send_request(stream, config);
+      if (step == Step::done) step = co_await receive_response_head(stream, config, parser, buffer);
+      if (step == Step::retry) continue;
+      if (step == Step::done) co_await relay_response(stream, config, *parser, buffer);
+      break;
+    }
+    if (!stream.response_started) respond_own(stream, ex.status);
+  }
+
+  // The proxy answers `Expect: 100-continue` itself, as for HTTP/1: the upstream gets none.
+  void answer_expect_continue(Http2Stream& stream) {
+    if (stream.request_ended) return;
+    const auto expect = HeaderView(stream.head.fields).first("expect");
+    if (expect && http1::iequals(http1::trim(*expect), "100-continue")) {
+      codec_.submit_response(stream.id, 100, {}, false);
+      wake_writer();
+    }
+  }
+
+  // Waits a moment for the request's end, as the HTTP/1 session holds a body: a request that ends
+  // meanwhile (an empty DATA frame with END_STREAM after the head is common) goes upstream with
+  // its Content-Length, not chunked, and may be sent again if its connection turns out dead.
+  net::awaitable<void> hold_request_body(Http2Stream& stream, const Config& config) {
+    stream.arm(worker_.deadlines, Clock::now() + std::min(kHoldWait, config.timeouts.client_idle));
+    while (!stream.request_ended && stream.body.size() < kHoldBytes && !stream.client_gone &&
+           !stream.expired()) {
+      stream.wake.expires_at(net::steady_timer::time_point::max());
+      co_await stream.wake.async_wait(as_values);
+    }
+    stream.disarm();
+  }
+
+  // A pooled connection to ex.endpoint on the first attempt, else a fresh one (a failed connect
+  // is tried once more on the color's next healthy endpoint).
+  net::awaitable<bool> open_upstream(Http2Stream& stream, const RoutingSnapshot& snapshot) {
+    const Config& config = worker_.config_of(snapshot);
+    Exchange& ex = stream.exchange;
+    discard_upstream(stream);
+    if (ex.attempt == 0) {
+      if (auto pooled = worker_.upstreams.take(*ex.endpoint)) {
+        stream.upstream.emplace(std::move(*pooled));
+        stream.upstream_reused = true;
+        worker_.stats.upstream_connection_reused(ex.endpoint->stats_slot);
+        co_return true;
+      }
+    }
+    for (int tries = 0; tries < 2; ++tries) {
+      if (co_await connect(stream, config)) co_return true;
+      if (stream.client_gone) co_return false;
+      const Endpoint* next = worker_.endpoints.next_healthy(snapshot, ex.color);
+      if (next == nullptr || next == ex.endpoint) co_return false;
+      ex.endpoint = next;
+    }
+    co_return false;
+  }
+
+  net::awaitable<bool> connect(Http2Stream& stream, const Config& config) {
+    Exchange& ex = stream.exchange;
+    stream.upstream.emplace(tcp::socket(client_.get_executor()));
+    stream.upstream_reused = false;
+    stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_connect);
+    const error_code ec =
+        stream.timed(co_await connect_upstream(*stream.upstream, *ex.endpoint, worker_.log));
+    if (!ec) {
+      worker_.stats.upstream_connection_opened(ex.endpoint->stats_slot);
+      co_return true;
+    }
+    discard_upstream(stream);
+    if (stream.client_gone) {
+      ex.status = kClientClosedRequest;
+      co_return false;
+    }
+    worker_.upstream_connect_failed(ex, ec);
+    ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
+                                                                  : http::status::bad_gateway);
+    co_return false;
+  }
+
+  // The head, then the body as it arrives: the window the client may fill is given back only
+  // when its bytes were written upstream. A body of unknown length goes chunked.
+  net::awaitable<Step> send_request(Http2Stream& stream, const Config& config) {
+    const BodyFraming framing = request_framing(stream);
+    UpstreamRequestOptions options;
+    options.client_ip = connection_.client_ip;
+    options.framing = framing;
+    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
+    std::string out;
+    write_upstream_request_head(Http2RequestHead{stream.head.method, stream.head.path,
+                                                 stream.head.authority, stream.head.fields},
+                                options, out);
+    bool written = false;  // the head went out whole
+    for (;;) {
+      const std::size_t taken = stream.body.size();
+      append_body(out, stream.body, framing);
+      stream.body.clear();
+      stream.body_taken = stream.body_taken || taken > 0;
+      const bool last = stream.request_ended;
+      if (last && framing.kind == BodyFraming::Kind::chunked) out += "0\r\n\r\n";
+      stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
+      auto [write_ec, n] = co_await net::async_write(*stream.upstream, net::buffer(out), as_values);
+      if (write_ec) co_return upstream_failed(stream, stream.timed(write_ec), written);
+      written = true;
+      if (taken > 0) {
+        codec_.consume(stream.id, taken);
+        wake_writer();
+      }
+      if (last) co_return Step::done;
+      out.clear();
+      if (!co_await wait_for_body(stream, config)) co_return Step::failed;
+    }
+  }
+
+  static BodyFraming request_framing(const Http2Stream& stream) noexcept {
+    if (stream.head.content_length) {
+      return {BodyFraming::Kind::length, *stream.head.content_length};
+    }
+    if (stream.request_ended) {
+      if (stream.body.empty()) return {};
+      return {BodyFraming::Kind::length, stream.body.size()};
+    }
+    return {BodyFraming::Kind::chunked, 0};
+  }
+
+  static void append_body(std::string& out, std::string_view body, const BodyFraming& framing) {
+    if (body.empty()) return;
+    if (framing.kind == BodyFraming::Kind::chunked) {
+      out += fmt::format("{:x}\r\n", body.size());
+      out += body;
+      out += "\r\n";
+    } else {
+      out += body;
+    }
+  }
+
+  // Waits up to client_idle for more of the request body; false (with ex.status) when the client
+  // left or stayed silent.
+  net::awaitable<bool> wait_for_body(Http2Stream& stream, const Config& config) {
+    stream.arm(worker_.deadlines, Clock::now() + config.timeouts.client_idle);
+    while (stream.body.empty() && !stream.request_ended) {
+      if (stream.client_gone || stream.expired()) break;
+      stream.wake.expires_at(net::steady_timer::time_point::max());
+      co_await stream.wake.async_wait(as_values);
+    }
+    if (!stream.body.empty() || stream.request_ended) co_return true;
+    stream.exchange.status = stream.client_gone
+                                 ? kClientClosedRequest
+                                 : static_cast<unsigned>(http::status::request_timeout);
+    co_return false;
+  }
+
+  // Reads the final response head into a fresh `parser`; interim ones (100, 103) are passed over.
+  net::awaitable<Step> receive_response_head(Http2Stream& stream, const Config& config,
+                                             std::optional<ResponseParser>& parser,
+                                             beast::flat_buffer& buffer) {
+    for (;;) {
+      parser.emplace();
+      parser->header_limit(kUpstreamHeaderLimit);
+      parser->body_limit(boost::none);
+      if (stream.head.method == "HEAD") parser->skip(true);
+      stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
+      auto [read_ec, n] =
+          co_await http::async_read_header(*stream.upstream, buffer, *parser, as_values);
+      if (read_ec) co_return upstream_failed(stream, stream.timed(read_ec), true);
+      const unsigned status = parser->get().result_int();
+      if (status == 101) co_return upstream_failed(stream, http::error::bad_status, true);
+      if (status >= 200) co_return Step::done;
+    }
+  }
+
+  // The response head, then its body at the client's pace: the upstream is read no faster than
+  // the client takes the stream's bytes.
+  net::awaitable<void> relay_response(Http2Stream& stream, const Config& config,
+                                      ResponseParser& parser, beast::flat_buffer& buffer) {
+    Exchange& ex = stream.exchange;
+    ex.status = parser.get().result_int();
+    ex.response_head_at = Clock::now();
+    if (stream.client_gone) co_return;
+    std::vector<http2::Field> fields;
+    response_fields_for_http2(parser.get(), fields);
+    const bool body = !parser.is_done() && !response_has_no_body(method_of(stream), ex.status);
+    codec_.submit_response(stream.id, ex.status, fields, !body);
+    stream.response_started = true;
+    wake_writer();
+    std::string chunk(kRelayChunk, '\0');
+    while (body && !parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
+      auto [read_ec, n] = co_await http::async_read(*stream.upstream, buffer, parser, as_values);
+      const std::size_t got = chunk.size() - parser.get().body().size;
+      if (got > 0 && !stream.client_gone) {
+        codec_.submit_data(stream.id, {chunk.data(), got});
+        ex.bytes_sent += got;
+        wake_writer();
+      }
+      if (read_ec && read_ec != http::error::need_buffer) {
+        upstream_failed(stream, stream.timed(read_ec), false);
+        codec_.reset(stream.id, kInternalError);  // the client sees the body did not end well
+        co_return;
+      }
+      if (!co_await wait_for_room(stream, config)) co_return;
+    }
+    codec_.submit_end(stream.id, {});
+    wake_writer();
+    ex.finished_at = Clock::now();
+    if (parser.is_done() && parser.keep_alive() && buffer.size() == 0 &&
+        stream.upstream->buffered_input() == 0 && !worker_.draining) {
+      worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
+      stream.upstream.reset();
+    }
+  }
+
+  // Waits up to client_idle while more than kMaxQueued response bytes wait for the client.
+  net::awaitable<bool> wait_for_room(Http2Stream& stream, const Config& config) {
+    stream.arm(worker_.deadlines, Clock::now() + config.timeouts.client_idle);
+    stream.awaiting_room = true;
+    while (codec_.queued(stream.id) > kMaxQueued && !stream.client_gone && !stream.expired()) {
+      stream.wake.expires_at(net::steady_timer::time_point::max());
+      co_await stream.wake.async_wait(as_values);
+    }
+    stream.awaiting_room = false;
+    if (stream.client_gone) co_return false;
+    if (stream.expired()) {
+      codec_.reset(stream.id, kCancel);  // the client stopped reading
+      wake_writer();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  static http::verb method_of(const Http2Stream& stream) noexcept {
+    return http::string_to_verb(stream.head.method);
+  }
+
+  // An attempt failed with `ec`: retried on a fresh connection when the retry policy allows it,
+  // else counted as the color's upstream error (502, or 504 for a timeout).
+  Step upstream_failed(Http2Stream& stream, const error_code& ec, bool request_written) {
+    Exchange& ex = stream.exchange;
+    if (stream.client_gone) {
+      ex.status = kClientClosedRequest;
+      return Step::failed;
+    }
+    RetryFacts facts;
+    facts.attempt = ex.attempt;
+    facts.reused = stream.upstream_reused;
+    facts.idempotent = is_idempotent(method_of(stream));
+    facts.request_read = stream.request_ended && !stream.body_taken;
+    facts.body_streamed = stream.body_taken;
+    facts.request_written = request_written;
+    facts.response_started = stream.response_started;
+    facts.failure = upstream_failure(ec);
+    if (may_retry_upstream(facts)) return Step::retry;
+    const bool timeout = ec == net::error::timed_out;
+    worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
+    worker_.upstream_failed(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
+    ex.status =
+        static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
+    return Step::failed;
+  }
+
+  // The proxy's own answer (an error) with a short text body, unless the client is gone.
+  void respond_own(Http2Stream& stream, unsigned status) {
+    Exchange& ex = stream.exchange;
+    ex.status = status;
+    if (stream.client_gone || status == kClientClosedRequest) return;
+    const auto code = static_cast<http::status>(status);
+    const std::string body = fmt::format("{} {}\n", status, http::obsolete_reason(code));
+    const std::array<http2::Field, 2> fields{
+        http2::Field{"content-type", "text/plain; charset=utf-8"},
+        http2::Field{"content-length", std::to_string(body.size())}};
+    codec_.submit_response(stream.id, status, fields, false);
+    codec_.submit_data(stream.id, body);
+    codec_.submit_end(stream.id, {});
+    stream.response_started = true;
+    ex.bytes_sent += body.size();
+    ex.finished_at = Clock::now();
+    wake_writer();
+  }
+
+  static void discard_upstream(Http2Stream& stream) noexcept {
+    if (!stream.upstream) return;
+    error_code ignored;
+    stream.upstream->socket().close(ignored);
+    stream.upstream.reset();
+  }
+
+  Connection<Client>& connection_;
+  WorkerContext& worker_;
+  Client& client_;
+  const http2::ServerLimits limits_;
+  http2::ServerSession codec_;
+  std::unordered_map<std::int32_t, std::shared_ptr<Http2Stream>> streams_;  // open client side
+  std::size_t forwarders_ = 0;  // streams whose forwarder has not ended
+  net::steady_timer writer_wake_;
+  net::steady_timer done_wake_;  // the writer or a forwarder ended
+  bool writing_ = false;
+  bool ending_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace
+
+template <typename Client>
+net::awaitable<void> serve_http2(Connection<Client>& connection, std::string received) {
+  Http2Front<Client> front(connection);
+  co_await front.run(received);
+}
+
+template net::awaitable<void> serve_http2(Connection<tcp::socket>&, std::string);
+template net::awaitable<void> serve_http2(Connection<TlsStream>&, std::string);
+
+}  // namespace bgp
