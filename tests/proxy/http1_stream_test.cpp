@@ -363,6 +363,10 @@ std::vector<Case> verdict_cases() {
       {"RequestLineAtTheLimit", get_line("GET /" + std::string(86, 'a') + " HTTP/1.1")},
       {"HeaderBlockAtTheLimit", post("X-A: " + std::string(184, 'a') + "\r\n")},
       {"HeaderBlockOverTheLimit", post("X-A: " + std::string(185, 'a') + "\r\n")},
+      // A bare LF past a limit: which one is seen first must not depend on the reads.
+      {"BareLfPastTheHeaderLimit", post("X-A: " + std::string(195, 'a') + "\n")},
+      {"BareLfPastTheRequestLineLimit",
+       "GET /" + std::string(120, 'a') + " HTTP/1.1\nHost: x\r\n\r\n"},
   };
   for (const Shape& shape : refused_heads()) cases.push_back({shape.name, shape.bytes});
   return cases;

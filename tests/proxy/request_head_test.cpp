@@ -191,6 +191,26 @@ TEST(ScanRequestHead, TellsALongRequestLineFromALargeHeaderBlock) {
   EXPECT_EQ(scan_request_head("GET / HTTP/1.1\nHost: a\n\n", {}, limits).refusal, kBad);
 }
 
+// A line over a limit that ends in a bare LF: read whole, the LF used to be seen first (400);
+// read a byte at a time, the limit was (414, 431). The limit wins either way now.
+TEST(ScanRequestHead, ALimitWinsOverABareLfPastItWhereverReadsStop) {
+  const HeadLimits limits = small_limits();
+  const std::string long_line = "GET /" + std::string(120, 'a') + " HTTP/1.1\nHost: x\r\n\r\n";
+  const std::string large_block = post("X-A: " + std::string(195, 'a') + "\n");
+  for (const auto& [head, status] :
+       {std::pair{long_line, http::status::uri_too_long},
+        std::pair{large_block, http::status::request_header_fields_too_large}}) {
+    EXPECT_EQ(scan_request_head(head, {}, limits).refusal, status) << head;
+    HeadScan scan;
+    for (std::size_t n = 1; n <= head.size() && !scan.refusal; ++n) {
+      scan = scan_request_head(std::string_view(head).substr(0, n), scan, limits);
+    }
+    EXPECT_EQ(scan.refusal, status) << head;
+  }
+  // Within the limits a bare LF is still a 400, however it arrives.
+  EXPECT_EQ(scan_request_head(post("X-A: b\n"), {}, limits).refusal, kBad);
+}
+
 TEST(LeadingEmptyLines, CountsWholeLinesOnly) {
   EXPECT_EQ(leading_empty_lines("\r\n\r\nGET"), 4u);
   EXPECT_EQ(leading_empty_lines("\r"), 0u);
