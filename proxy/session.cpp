@@ -28,6 +28,7 @@
 #include "proxy/connection.h"
 #include "proxy/deadline.h"
 #include "proxy/heap_optional.h"
+#include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
@@ -91,45 +92,6 @@ struct RelayResult {
   error_code ec;
   bool wrote = false;       // bytes went to the writer (for a response: the client saw its head)
   std::uint64_t bytes = 0;  // written to the writer
-};
-
-// A socket as Beast's parser reads a body through it: with `lines` (a chunked body) every read is
-// checked before Beast sees it, so that a malformed chunk line fails the read at once (Beast would
-// wait past a bare LF for a CRLF until the read timed out).
-template <typename Stream>
-class ChunkCheckedStream {
- public:
-  using executor_type = typename Stream::executor_type;
-
-  ChunkCheckedStream(Stream& socket, ChunkLines* lines) noexcept : socket_(socket), lines_(lines) {}
-
-  executor_type get_executor() noexcept { return socket_.get_executor(); }
-
-  template <typename MutableBuffers, typename Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return socket_.async_read_some(buffers,
-                                   net::deferred([this, buffers](error_code ec, std::size_t n) {
-                                     if (!ec && !check(buffers, n)) ec = http::error::bad_chunk;
-                                     return net::deferred.values(ec, n);
-                                   }))(std::forward<Token>(token));
-  }
-
- private:
-  template <typename MutableBuffers>
-  bool check(const MutableBuffers& buffers, std::size_t n) noexcept {
-    if (!lines_) return true;
-    for (auto it = net::buffer_sequence_begin(buffers);
-         it != net::buffer_sequence_end(buffers) && n > 0; ++it) {
-      const net::mutable_buffer piece = *it;
-      const std::size_t size = std::min(n, piece.size());
-      if (!lines_->feed({static_cast<const char*>(piece.data()), size})) return false;
-      n -= size;
-    }
-    return true;
-  }
-
-  Stream& socket_;
-  ChunkLines* lines_;
 };
 
 // A session's read buffer: its memory comes from the worker's BufferPool.

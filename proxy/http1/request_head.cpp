@@ -358,14 +358,19 @@ HeadScan scan_request_head(std::string_view bytes, HeadScan scan,
                            const HeadLimits& limits) noexcept {
   for (auto lf = bytes.find('\n', scan.scanned); lf != std::string_view::npos;
        lf = bytes.find('\n', lf + 1)) {
+    // The limits before the line end: a read that stopped just before this LF got the limit's
+    // status from the checks after the loop (the same bounds), and a head's status must not
+    // depend on where its reads stopped.
+    if (scan.line_end == 0 && lf > limits.max_request_line + 1) {
+      return refuse(scan, http::status::uri_too_long);
+    }
+    if (scan.line_end > 0 && lf - scan.line_end >= limits.max_header_bytes + 2) {
+      return refuse(scan, http::status::request_header_fields_too_large);
+    }
     if (lf == 0 || bytes[lf - 1] != '\r') return refuse(scan, kBad);
     if (scan.line_end == 0) {
-      if (lf - 1 > limits.max_request_line) return refuse(scan, http::status::uri_too_long);
       scan.line_end = lf + 1;
       continue;
-    }
-    if (lf + 1 - scan.line_end > limits.max_header_bytes + 2) {
-      return refuse(scan, http::status::request_header_fields_too_large);
     }
     if (bytes[lf - 2] == '\n') {  // an empty line
       scan.end = lf + 1;

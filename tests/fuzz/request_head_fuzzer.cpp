@@ -159,7 +159,7 @@ std::string serialise(const Message& message) {
 void check_scan_in_pieces(std::string_view bytes, const HeadScan& whole, const HeadLimits& limits) {
   const HeadScan first = scan_request_head(bytes.substr(0, bytes.size() / 2), {}, limits);
   if (first.refusal) {
-    require(whole.refusal.has_value(), "a refusal of a prefix holds for the whole");
+    require(whole.refusal == first.refusal, "a refusal of a prefix holds for the whole");
     return;
   }
   if (first.end > 0) {
@@ -167,7 +167,7 @@ void check_scan_in_pieces(std::string_view bytes, const HeadScan& whole, const H
     return;
   }
   const HeadScan second = scan_request_head(bytes, first, limits);
-  require(second.refusal.has_value() == whole.refusal.has_value(), "resumed scan: same refusal");
+  require(second.refusal == whole.refusal, "resumed scan: same refusal");
   require(second.refusal || second.end == whole.end, "resumed scan: same end");
 }
 

@@ -1,0 +1,561 @@
+// The HTTP/1 codec as the session drives it, over Beast's in-memory test stream whose reads return
+// a few bytes at a time (read_size 1, 3, 7, or all there is), as Beast tests its own relay: request
+// heads found incrementally and read, bodies through ChunkCheckedStream and Beast's parser, and
+// upstream response heads and chunked bodies. What a client or backend gets must not depend on
+// where the reads split: the bytes relayed, the verdicts, and an error instead of a wait.
+//
+// No sockets and no time: each exchange runs on its own io_context with poll(), which returns when
+// nothing is ready; an operation still pending then waits for bytes that are not coming, which on
+// a real connection would be a hang until a timeout.
+//
+// Beast's test stream is templates in its header; its non-template parts (stream_state, the test
+// error category) are compiled into bgproxy_proxy with the rest of Beast (boost/beast/src.hpp, in
+// proxy/asio_impl.cpp), so the test needs nothing more.
+#include <array>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include "proxy/http1/chunk_checked_stream.h"
+#include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
+#include "proxy/refused_heads.h"
+
+namespace bgp::testing {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+using TestStream = beast::test::stream;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+constexpr auto as_values = net::as_tuple(net::deferred);
+
+constexpr std::size_t kWhole = 1 << 20;  // a read takes all the stream holds
+constexpr std::array<std::size_t, 4> kReadSizes{1, 3, 7, kWhole};
+constexpr std::size_t kReadChunk = 16 * 1024;  // what the session asks for per read of a head
+// The relay buffer, small so that a body passes it in several pieces (Beast's need_buffer), as a
+// large one passes the session's 16 KB.
+constexpr std::size_t kRelay = 5;
+
+std::string_view readable(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  return {static_cast<const char*>(data.data()), data.size()};
+}
+
+// Beast's test stream predates Asio's deferred tokens (its async_read_some names
+// async_result<>::return_type), which the session's code awaits (as_tuple(deferred)) and
+// ChunkCheckedStream composes with. Initiated through async_initiate, its reads take any token, as
+// a socket's do; nothing else of it is used.
+class PieceStream {
+ public:
+  using executor_type = TestStream::executor_type;
+
+  explicit PieceStream(TestStream& stream) noexcept : stream_(stream) {}
+  executor_type get_executor() noexcept { return stream_.get_executor(); }
+
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return net::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& to) {
+          stream_.async_read_some(to, std::move(handler));
+        },
+        token, buffers);
+  }
+
+ private:
+  TestStream& stream_;
+};
+
+// One direction of a connection as the proxy reads it: the bytes the peer sent, delivered at most
+// `read_size` per read, then EOF unless `stays_open`. Members are destroyed in reverse: an
+// operation still pending on the stream goes before the buffer and parsers it refers to.
+template <typename Parser>
+struct Wire {
+  Wire(std::string_view bytes, std::size_t read_size, bool stays_open) : sent(bytes) {
+    stream.append(bytes);
+    stream.read_size(read_size);
+    if (!stays_open) stream.close_remote();
+  }
+
+  // Runs `exchange` as far as the bytes allow; false when it still waits for more.
+  bool run(net::awaitable<void> exchange) {
+    net::co_spawn(io, std::move(exchange), [this](const std::exception_ptr& e) {
+      EXPECT_FALSE(e) << "the exchange threw";
+      done = true;
+    });
+    // poll() runs what is ready, including what that posts; a bound instead of trust.
+    for (int round = 0; round < 100 && !done; ++round) {
+      if (io.poll() == 0) break;
+    }
+    return done;
+  }
+
+  std::size_t taken() const { return sent.size() - stream.str().size(); }  // read off the stream
+  // What the proxy has not used yet: buffered, then still on the stream.
+  std::string rest() const { return std::string(readable(buffer)) + std::string(stream.str()); }
+
+  std::string sent;
+  bool done = false;
+  beast::flat_buffer buffer;
+  Parser parser;
+  net::io_context io;
+  TestStream stream{io};
+  PieceStream reads{stream};  // what the proxy's code reads through
+};
+
+// --- the session's steps, over any stream ----------------------------------------------------
+
+struct Head {
+  std::optional<http::status> refusal;
+  BodyFraming framing;
+  error_code error;  // the stream ended inside the head
+};
+
+// Session::read_request_head: scan what is buffered, read more until the head ends, read it.
+net::awaitable<Head> read_head(PieceStream& stream, beast::flat_buffer& buffer,
+                               const HeadLimits& limits, RequestParser& parser) {
+  HeadScan scan;
+  for (;;) {
+    if (const auto empty = leading_empty_lines(readable(buffer)); empty > 0) {
+      buffer.consume(empty);
+      scan = {};
+    }
+    scan = scan_request_head(readable(buffer), scan, limits);
+    if (scan.refusal) co_return Head{scan.refusal, {}, {}};
+    if (scan.end > 0) break;
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), as_values);
+    if (ec) co_return Head{{}, {}, ec};
+    buffer.commit(n);
+  }
+  const HeadVerdict verdict =
+      read_request_head(readable(buffer).substr(0, scan.end), limits, parser);
+  buffer.consume(scan.end);
+  co_return Head{verdict.refusal, verdict.framing, {}};
+}
+
+// Session::relay_request_body and relay_body: Beast's parser reads some of the body at a time
+// into the relay buffer, which is emptied into `body` after each read.
+template <typename Parser>
+net::awaitable<error_code> relay_some(ChunkCheckedStream<PieceStream>& from,
+                                      beast::flat_buffer& buffer, Parser& parser,
+                                      std::string& body) {
+  std::array<char, kRelay> relay;
+  parser.eager(false);  // read_some returns with what came, not when the buffer is full
+  while (!parser.is_done()) {
+    parser.get().body() = {relay.data(), relay.size(), true};
+    auto [ec, n] = co_await http::async_read_some(from, buffer, parser, as_values);
+    body.append(relay.data(), relay.size() - parser.get().body().size);
+    if (ec && ec != http::error::need_buffer) co_return ec;
+  }
+  co_return error_code{};
+}
+
+// Session::hold_request_body: http::async_read until the body ends or the relay buffer is full.
+net::awaitable<error_code> hold_body(ChunkCheckedStream<PieceStream>& from,
+                                     beast::flat_buffer& buffer, RequestParser& parser,
+                                     std::string& body) {
+  std::array<char, kRelay> relay;
+  std::size_t held = 0;
+  while (!parser.is_done() && held < relay.size()) {
+    parser.get().body() = {relay.data() + held, relay.size() - held, true};
+    auto [ec, n] = co_await http::async_read(from, buffer, parser, as_values);
+    held = relay.size() - parser.get().body().size;
+    if (ec && ec != http::error::need_buffer) {
+      body.append(relay.data(), held);
+      co_return ec;
+    }
+  }
+  body.append(relay.data(), held);
+  co_return error_code{};
+}
+
+// --- a request, as a client sends it ------------------------------------------------------------
+
+struct Request {
+  Head head;
+  std::string body;
+  error_code body_error;
+  bool finished = false;  // false: still waiting for bytes
+  std::size_t taken = 0;  // bytes read off the stream
+  std::string rest;       // what follows, for the next request
+};
+
+net::awaitable<void> receive(Wire<RequestParser>& wire, const HeadLimits& limits, Request& out) {
+  out.head = co_await read_head(wire.reads, wire.buffer, limits, wire.parser);
+  if (out.head.refusal || out.head.error) co_return;
+  // What came behind the head starts the body: its chunk lines are checked before any read.
+  const bool chunked = out.head.framing.kind == BodyFraming::Kind::chunked;
+  ChunkLines lines;
+  if (chunked && !lines.feed(readable(wire.buffer))) {
+    out.body_error = http::error::bad_chunk;
+    co_return;
+  }
+  ChunkCheckedStream<PieceStream> from(wire.reads, chunked ? &lines : nullptr);
+  if (wire.parser.is_done()) co_return;
+  out.body_error = co_await hold_body(from, wire.buffer, wire.parser, out.body);
+  if (out.body_error) co_return;
+  out.body_error = co_await relay_some(from, wire.buffer, wire.parser, out.body);
+}
+
+Request receive_request(std::string_view bytes, std::size_t read_size, bool stays_open = false,
+                        const HeadLimits& limits = small_limits()) {
+  Wire<RequestParser> wire(bytes, read_size, stays_open);
+  Request got;
+  got.finished = wire.run(receive(wire, limits, got));
+  got.taken = wire.taken();
+  got.rest = wire.rest();
+  return got;
+}
+
+// Reads at every size in kReadSizes give what `check` wants.
+template <typename Check>
+void at_every_read_size(std::string_view bytes, Check check, bool stays_open = false) {
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE("read size " + std::to_string(size));
+    check(receive_request(bytes, size, stays_open), size);
+  }
+}
+
+constexpr std::string_view kNext = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+
+TEST(RequestOverAStream, ALengthBodyArrivesWholeAndTheNextRequestWaits) {
+  const std::string request =
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nhello, world" + std::string(kNext);
+  at_every_read_size(request, [](const Request& got, std::size_t) {
+    ASSERT_TRUE(got.finished);
+    EXPECT_FALSE(got.head.refusal);
+    EXPECT_EQ(got.head.framing, (BodyFraming{BodyFraming::Kind::length, 12}));
+    EXPECT_FALSE(got.body_error) << got.body_error.message();
+    EXPECT_EQ(got.body, "hello, world");
+    EXPECT_EQ(got.rest, kNext);  // pipelined: untouched, whether buffered or not yet read
+  });
+}
+
+TEST(RequestOverAStream, AChunkedBodyWithExtensionsAndATrailerArrivesByteExact) {
+  const std::string request =
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;name=value\r\nhello\r\n7 ; a=\"b c\"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n" +
+      std::string(kNext);
+  at_every_read_size(request, [](const Request& got, std::size_t) {
+    ASSERT_TRUE(got.finished);
+    EXPECT_EQ(got.head.framing.kind, BodyFraming::Kind::chunked);
+    EXPECT_FALSE(got.body_error) << got.body_error.message();
+    EXPECT_EQ(got.body, "hello, world");
+    EXPECT_EQ(got.rest, kNext);
+  });
+}
+
+// The next request follows the last chunk in the same read: its bytes are not chunk lines (a bare
+// LF there must not fail this body) and stay for the next head.
+TEST(RequestOverAStream, BytesAfterTheLastChunkAreNotCheckedAsChunkLines) {
+  const std::string next = "GET /n HTTP/1.1\nHost: x\n\n";
+  const std::string request =
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+      next;
+  at_every_read_size(request, [&](const Request& got, std::size_t) {
+    ASSERT_TRUE(got.finished);
+    EXPECT_FALSE(got.body_error) << got.body_error.message();
+    EXPECT_EQ(got.body, "abc");
+    EXPECT_EQ(got.rest, next);
+  });
+}
+
+struct Malformed {
+  const char* name;
+  std::string body;  // the chunked body as sent, up to and including the offending byte
+  error_code error;  // what the read fails with
+};
+
+// A malformed chunk line fails the body read as soon as its bytes are read, though the client has
+// not closed and more bytes are on their way: nothing waits for a CRLF or the end.
+TEST(RequestOverAStream, AMalformedChunkLineFailsTheReadAtOnce) {
+  const std::vector<Malformed> cases{
+      {"BareLfAfterSize", "5\n", http::error::bad_chunk},
+      {"BareLfAfterData", "5\r\nhello\n", http::error::bad_chunk},
+      {"BareLfInTrailer", "5\r\nhello\r\n0\r\nX-T: 1\n", http::error::bad_chunk},
+      {"BadHex", "5\r\nhello\r\nzz", http::error::bad_chunk},
+      {"NoSize", "5\r\nhello\r\n;a\r\n", http::error::bad_chunk},
+      // ChunkLines lets the bytes of a long extension pass; the parser's limit refuses it once
+      // its line is complete.
+      {"OverlongExtension", "a;a=" + std::string(kMaxChunkExtensions, 'x') + "\r\n",
+       http::error::bad_chunk_extension},
+  };
+  const std::string head = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // What follows would continue a 10-byte chunk correctly: only the offending line fails.
+  const std::string more = "abcdefghij\r\n0\r\n\r\n" + std::string(kNext);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string request = head + c.body + more;
+    at_every_read_size(
+        request,
+        [&](const Request& got, std::size_t size) {
+          ASSERT_TRUE(got.finished) << "the read waited for more bytes";
+          EXPECT_EQ(got.body_error, c.error) << got.body_error.message();
+          // No read beyond the one that brought the offending byte (the stream is open).
+          EXPECT_LE(got.taken, std::max(head.size() + c.body.size() + size - 1, size));
+        },
+        /*stays_open=*/true);
+  }
+}
+
+TEST(RequestOverAStream, AChunkedBodyOverTheLimitFailsAtItsSize) {
+  const std::string request = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                              std::string("3e9\r\n") + std::string(1001, 'a') + "\r\n0\r\n\r\n";
+  at_every_read_size(request, [](const Request& got, std::size_t) {
+    ASSERT_TRUE(got.finished);
+    EXPECT_EQ(got.body_error, http::error::body_limit);
+    EXPECT_EQ(got.body, "");  // refused by its chunk size, before any of its bytes
+  });
+}
+
+TEST(RequestOverAStream, AClientGoneInsideItsBodyIsAPartialMessage) {
+  const std::string request = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello";
+  at_every_read_size(request, [](const Request& got, std::size_t) {
+    ASSERT_TRUE(got.finished);
+    EXPECT_EQ(got.body_error, http::error::partial_message);
+    EXPECT_EQ(got.body, "hello");
+  });
+}
+
+// --- the same verdicts at every read size ---------------------------------------------------
+
+struct Case {
+  std::string name;
+  std::string bytes;
+};
+
+std::vector<Case> verdict_cases() {
+  std::vector<Case> cases{
+      {"Get", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"LeadingEmptyLines", "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"LoneCrBeforeTheRequestLine", "\rGET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"Pipelined", "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(kNext)},
+      {"LengthBody", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"},
+      {"LengthAtTheLimit",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b')},
+      {"Chunked",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "1;a=b\r\nx\r\n10\r\n0123456789abcdef\r\n0\r\nT: 1\r\nU: 2\r\n\r\n"},
+      {"ChunkedBareLf",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n"},
+      {"ChunkedFramingInTrailer",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "3\r\nabc\r\n0\r\nContent-Length: 3\r\n\r\n"},
+      {"HeadCutShort", "GET / HTTP/1.1\r\nHost: x\r\n"},
+      {"RequestLineAtTheLimit", get_line("GET /" + std::string(86, 'a') + " HTTP/1.1")},
+      {"HeaderBlockAtTheLimit", post("X-A: " + std::string(184, 'a') + "\r\n")},
+      {"HeaderBlockOverTheLimit", post("X-A: " + std::string(185, 'a') + "\r\n")},
+      // A bare LF past a limit: which one is seen first must not depend on the reads.
+      {"BareLfPastTheHeaderLimit", post("X-A: " + std::string(195, 'a') + "\n")},
+      {"BareLfPastTheRequestLineLimit",
+       "GET /" + std::string(120, 'a') + " HTTP/1.1\nHost: x\r\n\r\n"},
+  };
+  for (const Shape& shape : refused_heads()) cases.push_back({shape.name, shape.bytes});
+  return cases;
+}
+
+// What a client would see of a request: the verdict on its head, how the body read ended, and
+// when it ended cleanly the body relayed and what is left for the next request. After a failed
+// read the connection is done with, and the body bytes relayed before it depend on the reads by
+// design: the session streams what passed and ends the upstream connection before the last chunk.
+std::string summary(const Request& got) {
+  std::string s = got.finished ? "" : "waiting; ";
+  s += "refusal " + std::to_string(got.head.refusal ? static_cast<int>(*got.head.refusal) : 0);
+  s += "; head error " + got.head.error.message();
+  s += "; framing " + std::to_string(static_cast<int>(got.head.framing.kind)) + "/" +
+       std::to_string(got.head.framing.length);
+  s += "; body error " + got.body_error.message();
+  if (!got.head.refusal && !got.head.error && !got.body_error) {
+    s += "; body [" + got.body + "]; rest [" + got.rest + "]";
+  }
+  return s;
+}
+
+TEST(RequestOverAStream, TheVerdictsDoNotDependOnWhereReadsSplit) {
+  for (const Case& c : verdict_cases()) {
+    SCOPED_TRACE(c.name);
+    const Request whole = receive_request(c.bytes, kWhole);
+    EXPECT_TRUE(whole.finished);
+    for (const std::size_t size : kReadSizes) {
+      EXPECT_EQ(summary(receive_request(c.bytes, size)), summary(whole)) << "read size " << size;
+    }
+  }
+}
+
+// The table's statuses hold when the heads arrive a byte at a time too.
+TEST(RequestOverAStream, RefusedHeadsGetTheirStatusAtEveryReadSize) {
+  for (const Shape& shape : refused_heads()) {
+    SCOPED_TRACE(shape.name);
+    for (const std::size_t size : kReadSizes) {
+      EXPECT_EQ(receive_request(shape.bytes, size).head.refusal, shape.status) << size;
+    }
+  }
+}
+
+// --- an upstream's response -------------------------------------------------------------------
+
+struct Response {
+  bool bare_lf = false;
+  std::optional<SimpleResponse> simple;
+  unsigned status = 0;
+  std::string body;
+  error_code error;
+  bool finished = false;
+  std::size_t taken = 0;
+  std::string rest;
+};
+
+// Session::receive_response_head: find the head's end as reads arrive. The first read asks for
+// one pool block (kFirstRead), which the 3-byte stream answers with 3 bytes.
+net::awaitable<std::size_t> find_response_head(PieceStream& stream, beast::flat_buffer& buffer,
+                                               bool& bare_lf) {
+  std::size_t scanned = 0;
+  for (;;) {
+    const std::size_t end = find_head_end(readable(buffer), scanned, bare_lf);
+    if (end > 0 || bare_lf) co_return end;
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), as_values);
+    if (ec) co_return 0;
+    buffer.commit(n);
+  }
+}
+
+// Session::relay_simple_response's reads: never more than the body's remaining bytes.
+net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buffer& buffer,
+                                            std::uint64_t length, std::string& body) {
+  for (;;) {
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    body.append(readable(buffer).substr(0, take));
+    buffer.consume(take);
+    length -= take;
+    if (length == 0) co_return error_code{};
+    auto [ec, n] = co_await stream.async_read_some(
+        buffer.prepare(static_cast<std::size_t>(std::min<std::uint64_t>(length, kReadChunk))),
+        as_values);
+    if (ec) co_return ec;
+    buffer.commit(n);
+  }
+}
+
+net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
+  const std::size_t end = co_await find_response_head(wire.reads, wire.buffer, out.bare_lf);
+  if (end == 0) co_return;
+  const std::string_view head = readable(wire.buffer).substr(0, end);
+  out.simple = parse_simple_response(head);
+  if (out.simple) {
+    out.status = out.simple->status;
+    wire.buffer.consume(end);
+    out.error = co_await read_simple_body(wire.reads, wire.buffer,
+                                          out.simple->content_length.value_or(0), out.body);
+    co_return;
+  }
+  // Any other head goes through Beast's parser, its chunk lines through ChunkCheckedStream.
+  ResponseParser& parser = wire.parser;
+  parser.body_limit(boost::none);
+  error_code ec;
+  wire.buffer.consume(parser.put(net::buffer(head.data(), head.size()), ec));
+  out.status = parser.get().result_int();
+  if (ec || !parser.is_header_done()) {
+    out.error = ec ? ec : http::error::partial_message;
+    co_return;
+  }
+  ChunkLines lines;
+  if (parser.chunked() && !lines.feed(readable(wire.buffer))) {
+    out.error = http::error::bad_chunk;
+    co_return;
+  }
+  ChunkCheckedStream<PieceStream> from(wire.reads, parser.chunked() ? &lines : nullptr);
+  out.error = co_await relay_some(from, wire.buffer, parser, out.body);
+}
+
+Response receive_response(std::string_view bytes, std::size_t read_size, bool stays_open) {
+  Wire<ResponseParser> wire(bytes, read_size, stays_open);
+  Response got;
+  got.finished = wire.run(receive(wire, got));
+  got.taken = wire.taken();
+  got.rest = wire.rest();
+  return got;
+}
+
+constexpr std::string_view kChunkedHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// An upstream connection stays open after its response; anything it sent after the body (a
+// misbehaving backend) stays unread or buffered, where the session sees it and does not reuse the
+// connection.
+TEST(ResponseOverAStream, ALengthResponseIsReadToItsLengthAndNoFurther) {
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-A: b\r\n\r\nhello, world";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    const Response got = receive_response(response + "extra", size, /*stays_open=*/true);
+    ASSERT_TRUE(got.finished);
+    ASSERT_TRUE(got.simple);
+    EXPECT_EQ(got.status, 200u);
+    EXPECT_EQ(got.simple->content_length, 12u);
+    EXPECT_FALSE(got.error) << got.error.message();
+    EXPECT_EQ(got.body, "hello, world");
+    EXPECT_EQ(got.rest, "extra");
+  }
+}
+
+TEST(ResponseOverAStream, AChunkedResponseArrivesByteExact) {
+  const std::string response = std::string(kChunkedHead) +
+                               "5;ext=1\r\nhello\r\n7\r\n, world\r\n"
+                               "0\r\nX-Checksum: abc\r\n\r\n";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    const Response got = receive_response(response, size, /*stays_open=*/true);
+    ASSERT_TRUE(got.finished) << "the body's end was not seen";
+    EXPECT_FALSE(got.simple);
+    EXPECT_EQ(got.status, 200u);
+    EXPECT_FALSE(got.error) << got.error.message();
+    EXPECT_EQ(got.body, "hello, world");
+    EXPECT_EQ(got.rest, "");
+  }
+}
+
+TEST(ResponseOverAStream, AMalformedChunkFailsAtOnce) {
+  for (const std::string body : {"5\nhello\r\n", "5\r\nhello\n0\r\n", "5\r\nhelloXY", "g\r\n",
+                                 "5\r\nhello\r\n0\r\nX-T: 1\n\r\n"}) {
+    SCOPED_TRACE(body);
+    const std::string response = std::string(kChunkedHead) + body;
+    for (const std::size_t size : kReadSizes) {
+      SCOPED_TRACE(size);
+      // The upstream keeps the connection open and sends more: only the check ends the read.
+      const Response got = receive_response(response + "more bytes\r\n", size, true);
+      ASSERT_TRUE(got.finished) << "the read waited for more bytes";
+      EXPECT_EQ(got.error, http::error::bad_chunk) << got.error.message();
+      EXPECT_LE(got.taken, std::max(response.size() + size - 1, size));
+    }
+  }
+}
+
+TEST(ResponseOverAStream, ABareLfInTheHeadIsFoundAtEveryReadSize) {
+  const std::string response = "HTTP/1.1 200 OK\r\nA: b\nContent-Length: 0\r\n\r\n";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    const Response got = receive_response(response, size, true);
+    ASSERT_TRUE(got.finished);
+    EXPECT_TRUE(got.bare_lf);
+  }
+}
+
+}  // namespace
+}  // namespace bgp::testing
