@@ -331,7 +331,7 @@ class Session {
     ex.method = request.method_string();
     ex.target = request.target();
     ex.client_keep_alive = request.keep_alive();
-    ex.upgrade = parser.upgrade();
+    ex.upgrade = parser.upgrade() && !asks_for_h2c(request);
     ex.expects_continue = expects_continue(request);
     return Head::ready;
   }

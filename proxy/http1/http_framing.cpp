@@ -90,6 +90,16 @@ bool expects_continue(const http::request_header<>& head) noexcept {
   return it != head.end() && iequals(trim(it->value()), "100-continue");
 }
 
+bool asks_for_h2c(const http::request_header<>& head) noexcept {
+  for (const auto& field : head) {
+    if (field.name() != http::field::upgrade) continue;
+    for (auto token : http::token_list{field.value()}) {
+      if (iequals(token, "h2c")) return true;
+    }
+  }
+  return false;
+}
+
 bool is_idempotent(http::verb method) noexcept {
   switch (method) {
     case http::verb::get:

@@ -38,6 +38,10 @@ void add_via(http::fields& fields, unsigned received_version);
 
 bool expects_continue(const http::request_header<>& head) noexcept;
 
+// Whether the request asks to upgrade to h2c (RFC 7540 section 3.2, removed by RFC 9113): such a
+// request is served as HTTP/1.1, its Upgrade not followed (HTTP/2 is by prior knowledge or ALPN).
+bool asks_for_h2c(const http::request_header<>& head) noexcept;
+
 // Requests that may be sent again after an upstream dropped them (RFC 9110 section 9.2.2).
 bool is_idempotent(http::verb method) noexcept;
 

@@ -17,6 +17,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include "proxy/http1/chunk_checked_stream.h"
+#include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/syntax.h"
@@ -486,11 +488,22 @@ class Http2Front final : public http2::ServerEvents {
     stream.response_started = true;
     wake_writer();
     std::string chunk(kRelayChunk, '\0');
+    // A chunked body's lines are checked as they arrive, starting with what came behind the head.
+    ChunkLines lines;
+    ChunkCheckedStream<UpstreamStream> upstream(*stream.upstream,
+                                                parser.chunked() ? &lines : nullptr);
+    const auto buffered = buffer.data();
+    if (parser.chunked() &&
+        !lines.feed({static_cast<const char*>(buffered.data()), buffered.size()})) {
+      upstream_failed(stream, http::error::bad_chunk, false);
+      codec_.reset(stream.id, kInternalError);
+      co_return;
+    }
     while (body && !parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
-      auto [read_ec, n] = co_await http::async_read(*stream.upstream, buffer, parser, as_values);
+      auto [read_ec, n] = co_await http::async_read(upstream, buffer, parser, as_values);
       const std::size_t got = chunk.size() - parser.get().body().size;
       if (got > 0 && !stream.client_gone) {
         codec_.submit_data(stream.id, {chunk.data(), got});

@@ -78,6 +78,23 @@ TEST_F(Http2Test, WithoutH2cThePrefaceIsNotServed) {
   EXPECT_EQ(http_request(both.proxy_port(), "GET", "/").status, 200u);
 }
 
+// RFC 9113 removed the h2c upgrade: the request is answered over HTTP/1.1 and its Upgrade (with
+// HTTP2-Settings) goes no further.
+TEST_F(Http2Test, AnUpgradeToH2cIsAnsweredOverHttp1) {
+  Bgproxy proxy(config());
+  ASSERT_TRUE(proxy.start());
+  blue.set_echo(true);
+  const auto r = run_process({kCurl, "-s", "--http2", "--max-time", "20", "-o", "/dev/null", "-w",
+                              "%{http_code} %{http_version}", url(proxy, "/up")},
+                             30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "200 1.1");
+  const auto received = blue.received();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received.back().header("Upgrade"), "");
+  EXPECT_EQ(received.back().header("HTTP2-Settings"), "");
+}
+
 TEST_F(Http2Test, ABodyGoesUpAndALargeResponseComesBackWhole) {
   Bgproxy proxy(config());
   ASSERT_TRUE(proxy.start());

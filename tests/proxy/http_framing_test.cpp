@@ -89,5 +89,14 @@ TEST(ErrorResponse, SaysWhatHappened) {
   EXPECT_EQ(response[http::field::content_length], "16");
 }
 
+TEST(AsksForH2c, FindsTheTokenInAnyUpgradeField) {
+  http::request_header<> head;
+  EXPECT_FALSE(asks_for_h2c(head));
+  head.insert(http::field::upgrade, "websocket");
+  EXPECT_FALSE(asks_for_h2c(head));
+  head.insert(http::field::upgrade, "foo, H2C");
+  EXPECT_TRUE(asks_for_h2c(head));
+}
+
 }  // namespace
 }  // namespace bgp

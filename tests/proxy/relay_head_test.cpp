@@ -448,5 +448,55 @@ TEST(FindHeadEnd, ReportsABareLineFeed) {
   EXPECT_TRUE(bare_lf);
 }
 
+// An HTTP/2 request as an HTTP/1.1 upstream gets it: the authority as Host, the forwarding fields
+// extended, what HTTP/1 must not get from HTTP/2 dropped, and the framing the proxy chose.
+TEST(Http2ToHttp1, TheRequestHeadCarriesTheAuthorityAndTheForwardingFields) {
+  const std::vector<HeaderField> fields{{"accept", "*/*"},
+                                        {"host", "api.test"},
+                                        {"te", "trailers"},
+                                        {"content-length", "5"},
+                                        {"x-forwarded-for", "10.0.0.1"},
+                                        {"x-forwarded-proto", "forged"},
+                                        {"via", "1.1 edge"},
+                                        {"cookie", "a=1; b=2"}};
+  UpstreamRequestOptions options;
+  options.client_ip = "127.0.0.2";
+  options.framing = {BodyFraming::Kind::length, 5};
+  options.scheme = "https";
+  std::string out;
+  write_upstream_request_head(Http2RequestHead{"POST", "/p?q=1", "api.test", fields}, options, out);
+  EXPECT_EQ(out,
+            "POST /p?q=1 HTTP/1.1\r\nHost: api.test\r\naccept: */*\r\ncookie: a=1; b=2\r\n"
+            "Content-Length: 5\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.2\r\n"
+            "X-Forwarded-Proto: https\r\nVia: 1.1 edge, 2.0 bgproxy\r\n\r\n");
+
+  out.clear();
+  options.framing = {BodyFraming::Kind::chunked, 0};
+  write_upstream_request_head(Http2RequestHead{"PUT", "/", "a", {}}, options, out);
+  EXPECT_NE(out.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+}
+
+TEST(Http2ToHttp1, TheResponseFieldsLoseWhatHttp2MustNotCarry) {
+  http::response_header<> head;
+  head.version(11);
+  head.result(200);
+  head.insert("Content-Type", "text/plain");
+  head.insert("Connection", "keep-alive, X-Private");
+  head.insert("X-Private", "secret");
+  head.insert("Keep-Alive", "timeout=5");
+  head.insert("Transfer-Encoding", "chunked");
+  head.insert("Set-Cookie", "a=1");
+  head.insert("Set-Cookie", "b=2");
+  head.insert("Via", "1.0 origin");
+  std::vector<HeaderField> fields;
+  response_fields_for_http2(head, fields);
+  const std::vector<HeaderField> expected{{"content-type", "text/plain"},
+                                          {"set-cookie", "a=1"},
+                                          {"set-cookie", "b=2"},
+                                          {"via", "1.0 origin, 1.1 bgproxy"}};
+  EXPECT_EQ(fields, expected);
+}
+
 }  // namespace
 }  // namespace bgp
