@@ -145,14 +145,14 @@ class Http2Front final : public http2::ServerEvents {
     ConnectionHandle& handle = connection_.handle;
     while (codec_.wants_read()) {
       arm_idle();
-      handle.set_idle(true);  // the drain's grace ends the read (close_if_idle)
+      // Idle (no stream in flight): the end of the drain's grace cancels the read
+      // (close_if_idle), and nothing else is under way on the socket.
+      handle.set_idle(forwarders_ == 0);
       auto [ec, n] = co_await client_.async_read_some(net::buffer(buffer), as_values);
       handle.set_idle(false);
       if (ec == net::error::operation_aborted && !handle.expired() && worker_.closing_idle &&
           !draining_) {
-        draining_ = true;  // GOAWAY; the open streams finish
-        codec_.shutdown();
-        wake_writer();
+        go_away_if_draining();
         continue;
       }
       if (ec) {
@@ -160,6 +160,7 @@ class Http2Front final : public http2::ServerEvents {
         co_return;
       }
       const bool open = codec_.receive({buffer.data(), n});
+      go_away_if_draining();
       wake_writer();
       if (!open) co_return;
     }
@@ -185,6 +186,16 @@ class Http2Front final : public http2::ServerEvents {
   }
 
   void wake_writer() noexcept { writer_wake_.cancel(); }
+
+  // A draining worker takes no new streams: GOAWAY, and the streams in flight finish (a busy
+  // connection finds out at its next read or the end of a stream; an idle one when the drain's
+  // grace cancels its read).
+  void go_away_if_draining() {
+    if (!worker_.draining || draining_) return;
+    draining_ = true;
+    codec_.shutdown();
+    wake_writer();
+  }
 
   void wake_streams_awaiting_room() noexcept {
     for (auto& [id, stream] : streams_) {
@@ -225,6 +236,7 @@ class Http2Front final : public http2::ServerEvents {
                   [this](std::exception_ptr failure) {
                     log_coroutine_failure(worker_.log, failure);
                     --forwarders_;
+                    if (!ending_) go_away_if_draining();
                     if (forwarders_ == 0 && !ending_) arm_idle();
                     done_wake_.cancel();
                   });
@@ -495,8 +507,7 @@ class Http2Front final : public http2::ServerEvents {
     const auto buffered = buffer.data();
     if (parser.chunked() &&
         !lines.feed({static_cast<const char*>(buffered.data()), buffered.size()})) {
-      upstream_failed(stream, http::error::bad_chunk, false);
-      codec_.reset(stream.id, kInternalError);
+      body_failed(stream, http::error::bad_chunk);
       co_return;
     }
     while (body && !parser.is_done()) {
@@ -511,8 +522,7 @@ class Http2Front final : public http2::ServerEvents {
         wake_writer();
       }
       if (read_ec && read_ec != http::error::need_buffer) {
-        upstream_failed(stream, stream.timed(read_ec), false);
-        codec_.reset(stream.id, kInternalError);  // the client sees the body did not end well
+        body_failed(stream, stream.timed(read_ec));
         co_return;
       }
       if (!co_await wait_for_room(stream, config)) co_return;
@@ -525,6 +535,18 @@ class Http2Front final : public http2::ServerEvents {
       worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
       stream.upstream.reset();
     }
+  }
+
+  // The upstream failed after the response head went to the client: the stream is reset, so the
+  // client never takes a cut body for a whole one. The exchange keeps the status it got.
+  void body_failed(Http2Stream& stream, const error_code& ec) {
+    if (stream.client_gone) return;
+    worker_.log.debug("upstream {} failed in a body: {}", stream.exchange.endpoint->label,
+                      ec.message());
+    worker_.upstream_failed(stream.exchange, ec == net::error::timed_out ? UpstreamError::timeout
+                                                                         : UpstreamError::reset);
+    codec_.reset(stream.id, kInternalError);
+    wake_writer();
   }
 
   // Waits up to client_idle while more than kMaxQueued response bytes wait for the client.

@@ -1,6 +1,8 @@
 // The HTTP/2 front of a running bgproxy, with real clients (curl, nghttp): h2c by prior knowledge
 // on `listen`, h2 by ALPN on the TLS listener, each stream forwarded to an HTTP/1.1 backend.
+#include <csignal>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/harness.h"
+#include "integration/raw_conn.h"
 #include "support/test_certs.h"
 
 namespace bgt {
@@ -180,6 +183,43 @@ TEST_F(Http2Test, H2OverTlsIsChosenByAlpn) {
                               30s);
   ASSERT_EQ(h1.exit_code, 0) << h1.err;
   EXPECT_EQ(h1.out, "200 1.1");
+}
+
+// An upstream that dies in the middle of a body: the client sees its stream reset, never a short
+// body that looks whole; the exchange keeps its status and the color an upstream error.
+TEST_F(Http2Test, AnUpstreamThatDiesInABodyResetsTheStream) {
+  ScriptedBackend backend([](Conn& peer) {
+    if (peer.read_until("\r\n\r\n", 10s).empty()) return;
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+  });  // the connection closes here
+  Bgproxy proxy(make_config({.blue = {backend.address()},
+                             .green = {backend.address()},
+                             .top = "protocols: [http1, h2c]\n"}));
+  ASSERT_TRUE(proxy.start());
+  const auto r = h2c({"-o", "/dev/null", "-w", "%{http_code}", url(proxy)});
+  EXPECT_NE(r.exit_code, 0) << "curl must see the stream fail";
+  EXPECT_EQ(r.out, "200");
+  EXPECT_TRUE(wait_until([&] {
+    const auto metrics = proxy.admin("GET", "/metrics").body;
+    return metric_sum(metrics, "bgproxy_upstream_errors_total", {R"(kind="reset")"}) == 1 &&
+           metric_sum(metrics, "bgproxy_requests_total", {R"(code="2xx")"}) == 1;
+  }));
+}
+
+// SIGTERM while a stream waits for its upstream: the stream is answered, then the proxy exits.
+TEST_F(Http2Test, ADrainLetsAStreamInFlightFinish) {
+  blue.set_latency(1500ms);
+  Bgproxy proxy(config());
+  ASSERT_TRUE(proxy.start());
+  auto client = std::async(std::launch::async, [&] {
+    return h2c({"-o", "/dev/null", "-w", "%{http_code} %{http_version}", url(proxy, "/slow")});
+  });
+  ASSERT_TRUE(wait_until([&] { return blue.received().size() == 1; }));
+  proxy.signal(SIGTERM);
+  const auto r = client.get();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "200 2");
+  EXPECT_EQ(proxy.wait_exit(10s), 0);
 }
 
 }  // namespace
