@@ -186,6 +186,7 @@ class Loader {
   void read_tls_version(const Value& value, TlsVersion& target);
   void read_alpn(const Value& list, std::vector<std::string>& target);
   void read_protocols(const Value& list, bool& h2c);
+  void read_grpc_codes(const Value& list, GrpcCodeSet& target);
   // The names of a non-empty list without duplicates, each one of `known`; nullopt after an error.
   std::optional<std::vector<std::string>> read_names(const Value& list,
                                                      const std::vector<std::string>& known);
@@ -494,6 +495,8 @@ Fields Loader::root_fields(Config& c) {
       section("routing", routing_fields(c.routing)),
       section("timeouts", timeouts_fields(c.timeouts)),
       section("limits", limits_fields(c.limits)),
+      section("grpc", {{"error_codes",
+                        [this, &c](const Value& v) { read_grpc_codes(v, c.grpc.error_codes); }}}),
       text("state_file", c.state_file),
       section("fleet", fleet_fields(c.fleet)),
       section("notify", {text("webhook", c.notify.webhook, config_detail::check_webhook_url),
@@ -604,6 +607,31 @@ void Loader::read_protocols(const Value& list, bool& h2c) {
     return;
   }
   h2c = std::find(names->begin(), names->end(), "h2c") != names->end();
+}
+
+// A list of gRPC codes by name or number; [] counts no gRPC status as an error.
+void Loader::read_grpc_codes(const Value& list, GrpcCodeSet& target) {
+  if (!list.node.IsSequence()) {
+    fail(list, fmt::format("expected a list of gRPC codes like [UNAVAILABLE, 13], got {}",
+                           describe_kind(list.node)));
+    return;
+  }
+  const auto errors_before = errors_.size();
+  GrpcCodeSet codes;
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    const Value item = element(list, i);
+    const auto text = scalar(item, "a gRPC code");
+    if (!text) continue;
+    const auto code = grpc_code_from_text(*text);
+    if (!code) {
+      fail(item, fmt::format("unknown gRPC code '{}': expected a name like UNAVAILABLE or a "
+                             "number from 0 to 16",
+                             *text));
+    } else {
+      codes.add(*code);
+    }
+  }
+  if (errors_.size() == errors_before) target = codes;
 }
 
 Fields Loader::health_check_fields(HealthCheckConfig& hc) {

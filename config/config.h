@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/color.h"
+#include "config/grpc_status.h"
 
 namespace bgp {
 
@@ -172,6 +173,12 @@ struct FleetConfig {
   bool operator==(const FleetConfig&) const = default;
 };
 
+// How gRPC exchanges are judged (docs/http2.md, "gRPC").
+struct GrpcConfig {
+  GrpcCodeSet error_codes = kDefaultGrpcErrorCodes;  // statuses that count as the server failing
+  bool operator==(const GrpcConfig&) const = default;
+};
+
 struct Config {
   Address listen{"127.0.0.1", 8080};
   bool h2c = false;      // `protocols: [http1, h2c]`: HTTP/2 by prior knowledge on `listen` too
@@ -183,6 +190,7 @@ struct Config {
   RoutingConfig routing;
   TimeoutsConfig timeouts;
   LimitsConfig limits;
+  GrpcConfig grpc;
   std::string state_file;
   FleetConfig fleet;
   NotifyConfig notify;

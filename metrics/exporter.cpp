@@ -174,6 +174,24 @@ MetricFamily upstream_errors_family(const StatsTotals& totals) {
   return family;
 }
 
+// gRPC exchanges by color and the status their client got (split and override traffic; a code
+// appears once counted).
+MetricFamily grpc_responses_family(const StatsTotals& totals) {
+  auto family = make_family("bgproxy_grpc_responses_total",
+                            "gRPC responses, by color and the gRPC status the client got.",
+                            MetricType::Counter);
+  for (const Color color : kColors) {
+    for (std::size_t code = 0; code < kGrpcCodes; ++code) {
+      const auto count = totals.of(color).grpc[code] + totals.overridden[index(color)].grpc[code];
+      if (count == 0) continue;
+      family.metric.push_back(
+          counter(static_cast<double>(count),
+                  {label("color", name(color)), label("code", std::string(kGrpcCodeNames[code]))}));
+    }
+  }
+  return family;
+}
+
 // Each endpoint's requests, latency, failures and pool use (slots: metrics/stats.h). An endpoint
 // removed by a reload keeps its series, frozen, until the process restarts.
 std::vector<MetricFamily> endpoint_families(const std::vector<EndpointSlotName>& names,
@@ -492,6 +510,7 @@ std::vector<MetricFamily> Exporter::Collect() const {
   families.push_back(requests_family(lanes));
   families.push_back(duration_family(lanes));
   families.push_back(upstream_errors_family(totals));
+  families.push_back(grpc_responses_family(totals));
   families.push_back(downstream_connections_family(totals));
   const auto endpoint_names = stats_.endpoint_names();
   for (auto& family : endpoint_families(endpoint_names, stats_.endpoint_totals())) {

@@ -65,6 +65,7 @@ void for_each_field(ColorTotals& totals, Source& source, Op&& op) {
   }
   op(totals.latency_sum_micros, source.latency_sum_micros);
   op(totals.latency, source.latency);
+  for (std::size_t k = 0; k < kGrpcCodes; ++k) op(totals.grpc[k], source.grpc[k]);
 }
 
 }  // namespace
@@ -87,12 +88,19 @@ StatsTotals StatsTotals::since(const StatsTotals& earlier) const {
   return window;
 }
 
+bool counts_as_error(unsigned status, std::optional<std::uint8_t> grpc_status,
+                     const GrpcCodeSet& grpc_errors) noexcept {
+  return status >= 500 || (grpc_status && grpc_errors.contains(*grpc_status));
+}
+
 void StatsShard::record_request(Route route, Color color, unsigned status,
-                                std::chrono::microseconds latency) noexcept {
+                                std::chrono::microseconds latency,
+                                std::optional<std::uint8_t> grpc_status, bool error) noexcept {
   auto& lane = lanes_[lane_index(route, color)];
   const auto micros = static_cast<std::uint64_t>(latency.count() < 0 ? 0 : latency.count());
   lane.requests.add();
-  if (status >= 500) lane.errors.add();
+  if (error) lane.errors.add();
+  if (grpc_status && *grpc_status < kGrpcCodes) lane.grpc[*grpc_status].add();
   const unsigned status_class = status / 100;
   if (status_class >= 1 && status_class <= kStatusClasses) lane.by_class[status_class - 1].add();
   lane.latency_sum_micros.add(micros);

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/color.h"
+#include "config/grpc_status.h"
 #include "metrics/histogram.h"
 
 namespace bgp {
@@ -47,13 +49,15 @@ std::string_view name(Route route) noexcept;  // "split", "override", "none" (th
 // two such sums).
 struct ColorTotals {
   std::uint64_t requests = 0;
-  std::uint64_t errors = 0;  // responses with status >= 500, the proxy's own 502/503/504 included
+  std::uint64_t errors =
+      0;  // as counts_as_error() says: 5xx, and gRPC statuses of grpc.error_codes
   std::array<std::uint64_t, kStatusClasses> by_class{};  // [0] = 1xx ... [4] = 5xx
   // Failed upstream attempts of the color, whatever the route: kept in the split lane only (for
   // the metrics; the judge reads requests, errors and latency).
   std::array<std::uint64_t, kUpstreamErrorKinds> upstream_errors{};
   std::uint64_t latency_sum_micros = 0;
   LatencyHistogram latency;
+  std::array<std::uint64_t, kGrpcCodes> grpc{};  // gRPC exchanges, by the status the client got
 
   double error_rate() const noexcept {
     return requests ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;
@@ -131,13 +135,25 @@ struct EndpointSlotName {
   std::string endpoint;  // "host:port" as configured
 };
 
+// Whether a finished request counts as an error for the judge: a 5xx (the proxy's own 502, 503
+// and 504 included), or, for a gRPC exchange, a status among `grpc_errors` (a gRPC error travels
+// in a 200).
+bool counts_as_error(unsigned status, std::optional<std::uint8_t> grpc_status,
+                     const GrpcCodeSet& grpc_errors) noexcept;
+
 // One worker's shard. Cache-line aligned so that two workers never share a line.
 class alignas(64) StatsShard {
  public:
   // Records one finished request, once, on every exit path, in the lane of its route and color
   // (the color is ignored for Route::refused).
+  void record_request(Route route, Color color, unsigned status, std::chrono::microseconds latency,
+                      std::optional<std::uint8_t> grpc_status, bool error) noexcept;
+  // An HTTP exchange: an error when its status is.
   void record_request(Route route, Color color, unsigned status,
-                      std::chrono::microseconds latency) noexcept;
+                      std::chrono::microseconds latency) noexcept {
+    record_request(route, color, status, latency, std::nullopt,
+                   counts_as_error(status, std::nullopt, {}));
+  }
   void record_upstream_error(Color color, UpstreamError kind) noexcept;
   void connection_opened() noexcept { opened_.add(); }
   void connection_closed() noexcept { closed_.add(); }
@@ -171,6 +187,7 @@ class alignas(64) StatsShard {
     std::array<SingleWriterCounter, kStatusClasses> by_class;
     std::array<SingleWriterCounter, kUpstreamErrorKinds> upstream_errors;
     ShardHistogram latency;
+    std::array<SingleWriterCounter, kGrpcCodes> grpc;
   };
   PerEndpoint* endpoint(std::uint16_t slot) noexcept {
     return slot < kMaxEndpointSlots ? &endpoints_[slot] : nullptr;

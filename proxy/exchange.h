@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "config/color.h"
@@ -30,7 +31,8 @@ struct Exchange {
   const Endpoint* endpoint = nullptr;
   int attempt = 0;  // upstream attempts before the current one
 
-  unsigned status = 0;           // the status the client got
+  unsigned status = 0;                      // the status the client got
+  std::optional<std::uint8_t> grpc_status;  // a gRPC exchange's status, as the client got it
   std::uint64_t bytes_sent = 0;  // bytes of the response written to the client, head included
 };
 

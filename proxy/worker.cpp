@@ -118,7 +118,10 @@ void WorkerContext::record(const Exchange& exchange, std::string_view client,
       exchange.finished_at == Clock::time_point{} ? Clock::now() : exchange.finished_at;
   const auto latency =
       std::chrono::duration_cast<std::chrono::microseconds>(end - exchange.received_at);
-  stats.record_request(exchange.route, exchange.color, exchange.status, latency);
+  const bool error =
+      counts_as_error(exchange.status, exchange.grpc_status, config_of(snapshot).grpc.error_codes);
+  stats.record_request(exchange.route, exchange.color, exchange.status, latency,
+                       exchange.grpc_status, error);
   if (exchange.endpoint) {
     stats.record_endpoint_request(exchange.endpoint->stats_slot, exchange.status, latency);
   }

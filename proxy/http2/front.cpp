@@ -17,6 +17,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include "config/grpc_status.h"
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
@@ -87,6 +88,7 @@ struct Http2Stream final : DeadlineWheel::Entry {
   bool client_gone = false;  // the client reset the stream, or the connection ended
   bool response_started = false;
   bool awaiting_room = false;  // waits for the writer to take queued response bytes
+  bool grpc = false;           // content-type application/grpc*: answered and judged as gRPC
   net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
   std::optional<UpstreamStream> upstream;
   bool upstream_reused = false;
@@ -280,6 +282,8 @@ class Http2Front final : public http2::ServerEvents {
     ex.version = 20;
     ex.method = stream.head.method;
     ex.target = stream.head.path;
+    const auto content_type = HeaderView(stream.head.fields).first("content-type");
+    stream.grpc = content_type && content_type->starts_with("application/grpc");
     if (stream.head.refusal) {
       respond_own(stream, *stream.head.refusal);
     } else if (stream.head.method == "CONNECT") {
@@ -496,6 +500,7 @@ class Http2Front final : public http2::ServerEvents {
     std::vector<http2::Field> fields;
     response_fields_for_http2(parser.get(), fields);
     const bool body = !parser.is_done() && !response_has_no_body(method_of(stream), ex.status);
+    if (!body) note_grpc_status(stream, parser.get());
     codec_.submit_response(stream.id, ex.status, fields, !body);
     stream.response_started = true;
     wake_writer();
@@ -527,9 +532,12 @@ class Http2Front final : public http2::ServerEvents {
       }
       if (!co_await wait_for_room(stream, config)) co_return;
     }
-    codec_.submit_end(stream.id, {});
-    wake_writer();
+    if (body) {
+      codec_.submit_end(stream.id, {});
+      wake_writer();
+    }
     ex.finished_at = Clock::now();
+    note_grpc_status(stream, parser.get());  // trailers are among the fields once the body ended
     if (parser.is_done() && parser.keep_alive() && buffer.size() == 0 &&
         stream.upstream->buffered_input() == 0 && !worker_.draining) {
       worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
@@ -597,23 +605,50 @@ class Http2Front final : public http2::ServerEvents {
     return Step::failed;
   }
 
-  // The proxy's own answer (an error) with a short text body, unless the client is gone.
+  // The proxy's own answer (an error) with a short text body, unless the client is gone; to a
+  // gRPC request, a gRPC status in a trailers-only response (docs/http2.md, "gRPC").
   void respond_own(Http2Stream& stream, unsigned status) {
     Exchange& ex = stream.exchange;
     ex.status = status;
     if (stream.client_gone || status == kClientClosedRequest) return;
     const auto code = static_cast<http::status>(status);
-    const std::string body = fmt::format("{} {}\n", status, http::obsolete_reason(code));
-    const std::array<http2::Field, 2> fields{
-        http2::Field{"content-type", "text/plain; charset=utf-8"},
-        http2::Field{"content-length", std::to_string(body.size())}};
-    codec_.submit_response(stream.id, status, fields, false);
-    codec_.submit_data(stream.id, body);
-    codec_.submit_end(stream.id, {});
+    const std::string text = fmt::format("{} {}", status, http::obsolete_reason(code));
+    if (stream.grpc) {
+      const std::uint8_t grpc_status = grpc_status_for_http(status);
+      const std::array<http2::Field, 3> fields{
+          http2::Field{"content-type", "application/grpc"},
+          http2::Field{"grpc-status", std::to_string(grpc_status)},
+          http2::Field{"grpc-message", "bgproxy: " + text}};
+      codec_.submit_response(stream.id, 200, fields, true);
+      ex.status = 200;
+      ex.grpc_status = grpc_status;
+    } else {
+      const std::string body = text + "\n";
+      const std::array<http2::Field, 2> fields{
+          http2::Field{"content-type", "text/plain; charset=utf-8"},
+          http2::Field{"content-length", std::to_string(body.size())}};
+      codec_.submit_response(stream.id, status, fields, false);
+      codec_.submit_data(stream.id, body);
+      codec_.submit_end(stream.id, {});
+      ex.bytes_sent += body.size();
+    }
     stream.response_started = true;
-    ex.bytes_sent += body.size();
     ex.finished_at = Clock::now();
     wake_writer();
+  }
+
+  // A gRPC exchange's status, as its client will read it: grpc-status in the head (a
+  // trailers-only response) or the trailers, else derived from the HTTP status.
+  static void note_grpc_status(Http2Stream& stream, const http::response_header<>& response) {
+    if (!stream.grpc) return;
+    const auto it = response.find("grpc-status");
+    if (it != response.end()) {
+      if (const auto code = grpc_code_from_text(http1::trim(it->value()))) {
+        stream.exchange.grpc_status = code;
+        return;
+      }
+    }
+    stream.exchange.grpc_status = grpc_status_for_http(response.result_int());
   }
 
   static void discard_upstream(Http2Stream& stream) noexcept {

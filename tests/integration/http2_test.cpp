@@ -222,5 +222,32 @@ TEST_F(Http2Test, ADrainLetsAStreamInFlightFinish) {
   EXPECT_EQ(proxy.wait_exit(10s), 0);
 }
 
+// A real gRPC client (grpcio) through the HTTP/2 front: the proxy's own answers are gRPC
+// statuses in trailers-only responses, counted by color and code.
+TEST_F(Http2Test, AGrpcClientGetsUnavailableFromTheProxyItself) {
+  blue.stop();  // connects fail
+  Bgproxy proxy(config());
+  ASSERT_TRUE(proxy.start());
+  const std::string script =
+      "import grpc, sys\n"
+      "channel = grpc.insecure_channel(sys.argv[1])\n"
+      "call = channel.unary_unary('/echo.Echo/Say', request_serializer=lambda b: b,\n"
+      "                           response_deserializer=lambda b: b)\n"
+      "try:\n"
+      "    call(b'hi', timeout=10)\n"
+      "    print('OK')\n"
+      "except grpc.RpcError as e:\n"
+      "    print(e.code().name, e.details())\n";
+  const auto r = run_process(
+      {"/usr/bin/python3", "-c", script, fmt::format("127.0.0.1:{}", proxy.proxy_port())}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "UNAVAILABLE bgproxy: 502 Bad Gateway\n");
+  EXPECT_TRUE(wait_until([&] {
+    const auto metrics = proxy.admin("GET", "/metrics").body;
+    return metric_sum(metrics, "bgproxy_grpc_responses_total",
+                      {R"(color="blue")", R"(code="UNAVAILABLE")"}) == 1;
+  }));
+}
+
 }  // namespace
 }  // namespace bgt

@@ -180,7 +180,7 @@ TEST_F(PrometheusTest, RealPrometheusScrapesTheProxy) {
         }
         return false;
       },
-      30s, 250ms);
+      60s, 250ms);
   ASSERT_TRUE(up) << "Prometheus never saw the target up";
 
   std::set<std::string> colors;
@@ -211,7 +211,7 @@ TEST(PrometheusAlertTest, ARollbackFiresTheShippedAlert) {
                                                       "/deploy/prometheus/bgproxy-alerts.yml");
   // A first scrape with no rollback yet, so that the increase is seen.
   ASSERT_TRUE(
-      wait_until([&] { return !prometheus.query("bgproxy_rollbacks_total").empty(); }, 30s, 250ms));
+      wait_until([&] { return !prometheus.query("bgproxy_rollbacks_total").empty(); }, 60s, 250ms));
   ASSERT_TRUE(start_and_drive_until_rolled_back(proxy));
   const bool fired = wait_until(
       [&] {
@@ -221,7 +221,7 @@ TEST(PrometheusAlertTest, ARollbackFiresTheShippedAlert) {
         }
         return false;
       },
-      30s, 250ms);
+      60s, 250ms);
   EXPECT_TRUE(fired) << "the BgproxyRolledBack alert never fired";
 }
 

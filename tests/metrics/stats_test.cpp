@@ -93,6 +93,35 @@ TEST(StatsShard, UpstreamErrorsStayPerColorWhateverTheRoute) {
   EXPECT_EQ(totals.of(Color::green).requests, 0u);  // the request itself is not judged
 }
 
+// A gRPC exchange counts by the status its client got, and as an error when the caller says.
+TEST(StatsShard, GrpcStatusesAreCountedPerColor) {
+  StatsRegistry registry(1);
+  auto& shard = registry.shard(0);
+  shard.record_request(Route::split, Color::green, 200, microseconds(1000), 14, true);
+  shard.record_request(Route::split, Color::green, 200, microseconds(1000), 0, false);
+  shard.record_request(Route::split, Color::green, 200, microseconds(1000), std::nullopt, false);
+  const auto totals = registry.totals();
+  const auto& green = totals.of(Color::green);
+  EXPECT_EQ(green.requests, 3u);
+  EXPECT_EQ(green.errors, 1u);
+  EXPECT_EQ(green.by_class[1], 3u);
+  EXPECT_EQ(green.grpc[14], 1u);
+  EXPECT_EQ(green.grpc[0], 1u);
+  EXPECT_EQ(totals.of(Color::blue).grpc[14], 0u);
+}
+
+// The judge's rule: a 5xx, or a gRPC status of the configured set (a gRPC error rides in a 200).
+TEST(CountsAsError, AnErrorIsA5xxOrAConfiguredGrpcStatus) {
+  EXPECT_TRUE(counts_as_error(503, std::nullopt, kDefaultGrpcErrorCodes));
+  EXPECT_FALSE(counts_as_error(404, std::nullopt, kDefaultGrpcErrorCodes));
+  EXPECT_TRUE(counts_as_error(200, 14, kDefaultGrpcErrorCodes));  // UNAVAILABLE
+  EXPECT_TRUE(counts_as_error(200, 13, kDefaultGrpcErrorCodes));  // INTERNAL
+  EXPECT_FALSE(counts_as_error(200, 5, kDefaultGrpcErrorCodes));  // NOT_FOUND: the caller's
+  EXPECT_FALSE(counts_as_error(200, 1, kDefaultGrpcErrorCodes));  // CANCELLED
+  EXPECT_FALSE(counts_as_error(200, 0, kDefaultGrpcErrorCodes));
+  EXPECT_FALSE(counts_as_error(200, 14, GrpcCodeSet{}));
+}
+
 TEST(Route, NamesAreTheMetricsLabels) {
   EXPECT_EQ(name(Route::split), "split");
   EXPECT_EQ(name(Route::override), "override");
