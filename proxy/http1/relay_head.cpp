@@ -299,8 +299,9 @@ void write_upstream_request_head(const Http2RequestHead& request,
   append_field(out, "Host", request.authority);
   for (const HeaderField& field : request.fields) {
     const std::string_view name = field.name;
-    if (name == "host" || name == "te" || name == "content-length" || name == "x-forwarded-proto") {
-      continue;
+    if (name == "host" || name == "te" || name == "content-length" || name == "expect" ||
+        name == "x-forwarded-proto") {
+      continue;  // `expect`: the proxy answers 100-continue itself
     }
     if (name == "via") {
       via.push_back(field.value);

@@ -48,8 +48,8 @@ struct Http2RequestHead {
   std::span<const HeaderField> fields;  // the regular fields
 };
 
-// The HTTP/1.1 head an upstream gets for an HTTP/2 request: Host from the authority; `host`, `te`
-// and `content-length` (framing is options.framing's) dropped; forwarding fields as above, with
+// The HTTP/1.1 head an upstream gets for an HTTP/2 request: Host from the authority; `host`, `te`,
+// `expect` (answered by the proxy) and `content-length` (framing is options.framing's) dropped; forwarding fields as above, with
 // Via "2.0 bgproxy".
 void write_upstream_request_head(const Http2RequestHead& request,
                                  const UpstreamRequestOptions& options, std::string& out);

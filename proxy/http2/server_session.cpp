@@ -7,6 +7,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "proxy/http1/request_head.h"
 #include "proxy/http1/syntax.h"
 
 namespace bgp::http2 {
@@ -383,9 +384,19 @@ void ServerSession::deliver_head(std::int32_t id, Stream& stream, bool end_strea
   RequestHead& head = stream.head;
   head.end_stream = end_stream;
   const Field* host = nullptr;
+  std::size_t expectations = 0;
+  bool continue_expected = false;
   for (const auto& field : head.fields) {
     if (field.name == "host") host = &field;
     if (field.name == "content-length") head.content_length = http1::parse_length(field.value);
+    if (field.name == "expect") {
+      ++expectations;
+      continue_expected = http1::iequals(field.value, "100-continue");
+    }
+  }
+  // Only "100-continue" can be met (RFC 9110 section 10.1.1), as on the HTTP/1 front.
+  if (!head.refusal && expectations > 0 && !(expectations == 1 && continue_expected)) {
+    head.refusal = 417;
   }
   if (!head.refusal) {
     if (host != nullptr && head.authority.empty()) {
@@ -395,6 +406,9 @@ void ServerSession::deliver_head(std::int32_t id, Stream& stream, bool end_strea
     } else if (head.authority.empty()) {
       head.refusal = 400;  // no name at all, as an HTTP/1.1 request without Host
     }
+    // nghttp2 checks only the characters: an authority the HTTP/1 front would refuse as a Host
+    // (a port that is not a number, userinfo) is refused here too, before it becomes one upstream.
+    if (!head.refusal && !is_valid_host(head.authority)) head.refusal = 400;
   }
   stream.announced = true;
   stream.refused = head.refusal.has_value();

@@ -37,7 +37,8 @@ struct ServerLimits {
 
 // A request head, checked: pseudo-headers split out; `cookie` fields joined with "; " (RFC 9113
 // 8.2.3) where the first one was; `host` kept in fields. refusal: a status the owner must answer
-// with (400 when Host disagrees with :authority or neither is present, 431 when the block is over
+// with (400 when Host disagrees with :authority, neither is present or the authority is no valid
+// Host, 417 for an expectation other than 100-continue, 431 when the block is over
 // max_header_bytes/max_header_fields); nothing goes upstream then: the stream's body is not
 // delivered (on_data is not called for it) and its window is given back by the session.
 struct RequestHead {

@@ -7,16 +7,22 @@
 //      comes for a stream before its on_request or after its close;
 //   2. a refused request's body is never delivered; on_request_end comes at most once;
 //   3. once receive() said the connection must end, it stays ended and nothing more is read;
-//   4. the output stays bounded by what the input can ask for.
+//   4. the output stays bounded by what the input can ask for;
+//   5. what an accepted request becomes for an HTTP/1.1 upstream (write_upstream_request_head) is
+//      a head the proxy's own strict HTTP/1 reader accepts, with the same method, target, Host and
+//      framing: nothing the HTTP/2 checks let through can smuggle a second meaning upstream.
 // A violated property aborts, which libFuzzer reports with the input.
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "proxy/http1/relay_head.h"
+#include "proxy/http1/request_head.h"
 #include "proxy/http2/server_session.h"
 
 #include "tests/fuzz/require.h"
@@ -51,12 +57,14 @@ class Answering : public ServerEvents {
   void on_request(std::int32_t stream, RequestHead head) override {
     require(stream > last_request_ && stream % 2 == 1, "requests come on new odd stream ids");
     last_request_ = stream;
-    require(!head.refusal || *head.refusal == 400 || *head.refusal == 431, "a known refusal");
+    require(!head.refusal || *head.refusal == 400 || *head.refusal == 417 || *head.refusal == 431,
+            "a known refusal");
     open_[stream] = {head.refusal.has_value(), false};
     if (head.refusal) {
       session_->submit_response(stream, *head.refusal, {}, true);
       return;
     }
+    check_upstream_head(head);
     if (stream % 10 == 9) {
       session_->reset(stream, 8);  // the owner gives up on some streams
       return;
@@ -70,6 +78,36 @@ class Answering : public ServerEvents {
     } else {
       session_->submit_end(stream, {});
     }
+  }
+
+  // Property 5.
+  static void check_upstream_head(const RequestHead& head) {
+    if (head.method == "CONNECT") return;  // answered 501 by the front, never forwarded
+    bgp::UpstreamRequestOptions options;
+    options.client_ip = "192.0.2.1";
+    if (head.content_length) {
+      options.framing = {bgp::BodyFraming::Kind::length, *head.content_length};
+    } else if (!head.end_stream) {
+      options.framing = {bgp::BodyFraming::Kind::chunked, 0};
+    }
+    std::string bytes;
+    bgp::write_upstream_request_head(
+        bgp::Http2RequestHead{head.method, head.path, head.authority, head.fields}, options, bytes);
+    bgp::HeadLimits limits;
+    limits.max_header_bytes = 1 << 20;
+    limits.max_fields = 1000;
+    limits.max_request_line = 1 << 20;
+    const bgp::HeadScan scan = bgp::scan_request_head(bytes, {}, limits);
+    require(!scan.refusal && scan.end == bytes.size(), "the upstream head is one whole head");
+    bgp::RequestParser parser;
+    const bgp::HeadVerdict verdict = bgp::read_request_head(bytes, limits, parser);
+    if (verdict.refusal) std::fprintf(stderr, "the upstream head refused:\n%s\n", bytes.c_str());
+    require(!verdict.refusal, "the upstream head is accepted by the strict HTTP/1 reader");
+    require(verdict.framing == options.framing, "the upstream head frames the body as chosen");
+    const auto& request = parser.get();
+    require(request.method_string() == head.method, "the same method");
+    require(request.target() == head.path, "the same target");
+    require(request[boost::beast::http::field::host] == head.authority, "Host is the authority");
   }
 
   void on_data(std::int32_t stream, std::string_view bytes) override {

@@ -198,7 +198,8 @@ TEST_F(Http2Test, AnUpstreamThatDiesInABodyResetsTheStream) {
   ASSERT_TRUE(proxy.start());
   const auto r = h2c({"-o", "/dev/null", "-w", "%{http_code}", url(proxy)});
   EXPECT_NE(r.exit_code, 0) << "curl must see the stream fail";
-  EXPECT_EQ(r.out, "200");
+  // The head may or may not have gone out before the reset: either way no 100-byte body.
+  EXPECT_TRUE(r.out == "200" || r.out == "000") << r.out;
   EXPECT_TRUE(wait_until([&] {
     const auto metrics = proxy.admin("GET", "/metrics").body;
     return metric_sum(metrics, "bgproxy_upstream_errors_total", {R"(kind="reset")"}) == 1 &&

@@ -392,6 +392,34 @@ TEST(Http2ServerSession, HostDisagreeingWithAuthorityIsRefusedWith400AndItsBodyN
   EXPECT_TRUE(c.events.streams[disagreeing].end.has_value());
 }
 
+// nghttp2 checks only an authority's characters; the rest of HTTP/1's Host rule applies too (the
+// authority becomes the upstream's Host).
+TEST(Http2ServerSession, AnAuthorityThatIsNoValidHostIsRefusedWith400) {
+  Connection c;
+  const auto bad_port = c.client.request(get("/", "example:Aj"));
+  const auto userinfo = c.client.request(get("/", "user@example.com"));
+  const auto good = c.client.request(get("/", "[::1]:8080"));
+  c.pump();
+  EXPECT_EQ(c.events.streams[bad_port].head.refusal, 400u);
+  EXPECT_EQ(c.events.streams[userinfo].head.refusal, 400u);
+  EXPECT_FALSE(c.events.streams[good].head.refusal);
+}
+
+// As on the HTTP/1 front, only one `100-continue` can be met (found by the fuzz target: an empty
+// expect went upstream, where the strict HTTP/1 reader answers 417).
+TEST(Http2ServerSession, AnExpectationOtherThan100ContinueIsRefusedWith417) {
+  Connection c;
+  Fields empty = post();
+  empty.push_back({"expect", ""});
+  Fields continues = post();
+  continues.push_back({"expect", "100-Continue"});
+  const auto refused = c.client.request(empty);
+  const auto accepted = c.client.request(continues);
+  c.pump();
+  EXPECT_EQ(c.events.streams[refused].head.refusal, 417u);
+  EXPECT_FALSE(c.events.streams[accepted].head.refusal);
+}
+
 TEST(Http2ServerSession, BodyBytesAndTrailersArrive) {
   Connection c;
   const std::string body(50'000, 'b');
