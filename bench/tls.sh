@@ -17,6 +17,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+PROG=tls.sh
+# shellcheck source=bench/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 # shellcheck source=bench/bgproxy_config.sh
 source "$SCRIPT_DIR/bgproxy_config.sh"
 
@@ -47,9 +50,6 @@ Environment: WRK, HAPROXY, NGINX, CURL, CXX, OPENSSL override the tools' paths.
 EOF
 }
 
-die() { echo "tls.sh: error: $*" >&2; exit 1; }
-warn() { echo "tls.sh: warning: $*" >&2; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---------------------------------------------------------------- options
 ORIG_ARGS="$*"
@@ -109,14 +109,6 @@ done
 [[ $PORT_BASE =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) || die "bad --port-base"
 
 # ---------------------------------------------------------------- tools
-find_tool() { # name -> path or ""
-  local name=$1 d
-  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return; fi
-  for d in /usr/sbin /usr/local/sbin /sbin /usr/local/nginx/sbin; do
-    [[ -x $d/$name ]] && { echo "$d/$name"; return; }
-  done
-  echo ""
-}
 WRK=${WRK:-$(find_tool wrk)}
 HAPROXY=${HAPROXY:-$(find_tool haproxy)}
 NGINX=${NGINX:-$(find_tool nginx)}
@@ -169,7 +161,6 @@ PORT[bgproxy]=$((PORT_BASE + 32))
 LABEL[haproxy]="HAProxy"
 LABEL[nginx]="nginx proxy"
 LABEL[bgproxy]="bgproxy"
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in $P_BLUE $P_GREEN ${PORT[haproxy]} ${PORT[nginx]} ${PORT[bgproxy]} $P_BG_PLAIN $P_ADMIN; do
   ! port_busy "$p" || die "port 127.0.0.1:$p is already in use (try --port-base)"
 done
@@ -181,21 +172,6 @@ mkdir -p "$RAW"
 declare -A PIDS=()
 FG_PIDS=()
 
-children_of() { cat /proc/"$1"/task/*/children 2>/dev/null || true; }
-tree_pids() { local c; echo "$1"; for c in $(children_of "$1"); do tree_pids "$c"; done; }
-
-stop_proc() { # name
-  local name=$1 pid pids i p
-  pid=${PIDS[$name]:-}
-  [[ -n $pid ]] || return 0
-  unset "PIDS[$name]"
-  # shellcheck disable=SC2207
-  pids=($(tree_pids "$pid" 2>/dev/null || echo "$pid"))
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$? name p
@@ -209,12 +185,6 @@ trap cleanup EXIT
 trap 'echo "tls.sh: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM
 
-start_bg() { # name logfile cmd...
-  local name=$1 logf=$2; shift 2
-  "$@" >"$logf" 2>&1 </dev/null &
-  PIDS[$name]=$!
-}
-alive() { [[ -n ${PIDS[$1]:-} ]] && kill -0 "${PIDS[$1]}" 2>/dev/null; }
 
 wait_url() { # name url [seconds]: until url answers 2xx (certificates not checked)
   local name=$1 url=$2 secs=${3:-10} i
@@ -231,16 +201,6 @@ sum_status() { # name field(VmRSS|VmHWM) -> kB over the process tree
   [[ -n $pid ]] || { echo 0; return; }
   for p in $(tree_pids "$pid"); do
     v=$(awk -v k="$2:" '$1 == k { print $2 }' "/proc/$p/status" 2>/dev/null || true)
-    sum=$((sum + ${v:-0}))
-  done
-  echo "$sum"
-}
-cpu_ticks() { # name -> utime + stime over the process tree (clock ticks)
-  local pid=${PIDS[$1]:-} sum=0 p v
-  [[ -n $pid ]] || { echo 0; return; }
-  for p in $(tree_pids "$pid"); do
-    # fields after the ")" of the command: 12 = utime, 13 = stime
-    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
     sum=$((sum + ${v:-0}))
   done
   echo "$sum"
@@ -455,14 +415,6 @@ parse_wrk() { # file -> "rps p50 p99 non2xx sockerr" (ms), NA when absent
       printf "%s %s %s %d %d\n", rps, (p50 == "" ? "NA" : p50), (p99 == "" ? "NA" : p99), non2xx, se
     }' "$1"
 }
-run_fg() { # cmd... : in the foreground, but stoppable by the exit trap
-  local rc=0
-  "$@" &
-  FG_PIDS=($!)
-  wait "${FG_PIDS[0]}" || rc=$?
-  FG_PIDS=()
-  return "$rc"
-}
 run_wrk() { # port conns duration outfile
   run_fg "$WRK" -t1 -c"$2" -d"$3" --latency "https://127.0.0.1:$1/" >"$4" 2>&1 </dev/null
 }
@@ -619,9 +571,6 @@ sum_of() {
 list_of() { # kind target column -> per round, in round order
   awk -F'\t' -v k="$1" -v t="$2" -v c="$3" '$1 == k && $2 == t { printf "%s%s", sep, ($c == "NA" ? "n/a" : sprintf("%.0f", $c)); sep = ", " }' "$RUNS"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
-fmt_int() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else printf "%.0f\n", v }'; }
-fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else if (v < 1) printf "%.3f\n", v; else printf "%.2f\n", v }'; }
 fmt_pct() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else printf "%.0f%%\n", v * 100 }'; }
 
 REPORT=$TMP/report.md

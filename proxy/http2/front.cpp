@@ -313,6 +313,12 @@ class Http2Front final : public http2::ServerEvents {
     Exchange& ex = stream.exchange;
     answer_expect_continue(stream);
     co_await hold_request_body(stream, config);
+    // Reset by the client before it went upstream (a Rapid Reset's stream, a body nghttp2 found
+    // at odds with its content-length): nothing of it is sent.
+    if (stream.client_gone) {
+      ex.status = kClientClosedRequest;
+      co_return;
+    }
     ex.upstream_at = Clock::now();
     beast::flat_buffer buffer;
     buffer.max_size(kUpstreamHeaderLimit + kRelayChunk);

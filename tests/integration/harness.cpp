@@ -378,6 +378,9 @@ struct TestBackend::Impl {
   std::deque<ReceivedRequest> received;
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> connections{0};
+  std::uint64_t in_flight = 0;  // io thread only
+  std::atomic<std::uint64_t> max_in_flight{0};
+  std::atomic<std::uint64_t> incomplete{0};
   std::uint64_t counted_for_errors = 0;                    // under mutex
   std::mt19937_64 random{std::hash<std::string>{}(name)};  // under mutex, for noisy latency
   std::set<tcp::socket*> open;                             // io thread only
@@ -501,7 +504,10 @@ struct TestBackend::Impl {
       parser.header_limit(64 * 1024);
       parser.body_limit(kMaxBody);
       auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, use_nothrow);
-      if (ec) break;
+      if (ec) {
+        if (parser.got_some() || buffer.size() > 0) ++incomplete;
+        break;
+      }
       if (bgp::http1::iequals(parser.get()[http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         std::tie(ec, n) = co_await asio::async_write(socket, asio::buffer(kContinue), use_nothrow);
@@ -509,13 +515,18 @@ struct TestBackend::Impl {
       if (!ec && !parser.is_done()) {
         std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, use_nothrow);
       }
-      if (ec) break;
+      if (ec) {
+        ++incomplete;
+        break;
+      }
       ++requests;
       const auto& request = parser.get();
       const bool keep_alive = request.keep_alive();
-      if (co_await respond(socket, answer(request), request.method(), keep_alive) || !keep_alive) {
-        break;
-      }
+      max_in_flight = std::max<std::uint64_t>(max_in_flight, ++in_flight);
+      const error_code responded =
+          co_await respond(socket, answer(request), request.method(), keep_alive);
+      --in_flight;
+      if (responded || !keep_alive) break;
     }
     error_code ignored;
     socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -597,6 +608,12 @@ std::uint64_t TestBackend::requests() const {
 }
 std::uint64_t TestBackend::connections() const {
   return impl_->connections;
+}
+std::uint64_t TestBackend::max_in_flight() const {
+  return impl_->max_in_flight;
+}
+std::uint64_t TestBackend::incomplete_requests() const {
+  return impl_->incomplete;
 }
 
 std::vector<ReceivedRequest> TestBackend::received() const {

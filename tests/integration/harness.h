@@ -177,6 +177,11 @@ class TestBackend {
 
   std::uint64_t requests() const;     // requests answered (or being answered)
   std::uint64_t connections() const;  // connections accepted
+  // The most requests read whole and not yet answered at one time (the latency wait included,
+  // whether or not the client still listens), since the start.
+  std::uint64_t max_in_flight() const;
+  // Connections that ended in the middle of a request: part of its head or body had arrived.
+  std::uint64_t incomplete_requests() const;
   std::vector<ReceivedRequest> received() const;
 
   void stop();     // stops listening and closes every connection (a dead endpoint)
