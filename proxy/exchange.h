@@ -10,6 +10,7 @@
 #include "config/color.h"
 #include "metrics/stats.h"
 #include "proxy/deadline.h"
+#include "proxy/header_view.h"
 #include "proxy/snapshot.h"
 
 namespace bgp {
@@ -24,7 +25,9 @@ struct Exchange {
   // recorded; "-" when the head was refused before it was read.
   std::string_view method = "-";
   std::string_view target = "-";
-  unsigned version = 11;  // the client's HTTP version: 10, 11 or 20
+  std::string_view authority;  // Host, or :authority
+  unsigned version = 11;       // the client's HTTP version: 10, 11 or 20
+  HeaderView headers;          // the request's fields, as routing reads them (none until read)
 
   Color color = Color::blue;
   Route route = Route::refused;  // until it is routed

@@ -16,6 +16,7 @@ namespace bgp {
 
 class HeaderView {
  public:
+  HeaderView() noexcept = default;  // no fields
   // An HTTP/1 head as Beast parsed it.
   explicit HeaderView(const boost::beast::http::fields& fields) noexcept : http1_(&fields) {}
   // An HTTP/2 head's regular fields (its cookie crumbs joined into one `cookie` field).

@@ -330,6 +330,8 @@ class Session {
     ex.verb = request.method();
     ex.method = request.method_string();
     ex.target = request.target();
+    ex.authority = request[http::field::host];
+    ex.headers = HeaderView(request);
     ex.client_keep_alive = request.keep_alive();
     ex.upgrade = parser.upgrade() && !asks_for_h2c(request);
     ex.expects_continue = expects_continue(request);
@@ -353,9 +355,8 @@ class Session {
 
   // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
   net::awaitable<Next> handle(Http1Exchange& ex) {
-    const auto& request = request_->get();
     const RouteChoice choice =
-        choose_color(HeaderView(request), *snapshot_, config_->routing, worker_.random);
+        choose_color(ex.headers, *snapshot_, config_->routing, worker_.random);
     ex.color = choice.color;
     ex.route = choice.route;  // the proxy's own answers from here on count on this lane too
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);

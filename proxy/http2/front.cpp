@@ -282,6 +282,8 @@ class Http2Front final : public http2::ServerEvents {
     ex.version = 20;
     ex.method = stream.head.method;
     ex.target = stream.head.path;
+    ex.authority = stream.head.authority;
+    ex.headers = HeaderView(stream.head.fields);
     const auto content_type = HeaderView(stream.head.fields).first("content-type");
     stream.grpc = content_type && content_type->starts_with("application/grpc");
     if (stream.head.refusal) {
@@ -290,7 +292,7 @@ class Http2Front final : public http2::ServerEvents {
       respond_own(stream, static_cast<unsigned>(http::status::not_implemented));
     } else {
       const RouteChoice choice =
-          choose_color(HeaderView(stream.head.fields), *snapshot, config.routing, worker_.random);
+          choose_color(ex.headers, *snapshot, config.routing, worker_.random);
       ex.color = choice.color;
       ex.route = choice.route;
       ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
@@ -510,7 +512,8 @@ class Http2Front final : public http2::ServerEvents {
     codec_.submit_response(stream.id, ex.status, fields, !body);
     stream.response_started = true;
     wake_writer();
-    std::string chunk(kRelayChunk, '\0');
+    // Not zeroed: the parser writes what it reads, and only that is read back.
+    const auto chunk = body ? std::make_unique_for_overwrite<char[]>(kRelayChunk) : nullptr;
     // A chunked body's lines are checked as they arrive, starting with what came behind the head.
     ChunkLines lines;
     ChunkCheckedStream<UpstreamStream> upstream(*stream.upstream,
@@ -522,13 +525,13 @@ class Http2Front final : public http2::ServerEvents {
       co_return;
     }
     while (body && !parser.is_done()) {
-      parser.get().body().data = chunk.data();
-      parser.get().body().size = chunk.size();
+      parser.get().body().data = chunk.get();
+      parser.get().body().size = kRelayChunk;
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
       auto [read_ec, n] = co_await http::async_read(upstream, buffer, parser, as_values);
-      const std::size_t got = chunk.size() - parser.get().body().size;
+      const std::size_t got = kRelayChunk - parser.get().body().size;
       if (got > 0 && !stream.client_gone) {
-        codec_.submit_data(stream.id, {chunk.data(), got});
+        codec_.submit_data(stream.id, {chunk.get(), got});
         ex.bytes_sent += got;
         wake_writer();
       }
