@@ -659,6 +659,33 @@ TEST(Http2ClientSession, PingAndSettingsFloodsEndTheConnection) {
   }
 }
 
+TEST(Http2ClientSession, AContinuationFloodEndsTheConnection) {
+  RawUpstream u;
+  u.get();
+  u.output();
+  std::string attack = server_opening() + frame(kHeaders, 0, 1, status_200());
+  for (int i = 0; i < 20; ++i) attack += frame(kContinuation, 0, 1, literal("x-pad", "a"));
+  EXPECT_FALSE(u.send(attack));
+  EXPECT_EQ(u.client.ending(), ClientSession::Ending::flood);
+  EXPECT_EQ(u.events.streams[1].heads, 0);
+  std::string out;
+  u.client.take_output(out);
+  EXPECT_EQ(goaway_codes(out), std::vector<std::uint32_t>{NGHTTP2_ENHANCE_YOUR_CALM});
+}
+
+TEST(Http2ClientSession, ASettingsFrameWithTooManyEntriesEndsTheConnection) {
+  RawUpstream u;
+  std::string entries;
+  for (int i = 0; i < 40; ++i) entries += std::string("\x00\x03", 2) + be32(100);
+  u.send(frame(kSettings, 0, 0, entries));
+  std::string out;
+  u.client.take_output(out);
+  EXPECT_EQ(goaway_codes(out), std::vector<std::uint32_t>{NGHTTP2_ENHANCE_YOUR_CALM});
+  EXPECT_EQ(u.client.ending(), ClientSession::Ending::flood);
+  EXPECT_FALSE(u.client.wants_read());
+  EXPECT_FALSE(u.send(frame(kPing, 0, 0, std::string(8, 'p'))));
+}
+
 TEST(Http2ClientSession, AFloodOfEmptyDataFramesEndsTheConnection) {
   RawUpstream u;
   u.get();
