@@ -49,8 +49,8 @@ struct Http2RequestHead {
 };
 
 // The HTTP/1.1 head an upstream gets for an HTTP/2 request: Host from the authority; `host`, `te`,
-// `expect` (answered by the proxy) and `content-length` (framing is options.framing's) dropped; forwarding fields as above, with
-// Via "2.0 bgproxy".
+// `expect` (answered by the proxy) and `content-length` (framing is options.framing's) dropped;
+// forwarding fields as above, with Via "2.0 bgproxy".
 void write_upstream_request_head(const Http2RequestHead& request,
                                  const UpstreamRequestOptions& options, std::string& out);
 
