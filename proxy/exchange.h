@@ -25,7 +25,7 @@ struct Exchange {
   // recorded; "-" when the head was refused before it was read.
   std::string_view method = "-";
   std::string_view target = "-";
-  std::string_view authority;  // Host, or :authority
+  std::string_view authority;  // HTTP/2's :authority; for HTTP/1, Host is among `headers`
   unsigned version = 11;       // the client's HTTP version: 10, 11 or 20
   HeaderView headers;          // the request's fields, as routing reads them (none until read)
 

@@ -41,6 +41,11 @@ class HeaderView {
 
   // The value of the first field named `name`, if any.
   std::optional<std::string_view> first(std::string_view name) const {
+    if (http1_) {  // one lookup in Beast's index (equal_range takes two)
+      const auto it = http1_->find(name);
+      if (it == http1_->end()) return std::nullopt;
+      return std::string_view(it->value());
+    }
     std::optional<std::string_view> found;
     any_of(name, [&](std::string_view value) {
       found = value;

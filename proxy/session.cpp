@@ -330,7 +330,6 @@ class Session {
     ex.verb = request.method();
     ex.method = request.method_string();
     ex.target = request.target();
-    ex.authority = request[http::field::host];
     ex.headers = HeaderView(request);
     ex.client_keep_alive = request.keep_alive();
     ex.upgrade = parser.upgrade() && !asks_for_h2c(request);

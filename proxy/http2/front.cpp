@@ -125,8 +125,12 @@ class Http2Front final : public http2::ServerEvents {
     const bool open = codec_.receive(received);
     wake_writer();
     if (open) co_await read_loop();
-    // The reading ended: the writer sends what is left (a GOAWAY), then the streams end.
+    // The reading ended: the writer sends what is left (a GOAWAY), then the streams end. A client
+    // that no longer reads holds the connection no longer than client_idle.
     ending_ = true;
+    connection_.handle.arm(
+        worker_.deadlines,
+        Clock::now() + worker_.config_of(worker_.snapshots.get()).timeouts.client_idle);
     wake_writer();
     while (writing_) co_await wait_done();
     error_code ignored;
