@@ -99,6 +99,30 @@ void append_field_line(std::string& out, std::string_view name, std::string_view
   append_field(out, name, value);
 }
 
+// One normalized framing field for the body the upstream gets (none without a body).
+void append_framing(std::string& out, const BodyFraming& framing) {
+  if (framing.kind == BodyFraming::Kind::length) {
+    std::array<char, 24> digits;
+    const auto end = std::to_chars(digits.begin(), digits.end(), framing.length).ptr;
+    append_field(out, "Content-Length", std::string_view(digits.data(), end - digits.begin()));
+  } else if (framing.kind == BodyFraming::Kind::chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+}
+
+// The forwarding fields (the client appended to X-Forwarded-For, X-Forwarded-Proto set, this
+// proxy appended to Via as `via_entry`) and the empty line that end an upstream request head.
+void end_upstream_request_head(std::string& out, const UpstreamRequestOptions& options,
+                               const Names& forwarded_for, const Names& via,
+                               std::string_view via_entry) {
+  append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
+  out += "X-Forwarded-Proto: ";
+  out += options.scheme;
+  out += "\r\n";
+  append_list(out, "Via", via, via_entry);
+  out += kCrlf;
+}
+
 // --- responses ----------------------------------------------------------------------------------
 
 // The fields a response head is read or rewritten for; a name is classified by its length and
@@ -272,20 +296,10 @@ void write_upstream_request_head(const http::request_header<>& request,
     }
   }
   if (options.upgrade) out += "Connection: upgrade\r\n";
-  if (options.framing.kind == BodyFraming::Kind::length) {
-    std::array<char, 24> digits;
-    const auto end = std::to_chars(digits.begin(), digits.end(), options.framing.length).ptr;
-    append_field(out, "Content-Length", std::string_view(digits.data(), end - digits.begin()));
-  } else if (options.framing.kind == BodyFraming::Kind::chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
-  }
+  append_framing(out, options.framing);
   if (!has_host) append_field(out, "Host", options.default_host);
-  append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
-  out += "X-Forwarded-Proto: ";
-  out += options.scheme;
-  out += "\r\n";
-  append_list(out, "Via", via, options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
-  out += kCrlf;
+  end_upstream_request_head(out, options, forwarded_for, via,
+                            options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
 }
 
 void write_upstream_request_head(const Http2RequestHead& request,
@@ -311,19 +325,8 @@ void write_upstream_request_head(const Http2RequestHead& request,
       append_field(out, name, field.value);
     }
   }
-  if (options.framing.kind == BodyFraming::Kind::length) {
-    std::array<char, 24> digits;
-    const auto end = std::to_chars(digits.begin(), digits.end(), options.framing.length).ptr;
-    append_field(out, "Content-Length", std::string_view(digits.data(), end - digits.begin()));
-  } else if (options.framing.kind == BodyFraming::Kind::chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
-  }
-  append_list(out, kXForwardedFor, forwarded_for, options.client_ip);
-  out += "X-Forwarded-Proto: ";
-  out += options.scheme;
-  out += "\r\n";
-  append_list(out, "Via", via, "2.0 bgproxy");
-  out += kCrlf;
+  append_framing(out, options.framing);
+  end_upstream_request_head(out, options, forwarded_for, via, "2.0 bgproxy");
 }
 
 void response_fields_for_http2(const http::response_header<>& response,

@@ -288,7 +288,7 @@ class Http2Front final : public http2::ServerEvents {
     ex.target = stream.head.path;
     ex.authority = stream.head.authority;
     ex.headers = HeaderView(stream.head.fields);
-    const auto content_type = HeaderView(stream.head.fields).first("content-type");
+    const auto content_type = ex.headers.first("content-type");
     stream.grpc = content_type && content_type->starts_with("application/grpc");
     if (stream.head.refusal) {
       respond_own(stream, *stream.head.refusal);
