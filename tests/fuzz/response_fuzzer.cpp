@@ -46,6 +46,7 @@ struct BeastHead {
 std::optional<BeastHead> beast_head(std::string_view head) {
   http::response_parser<http::empty_body> parser;
   parser.header_limit(64 * 1024);
+  parser.body_limit(boost::none);  // as the session's parser: a large Content-Length is no error
   boost::system::error_code ec;
   const auto used = parser.put(boost::asio::buffer(head.data(), head.size()), ec);
   if (ec || used != head.size() || !parser.is_header_done()) return std::nullopt;
