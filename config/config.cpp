@@ -81,6 +81,10 @@ struct Choice {
 };
 constexpr std::array<Choice<Color>, 2> kColorChoices{
     {{"blue", Color::blue}, {"green", Color::green}}};
+constexpr std::array<Choice<UpstreamProtocol>, 3> kUpstreamProtocols{
+    {{"http1", UpstreamProtocol::http1},
+     {"h2c", UpstreamProtocol::h2c},
+     {"h2", UpstreamProtocol::h2}}};
 constexpr std::array<Choice<LogLevel>, 4> kLogLevels{{{"debug", LogLevel::debug},
                                                       {"info", LogLevel::info},
                                                       {"warn", LogLevel::warn},
@@ -520,6 +524,7 @@ Fields Loader::admin_fields(AdminConfig& admin) {
 Fields Loader::backends_fields(BackendsConfig& backends) {
   auto endpoints_of = [this](ColorBackends& color) -> Fields {
     return {{"endpoints", [this, &color](const Value& v) { read_endpoints(v, color.endpoints); }},
+            choice("protocol", color.protocol, kUpstreamProtocols),
             section("tls", backend_tls_fields(color.tls))};
   };
   return {
@@ -901,6 +906,17 @@ void Loader::check_tls_files(const TlsConfig& tls) {
 void Loader::check_backend_tls(const Config& config) {
   for (const Color color : {Color::blue, Color::green}) {
     const BackendTlsConfig& tls = config.backends.of(color).tls;
+    const UpstreamProtocol protocol = config.backends.of(color).protocol;
+    const auto protocol_key = fmt::format("backends.{}.protocol", name(color));
+    if (protocol == UpstreamProtocol::h2 && !tls.enabled) {
+      fail(position_for(protocol_key), protocol_key,
+           fmt::format("h2 is HTTP/2 over TLS: set backends.{}.tls.enabled: true, or use h2c for "
+                       "cleartext",
+                       name(color)));
+    } else if (protocol == UpstreamProtocol::h2c && tls.enabled) {
+      fail(position_for(protocol_key), protocol_key,
+           "h2c is HTTP/2 in cleartext: over TLS (tls.enabled) use h2");
+    }
     const auto path = fmt::format("backends.{}.tls.ca", name(color));
     if (!tls.enabled || tls.ca.empty() || has_error_under(path)) continue;
     const auto loaded = load_ca_file(tls.ca);

@@ -52,8 +52,13 @@ struct BackendTlsConfig {
   bool operator==(const BackendTlsConfig&) const = default;
 };
 
+// How a color's endpoints are spoken to: HTTP/1.1, HTTP/2 in cleartext by prior knowledge (h2c),
+// or HTTP/2 over TLS (h2, negotiated by ALPN; needs tls.enabled).
+enum class UpstreamProtocol { http1, h2c, h2 };
+
 struct ColorBackends {
   std::vector<Address> endpoints;
+  UpstreamProtocol protocol = UpstreamProtocol::http1;
   BackendTlsConfig tls = {};
   bool operator==(const ColorBackends&) const = default;
 };

@@ -174,7 +174,8 @@ std::optional<std::string> attach_upstream_tls(const BackendsConfig& backends,
   for (const Color color : kColors) {
     const BackendTlsConfig& tls = backends.of(color).tls;
     if (!tls.enabled) continue;
-    auto built = TlsClientContext::create(tls);
+    const bool http2 = backends.of(color).protocol == UpstreamProtocol::h2;
+    auto built = TlsClientContext::create(tls, http2 ? "h2" : "http/1.1");
     if (!built.ok()) return fmt::format("backends.{}.tls: {}", name(color), built.error);
     for (Endpoint& endpoint : endpoints[index(color)]) endpoint.tls = built.context;
   }

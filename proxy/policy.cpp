@@ -3,6 +3,7 @@
 namespace bgp {
 
 bool may_retry_upstream(const RetryFacts& facts) noexcept {
+  if (facts.refused) return facts.attempt < 2 && !facts.body_streamed;
   if (facts.attempt > 0 || !facts.reused) return false;  // a fresh connection's failure is real
   if (facts.failure != UpstreamFailure::closed) return false;  // a slow upstream stays slow
   // Body bytes streamed are gone from the client; response bytes may have been the answer.

@@ -21,6 +21,9 @@ struct RetryFacts {
   bool body_streamed = false;     // body bytes beyond the held part were taken from the client
   bool request_written = false;   // the head and held body were written whole
   bool response_started = false;  // a byte of a response arrived
+  // HTTP/2: the upstream refused the stream unprocessed (REFUSED_STREAM, or above its GOAWAY's
+  // last stream).
+  bool refused = false;
   UpstreamFailure failure = UpstreamFailure::other;
 };
 
@@ -28,7 +31,9 @@ struct RetryFacts {
 // pooled connection that the upstream closed before answering is retried, and only once: the
 // upstream may close an idle keep-alive connection as the request goes out (RFC 9112, 9.3.1).
 // A request that was written whole may have been processed, so it is retried only when it is
-// idempotent and whole. Also asked before the attempt (as a closed connection awaiting its
+// idempotent and whole. A refused HTTP/2 stream was not processed at all: it is sent again
+// whatever its method (RFC 9113 section 8.7), twice at most, if its body is still whole. Also
+// asked before the attempt (as a closed connection awaiting its
 // response): a pooled connection is then trusted without a look.
 bool may_retry_upstream(const RetryFacts& facts) noexcept;
 

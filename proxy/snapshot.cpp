@@ -42,8 +42,9 @@ std::array<std::vector<Endpoint>, 2> resolve_endpoints(const BackendsConfig& bac
         throw std::runtime_error("cannot resolve " + address.to_string() + ": " + ec.message());
       }
       const std::string label = address.to_string();
-      out[index(c)].push_back(
-          {address, label, results.begin()->endpoint(), true, stats.endpoint_slot(c, label)});
+      Endpoint& endpoint = out[index(c)].emplace_back(Endpoint{
+          address, label, results.begin()->endpoint(), true, stats.endpoint_slot(c, label)});
+      endpoint.http2 = backends.of(c).protocol != UpstreamProtocol::http1;
     }
   }
   return out;

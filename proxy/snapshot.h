@@ -30,7 +30,8 @@ struct Endpoint {
   bool healthy = true;
   std::uint16_t stats_slot = kNoEndpointSlot;  // where its per-endpoint figures are counted
   std::shared_ptr<const TlsClientContext>
-      tls{};  // its color's TLS (backends.<color>.tls); null: TCP
+      tls{};           // its color's TLS (backends.<color>.tls); null: TCP
+  bool http2 = false;  // spoken to in HTTP/2 (backends.<color>.protocol h2c or h2)
 };
 
 struct RoutingSnapshot {

@@ -20,18 +20,21 @@ namespace bgp {
 bool idle_socket_looks_open(UpstreamStream& connection) noexcept;
 
 // Which pooled connections may serve an endpoint: the same address, the same configured name
-// (SNI and the verified name come from it) and the same TLS settings (none: plain TCP). A reload
-// builds new TLS settings, so connections verified under the old ones are not taken again.
+// (SNI and the verified name come from it), the same TLS settings (none: plain TCP) and the same
+// protocol. A reload builds new TLS settings, so connections verified under the old ones are not
+// taken again.
 struct UpstreamKey {
   boost::asio::ip::tcp::endpoint resolved;
   std::string label;
   const TlsClientContext* tls = nullptr;
+  bool http2 = false;
 
   static UpstreamKey of(const Endpoint& endpoint) {
-    return {endpoint.resolved, endpoint.label, endpoint.tls.get()};
+    return {endpoint.resolved, endpoint.label, endpoint.tls.get(), endpoint.http2};
   }
   bool serves(const Endpoint& endpoint) const noexcept {
-    return resolved == endpoint.resolved && tls == endpoint.tls.get() && label == endpoint.label;
+    return resolved == endpoint.resolved && tls == endpoint.tls.get() && http2 == endpoint.http2 &&
+           label == endpoint.label;
   }
 };
 

@@ -31,6 +31,7 @@ void WorkerContext::begin_drain() noexcept {
   draining = true;
   pool_timer.cancel();
   upstreams.clear();
+  http2_upstreams.shutdown_all();
   stats.set_idle_upstream_connections(0);
   const Duration drain = config_of(snapshots.get()).timeouts.drain;
   drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
@@ -71,6 +72,7 @@ void WorkerContext::sweep_upstreams() noexcept {
     return false;
   };
   upstreams.sweep(config_of(snapshot).timeouts.upstream_idle, configured);
+  http2_upstreams.sweep(configured);
   stats.set_idle_upstream_connections(upstreams.idle_count());
 }
 

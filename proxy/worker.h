@@ -22,6 +22,7 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/deadline_wheel.h"
 #include "proxy/exchange.h"
+#include "proxy/http2/upstream.h"
 #include "proxy/routing.h"
 #include "proxy/snapshot.h"
 #include "proxy/split.h"
@@ -121,6 +122,7 @@ struct WorkerContext {
   SplitMix64 random;
   EndpointCursor endpoints;
   UpstreamPool upstreams;
+  Http2UpstreamPool http2_upstreams;
   AccessLogBuffer access_log;
   ConnectionList connections;
   std::atomic<std::uint32_t> parked{0};  // connections waiting without a session (read anywhere)

@@ -123,6 +123,26 @@ void end_upstream_request_head(std::string& out, const UpstreamRequestOptions& o
   out += kCrlf;
 }
 
+// The same forwarding fields for an HTTP/2 upstream, as fields.
+void add_forwarding_fields(std::vector<HeaderField>& out, const UpstreamRequestOptions& options,
+                           const Names& forwarded_for, const Names& via,
+                           std::string_view via_entry) {
+  HeaderField& forwarded = out.emplace_back();
+  forwarded.name = "x-forwarded-for";
+  append_joined(forwarded.value, forwarded_for, options.client_ip);
+  out.push_back({"x-forwarded-proto", std::string(options.scheme)});
+  HeaderField& via_field = out.emplace_back();
+  via_field.name = "via";
+  append_joined(via_field.value, via, via_entry);
+}
+
+std::string lower_name(std::string_view name) {
+  std::string lower(name.size(), '\0');
+  std::transform(name.begin(), name.end(), lower.begin(),
+                 [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+  return lower;
+}
+
 // --- responses ----------------------------------------------------------------------------------
 
 // The fields a response head is read or rewritten for; a name is classified by its length and
@@ -329,6 +349,73 @@ void write_upstream_request_head(const Http2RequestHead& request,
   end_upstream_request_head(out, options, forwarded_for, via, "2.0 bgproxy");
 }
 
+void http2_upstream_fields(std::span<const HeaderField> fields,
+                           const UpstreamRequestOptions& options, std::vector<HeaderField>& out) {
+  Names forwarded_for;
+  Names via;
+  for (const HeaderField& field : fields) {
+    const std::string_view name = field.name;
+    if (name == "host" || name == "expect" || name == "x-forwarded-proto") continue;
+    if (name == "via") {
+      via.push_back(field.value);
+    } else if (name == "x-forwarded-for") {
+      forwarded_for.push_back(field.value);
+    } else {
+      out.push_back(field);
+    }
+  }
+  add_forwarding_fields(out, options, forwarded_for, via, "2.0 bgproxy");
+}
+
+void http2_upstream_fields(const http::request_header<>& request,
+                           const UpstreamRequestOptions& options, std::vector<HeaderField>& out) {
+  Names connection_listed;
+  for (const auto& field : request) {
+    if (field.name() != http::field::connection) continue;
+    for (auto token : http::token_list{field.value()}) {
+      if (removable_by_connection(token, false)) connection_listed.push_back(token);
+    }
+  }
+  Names forwarded_for;
+  Names via;
+  for (const auto& field : request) {
+    const std::string_view name = field.name_string();
+    switch (field.name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::trailer:
+      case http::field::upgrade:
+      case http::field::host:               // :authority carries it
+      case http::field::content_length:     // sent again below, normalized
+      case http::field::transfer_encoding:  // HTTP/2 frames the body itself
+        continue;
+      case http::field::te:  // only `trailers` may cross into HTTP/2 (RFC 9113 section 8.2.2)
+        if (http::token_list{field.value()}.exists("trailers")) out.push_back({"te", "trailers"});
+        continue;
+      case http::field::expect:
+        if (options.drop_expect) continue;
+        break;
+      case http::field::via:
+        via.push_back(field.value());
+        continue;
+      default:
+        break;
+    }
+    if (!connection_listed.empty() && listed(connection_listed, name)) continue;
+    if (same_lower(name, "x-forwarded-for")) {
+      forwarded_for.push_back(field.value());
+    } else if (!same_lower(name, "x-forwarded-proto")) {
+      out.push_back({lower_name(name), std::string(field.value())});
+    }
+  }
+  if (options.framing.kind == BodyFraming::Kind::length) {
+    out.push_back({"content-length", std::to_string(options.framing.length)});
+  }
+  add_forwarding_fields(out, options, forwarded_for, via,
+                        options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
+}
+
 void response_fields_for_http2(const http::response_header<>& response,
                                std::vector<HeaderField>& out) {
   Names connection_listed;
@@ -357,11 +444,7 @@ void response_fields_for_http2(const http::response_header<>& response,
     }
     const std::string_view name = field.name_string();
     if (!connection_listed.empty() && listed(connection_listed, name)) continue;
-    HeaderField& added = out.emplace_back();
-    added.name.resize(name.size());
-    std::transform(name.begin(), name.end(), added.name.begin(),
-                   [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    added.value = field.value();
+    out.push_back({lower_name(name), std::string(field.value())});
   }
   HeaderField& via_field = out.emplace_back();
   via_field.name = "via";

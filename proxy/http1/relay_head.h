@@ -54,6 +54,17 @@ struct Http2RequestHead {
 void write_upstream_request_head(const Http2RequestHead& request,
                                  const UpstreamRequestOptions& options, std::string& out);
 
+// The regular fields an HTTP/2 upstream gets (docs/http2.md, "HTTP/2 upstreams"), with the
+// forwarding fields as above. For an HTTP/2 stream's request: its fields without `host` (the
+// authority carries it) and `expect` (answered by the proxy); Via "2.0 bgproxy".
+void http2_upstream_fields(std::span<const HeaderField> fields,
+                           const UpstreamRequestOptions& options, std::vector<HeaderField>& out);
+// For an HTTP/1 request: names in lower case; hop-by-hop fields (and those its Connection lists),
+// Host, Transfer-Encoding and a `te` other than trailers dropped; content-length from
+// options.framing.
+void http2_upstream_fields(const http::request_header<>& request,
+                           const UpstreamRequestOptions& options, std::vector<HeaderField>& out);
+
 // The fields an HTTP/2 client gets for an upstream's HTTP/1 response head: names in lower case,
 // hop-by-hop fields (and those its Connection lists) and Transfer-Encoding dropped, Via appended.
 void response_fields_for_http2(const http::response_header<>& response,

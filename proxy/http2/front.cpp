@@ -24,6 +24,7 @@
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/syntax.h"
 #include "proxy/http2/server_session.h"
+#include "proxy/http2/upstream.h"
 #include "proxy/upstream_connect.h"
 
 namespace bgp {
@@ -82,7 +83,8 @@ struct Http2Stream final : DeadlineWheel::Entry {
   const std::int32_t id;
   http2::RequestHead head;
   Exchange exchange;
-  std::string body;  // request body bytes received and not yet written upstream
+  std::string body;                    // request body bytes received and not yet written upstream
+  std::vector<http2::Field> trailers;  // the request's (passed on to an HTTP/2 upstream only)
   bool request_ended = false;
   bool body_taken = false;   // body bytes went upstream: the request cannot be sent again
   bool client_gone = false;  // the client reset the stream, or the connection ended
@@ -92,6 +94,10 @@ struct Http2Stream final : DeadlineWheel::Entry {
   net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
   std::optional<UpstreamStream> upstream;
   bool upstream_reused = false;
+  bool connect_failed = false;  // the last attempt's connect failed: nothing was sent
+  // Over an HTTP/2 upstream (backends.<color>.protocol h2c or h2): the connection and the call.
+  std::shared_ptr<Http2Upstream> http2_upstream;
+  std::optional<UpstreamCall> call;
 };
 
 http2::ServerLimits limits_of(const Config& config) {
@@ -255,9 +261,11 @@ class Http2Front final : public http2::ServerEvents {
     }
   }
 
-  // Trailers of a request are not forwarded to an HTTP/1.1 upstream (as from an HTTP/1 client).
-  void on_request_end(std::int32_t id, std::vector<http2::Field>) override {
+  // Trailers of a request go to an HTTP/2 upstream only (an HTTP/1.1 one gets none, as from an
+  // HTTP/1 client).
+  void on_request_end(std::int32_t id, std::vector<http2::Field> trailers) override {
     if (Http2Stream* stream = find(id)) {
+      stream->trailers = std::move(trailers);
       stream->request_ended = true;
       stream->notify();
     }
@@ -302,6 +310,8 @@ class Http2Front final : public http2::ServerEvents {
       ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
       if (ex.endpoint == nullptr) {
         respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
+      } else if (ex.endpoint->http2) {
+        co_await proxy_http2(stream, *snapshot);
       } else {
         co_await proxy(stream, *snapshot);
       }
@@ -309,6 +319,7 @@ class Http2Front final : public http2::ServerEvents {
     stream.disarm();
     if (ex.finished_at == Clock::time_point{}) ex.finished_at = Clock::now();
     discard_upstream(stream);
+    forget_call(stream);
     worker_.record(ex, connection_.client_ip, *snapshot);
   }
 
@@ -340,6 +351,231 @@ class Http2Front final : public http2::ServerEvents {
     }
     if (!stream.response_started) respond_own(stream, ex.status);
   }
+
+  // --- to an HTTP/2 upstream -------------------------------------------------------------------
+
+  // Sends the request on a stream of an HTTP/2 upstream connection and relays the response. Both
+  // directions go on at once (a gRPC stream may answer before its request ends); a refused
+  // stream is sent again, a failed connect once more to the color's next healthy endpoint.
+  net::awaitable<void> proxy_http2(Http2Stream& stream, const RoutingSnapshot& snapshot) {
+    const Config& config = worker_.config_of(snapshot);
+    Exchange& ex = stream.exchange;
+    answer_expect_continue(stream);
+    co_await hold_request_body(stream, config);
+    if (stream.client_gone) {
+      ex.status = kClientClosedRequest;
+      co_return;
+    }
+    ex.upstream_at = Clock::now();
+    UpstreamRequestOptions options;
+    options.client_ip = connection_.client_ip;
+    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
+    std::vector<http2::Field> fields;
+    http2_upstream_fields(stream.head.fields, options, fields);
+    bool endpoint_switched = false;
+    for (;; ++ex.attempt) {
+      const Step step = co_await call_http2(stream, config, fields);
+      forget_call(stream);
+      if (step == Step::done) break;
+      if (step == Step::retry) continue;
+      // A failed connect sent nothing: the color's next healthy endpoint gets one more try.
+      const Endpoint* next = worker_.endpoints.next_healthy(snapshot, ex.color);
+      if (!stream.connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
+        break;
+      }
+      ex.endpoint = next;
+      endpoint_switched = true;
+    }
+    if (!stream.response_started) respond_own(stream, ex.status);
+  }
+
+  // One attempt: opens the stream, then moves request bytes up and response bytes down as each
+  // side has room, until the response ended (done), failed, or may be sent again (retry).
+  net::awaitable<Step> call_http2(Http2Stream& stream, const Config& config,
+                                  std::span<const http2::Field> fields) {
+    Exchange& ex = stream.exchange;
+    stream.connect_failed = false;
+    stream.http2_upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, config);
+    Http2Upstream& upstream = *stream.http2_upstream;
+    UpstreamCall& call = stream.call.emplace(stream.wake);
+    stream.upstream_reused = upstream.carried_streams();
+    // A request held whole is sent from its copy, which stays for a retry.
+    const bool whole = stream.request_ended && !stream.body_taken;
+    const bool no_body = whole && stream.body.empty() && stream.trailers.empty();
+    const std::string_view scheme = ex.endpoint->tls ? "https" : "http";
+    if (!upstream.open(call, stream.head.method, scheme, stream.head.authority, stream.head.path,
+                       fields, no_body)) {
+      co_return Step::retry;  // the connection filled up meanwhile: the pool finds another
+    }
+    bool request_done = no_body;
+    if (whole && !no_body) {
+      upstream.send(call, stream.body);
+      upstream.finish(call, stream.trailers);
+      request_done = true;
+    }
+    stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
+    for (;;) {
+      if (stream.client_gone) {
+        ex.status = kClientClosedRequest;
+        co_return Step::failed;
+      }
+      bool progress = false;
+      if (!request_done) request_done = pass_request_body(stream, upstream, call, progress);
+      if (!stream.response_started && call.head) {
+        start_http2_response(stream, *call.head);
+        progress = true;
+      }
+      if (stream.response_started)
+        progress = pass_response_body(stream, upstream, call) || progress;
+      if (stream.response_started && call.ended && call.body.empty()) {
+        end_http2_response(stream, call);
+        co_return Step::done;
+      }
+      // A stream that closed after its whole response waits only for its bytes to be relayed.
+      if (call.over() && !call.ended) co_return http2_call_failed(stream, call);
+      if (stream.expired()) co_return http2_call_expired(stream, request_done);
+      if (progress) arm_http2_deadline(stream, config, request_done);
+      call.awaiting_room = stream.awaiting_room = true;
+      stream.wake.expires_at(net::steady_timer::time_point::max());
+      co_await stream.wake.async_wait(as_values);
+      call.awaiting_room = stream.awaiting_room = false;
+    }
+  }
+
+  // Request body bytes go up while the upstream's queue has room; the client's window is given
+  // back as they leave. true once the request ended (its trailers sent).
+  bool pass_request_body(Http2Stream& stream, Http2Upstream& upstream, UpstreamCall& call,
+                         bool& progress) {
+    if (!stream.body.empty() && upstream.queued(call) <= kMaxQueued) {
+      const std::size_t taken = stream.body.size();
+      upstream.send(call, stream.body);
+      stream.body.clear();
+      stream.body_taken = true;
+      codec_.consume(stream.id, taken);
+      wake_writer();
+      progress = true;
+    }
+    if (!stream.request_ended || !stream.body.empty()) return false;
+    upstream.finish(call, stream.trailers);
+    progress = true;
+    return true;
+  }
+
+  void start_http2_response(Http2Stream& stream, const http2::ResponseHead& head) {
+    Exchange& ex = stream.exchange;
+    ex.status = head.status;
+    ex.response_head_at = Clock::now();
+    std::vector<http2::Field> fields = head.fields;
+    append_via(fields);
+    if (head.end_stream) note_grpc_status(stream, head.status, head.fields);
+    codec_.submit_response(stream.id, head.status, fields, head.end_stream);
+    stream.response_started = true;
+    wake_writer();
+  }
+
+  // Response body bytes go down while the client's queue has room; the upstream's window is
+  // given back as they do.
+  bool pass_response_body(Http2Stream& stream, Http2Upstream& upstream, UpstreamCall& call) {
+    if (call.body.empty() || codec_.queued(stream.id) > kMaxQueued) return false;
+    const std::size_t relayed = call.body.size();
+    codec_.submit_data(stream.id, call.body);
+    stream.exchange.bytes_sent += relayed;
+    call.body.clear();
+    upstream.consume(call, relayed);
+    wake_writer();
+    return true;
+  }
+
+  void end_http2_response(Http2Stream& stream, const UpstreamCall& call) {
+    const http2::ResponseHead& head = *call.head;
+    if (!head.end_stream) {
+      codec_.submit_end(stream.id, call.trailers);
+      note_grpc_status(stream, head.status,
+                       call.trailers.empty() ? std::span(head.fields) : std::span(call.trailers));
+      wake_writer();
+    }
+    stream.exchange.finished_at = Clock::now();
+  }
+
+  // The call ended without a whole response: a connect that failed, a stream reset or refused, a
+  // connection lost.
+  Step http2_call_failed(Http2Stream& stream, const UpstreamCall& call) {
+    Exchange& ex = stream.exchange;
+    const error_code ec = call.failure ? call.failure : error_code(net::error::connection_reset);
+    if (call.connect_failed) {
+      worker_.upstream_connect_failed(ex, ec);
+      ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
+                                                                    : http::status::bad_gateway);
+      stream.connect_failed = true;
+      return Step::failed;
+    }
+    if (stream.response_started) {
+      body_failed(stream, ec);
+      return Step::failed;
+    }
+    RetryFacts facts;
+    facts.attempt = ex.attempt;
+    facts.reused = stream.upstream_reused;
+    facts.idempotent = is_idempotent(method_of(stream));
+    facts.request_read = stream.request_ended && !stream.body_taken;
+    facts.body_streamed = stream.body_taken;
+    facts.request_written = true;
+    facts.refused = call.refused();
+    facts.failure = UpstreamFailure::closed;
+    if (may_retry_upstream(facts)) return Step::retry;
+    worker_.log.debug("upstream {} failed a stream: {}", ex.endpoint->label,
+                      call.closed ? fmt::format("reset with code {}", *call.closed) : ec.message());
+    worker_.upstream_failed(ex, UpstreamError::reset);
+    ex.status = static_cast<unsigned>(http::status::bad_gateway);
+    return Step::failed;
+  }
+
+  // The stream's deadline passed: the upstream was too slow (504, or the stream reset once the
+  // response started), or the client stopped sending its body (408) or reading (reset).
+  Step http2_call_expired(Http2Stream& stream, bool request_done) {
+    Exchange& ex = stream.exchange;
+    if (codec_.queued(stream.id) > kMaxQueued) {
+      codec_.reset(stream.id, kCancel);  // the client stopped reading
+      wake_writer();
+    } else if (stream.response_started) {
+      body_failed(stream, net::error::timed_out);
+    } else if (!request_done) {
+      ex.status = static_cast<unsigned>(http::status::request_timeout);
+    } else {
+      worker_.upstream_failed(ex, UpstreamError::timeout);
+      ex.status = static_cast<unsigned>(http::status::gateway_timeout);
+    }
+    return Step::failed;
+  }
+
+  // Each step of progress gives the exchange more time: upstream_response while the upstream is
+  // awaited, client_idle while the client is (its body, or room to take the response).
+  void arm_http2_deadline(Http2Stream& stream, const Config& config, bool request_done) {
+    const auto& timeouts = config.timeouts;
+    Duration wait = timeouts.upstream_response;
+    if (!request_done) wait = std::max(wait, timeouts.client_idle);
+    if (codec_.queued(stream.id) > kMaxQueued) wait = timeouts.client_idle;
+    stream.arm(worker_.deadlines, Clock::now() + wait);
+  }
+
+  static void append_via(std::vector<http2::Field>& fields) {
+    for (auto& field : fields) {
+      if (field.name == "via") {
+        field.value += ", 2.0 bgproxy";
+        return;
+      }
+    }
+    fields.push_back({"via", "2.0 bgproxy"});
+  }
+
+  static void forget_call(Http2Stream& stream) noexcept {
+    if (!stream.call) return;
+    stream.http2_upstream->forget(*stream.call);
+    stream.call.reset();
+    stream.http2_upstream.reset();
+  }
+
+  // --- to an HTTP/1.1 upstream ------------------------------------------------------------------
 
   // The proxy answers `Expect: 100-continue` itself, as for HTTP/1: the upstream gets none.
   void answer_expect_continue(Http2Stream& stream) {
@@ -655,13 +891,24 @@ class Http2Front final : public http2::ServerEvents {
   static void note_grpc_status(Http2Stream& stream, const http::response_header<>& response) {
     if (!stream.grpc) return;
     const auto it = response.find("grpc-status");
-    if (it != response.end()) {
-      if (const auto code = grpc_code_from_text(http1::trim(it->value()))) {
+    note_grpc_status(
+        stream, response.result_int(),
+        it == response.end() ? std::nullopt : std::optional<std::string_view>(it->value()));
+  }
+  static void note_grpc_status(Http2Stream& stream, unsigned status,
+                               std::span<const http2::Field> fields) {
+    if (!stream.grpc) return;
+    note_grpc_status(stream, status, HeaderView(fields).first("grpc-status"));
+  }
+  static void note_grpc_status(Http2Stream& stream, unsigned status,
+                               std::optional<std::string_view> grpc_status) {
+    if (grpc_status) {
+      if (const auto code = grpc_code_from_text(http1::trim(*grpc_status))) {
         stream.exchange.grpc_status = code;
         return;
       }
     }
-    stream.exchange.grpc_status = grpc_status_for_http(response.result_int());
+    stream.exchange.grpc_status = grpc_status_for_http(status);
   }
 
   static void discard_upstream(Http2Stream& stream) noexcept {

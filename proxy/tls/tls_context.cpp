@@ -263,7 +263,8 @@ std::size_t TlsSessionCache::size() const {
 
 // ---- TlsClientContext ----
 
-TlsBuilt<TlsClientContext> TlsClientContext::create(const BackendTlsConfig& config) {
+TlsBuilt<TlsClientContext> TlsClientContext::create(const BackendTlsConfig& config,
+                                                    std::string_view alpn) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) return {nullptr, "cannot create a TLS context: " + openssl_error()};
   if (auto error = harden(*ctx, TlsVersion::v1_2); !error.empty()) return {nullptr, error};
@@ -282,8 +283,8 @@ TlsBuilt<TlsClientContext> TlsClientContext::create(const BackendTlsConfig& conf
       }
     }
   }
-  const std::string alpn = alpn_wire({"http/1.1"});
-  if (SSL_CTX_set_alpn_protos(ctx.get(), bytes(alpn), alpn.size()) != 0) {  // 0 is success
+  const std::string wire = alpn_wire({std::string(alpn)});
+  if (SSL_CTX_set_alpn_protos(ctx.get(), bytes(wire), wire.size()) != 0) {  // 0 is success
     return {nullptr, "cannot set ALPN: " + openssl_error()};
   }
   // An upstream that closes without close_notify (many do) ends a close-delimited body like a

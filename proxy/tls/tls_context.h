@@ -140,7 +140,9 @@ class TlsClientContext {
   struct Private {};
 
  public:
-  static TlsBuilt<TlsClientContext> create(const BackendTlsConfig& config);
+  // `alpn`: the one application protocol offered ("http/1.1", or "h2" for an HTTP/2 upstream).
+  static TlsBuilt<TlsClientContext> create(const BackendTlsConfig& config,
+                                           std::string_view alpn = "http/1.1");
 
   TlsClientContext(Private, SslCtxPtr ctx, const BackendTlsConfig& config);
   TlsClientContext(const TlsClientContext&) = delete;

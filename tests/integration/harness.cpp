@@ -843,8 +843,9 @@ std::string make_config(const ConfigSpec& spec) {
   std::string out = "listen: 127.0.0.1:$PROXY_PORT\nworkers: 2\n";
   out += section("admin", "listen: 127.0.0.1:$ADMIN_PORT\n" + spec.admin);
   out += section("backends",
-                 fmt::format("blue:\n  endpoints: {}\ngreen:\n  endpoints: {}\n{}",
-                             endpoint_list(spec.blue), endpoint_list(spec.green), spec.backends));
+                 fmt::format("blue:\n  endpoints: {}\n{}green:\n  endpoints: {}\n{}{}",
+                             endpoint_list(spec.blue), indent(spec.color_keys),
+                             endpoint_list(spec.green), indent(spec.color_keys), spec.backends));
   out += section("rollout", spec.rollout);
   out += section("routing", spec.routing);
   out += section("timeouts", spec.timeouts);

@@ -258,6 +258,7 @@ struct ConfigSpec {
   std::vector<std::string> green{};  // endpoint addresses
   std::string admin{};               // extra keys under admin:
   std::string backends{};            // extra keys under backends: (live, health_check)
+  std::string color_keys{};          // extra keys under backends.blue and backends.green
   std::string rollout{};             // under rollout:
   std::string routing{};             // under routing:
   std::string timeouts = "drain: 2s";
