@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -34,6 +35,7 @@
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http2/front.h"
+#include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 #include "proxy/upstream_connect.h"
@@ -93,6 +95,51 @@ struct RelayResult {
   bool wrote = false;       // bytes went to the writer (for a response: the client saw its head)
   std::uint64_t bytes = 0;  // written to the writer
 };
+
+// A request's stream on an HTTP/2 upstream (proxy/http2/upstream.h): the connection, the call,
+// and the timer its events wake.
+struct Http2Leg {
+  explicit Http2Leg(const net::any_io_executor& executor) : wake(executor) {}
+  ~Http2Leg() { forget(); }
+  Http2Leg(const Http2Leg&) = delete;
+  Http2Leg& operator=(const Http2Leg&) = delete;
+
+  void forget() noexcept {
+    if (call) upstream->forget(*call);
+    call.reset();
+    upstream.reset();
+  }
+  // Waits for the call's next event; false when `deadline` passed first.
+  net::awaitable<bool> wait(Clock::time_point deadline) {
+    call->awaiting_room = true;
+    wake.expires_at(deadline);
+    auto [ec] = co_await wake.async_wait(as_values);
+    call->awaiting_room = false;
+    co_return ec == net::error::operation_aborted;
+  }
+
+  net::steady_timer wake;
+  std::shared_ptr<Http2Upstream> upstream;
+  std::optional<UpstreamCall> call;
+  bool connect_failed = false;  // the last attempt's connect failed: nothing was sent
+};
+
+// Request body bytes an HTTP/2 upstream's codec may hold for a stream before the client is read
+// again.
+constexpr std::size_t kMaxQueuedUpstream = 64 * 1024;
+
+// The request target as an HTTP/2 :path: origin-form (an absolute-form target loses its scheme
+// and authority).
+std::string_view origin_form(std::string_view target) noexcept {
+  for (const std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() < scheme.size() || !http1::iequals(target.substr(0, scheme.size()), scheme)) {
+      continue;
+    }
+    const auto slash = target.find('/', scheme.size());
+    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  return target;
+}
 
 // A session's read buffer: its memory comes from the worker's BufferPool.
 using IoBuffer = beast::basic_flat_buffer<PoolAllocator<char>>;
@@ -361,7 +408,7 @@ class Session {
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
     if (!ex.endpoint) return respond_error(ex, http::status::service_unavailable);
     held_ = 0;
-    return forward(ex);
+    return ex.endpoint->http2 ? forward_http2(ex) : forward(ex);
   }
 
   // Reads the body into the relay buffer before anything goes upstream, until it ends, the buffer
@@ -446,6 +493,211 @@ class Session {
       if (simple_) co_return co_await relay_simple_response(ex, *simple_);
       co_return co_await relay_response(ex);
     }
+  }
+
+  // --- to an HTTP/2 upstream ---------------------------------------------------------------------
+
+  // Sends the request on a stream of a multiplexed HTTP/2 connection and relays the response as
+  // HTTP/1: the held body goes with the head, the rest streams from the client as the upstream
+  // takes it. A refused stream is sent again (while its body is whole), a failed connect once
+  // more to the color's next healthy endpoint.
+  net::awaitable<Next> forward_http2(Http1Exchange& ex) {
+    if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
+      co_return co_await fail(ex);
+    }
+    ex.upstream_at = Clock::now();
+    UpstreamRequestOptions options;
+    options.client_ip = client_ip_;
+    options.framing = framing_;
+    options.received_version = ex.version;
+    options.drop_expect = ex.expects_continue;
+    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
+    std::vector<http2::Field> fields;
+    http2_upstream_fields(request_->get(), options, fields);
+    Http2Leg leg(client_.get_executor());
+    bool endpoint_switched = false;
+    for (;; ++ex.attempt) {
+      Step step = co_await send_http2_request(ex, leg, fields);
+      if (step == Step::done) step = co_await await_http2_head(ex, leg);
+      if (step == Step::done) co_return co_await relay_http2_response(ex, leg);
+      leg.forget();
+      if (step == Step::retry) continue;
+      const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
+      if (!leg.connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
+        co_return co_await fail(ex);
+      }
+      ex.endpoint = next;
+      endpoint_switched = true;
+    }
+  }
+
+  // Opens the stream with the head and the held body; a body longer than the hold streams on.
+  net::awaitable<Step> send_http2_request(Http1Exchange& ex, Http2Leg& leg,
+                                          std::span<const http2::Field> fields) {
+    leg.connect_failed = false;
+    leg.upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, *config_);
+    UpstreamCall& call = leg.call.emplace(leg.wake);
+    upstream_reused_ = leg.upstream->carried_streams();
+    const bool whole = request_->is_done();
+    const bool no_body = whole && held_ == 0;
+    const auto host = ex.headers.first("host");
+    const std::string_view authority = host ? *host : std::string_view(ex.endpoint->label);
+    const std::string_view scheme = ex.endpoint->tls ? "https" : "http";
+    if (!leg.upstream->open(call, ex.method, scheme, authority, origin_form(ex.target), fields,
+                            no_body)) {
+      co_return Step::retry;  // the connection filled up meanwhile: the pool finds another
+    }
+    if (held_ > 0) leg.upstream->send(call, {relay_buffer().data(), held_});
+    if (whole) {
+      if (!no_body) leg.upstream->finish(call, {});
+      co_return Step::done;
+    }
+    co_return co_await stream_request_body_http2(ex, leg);
+  }
+
+  // The rest of the body, read from the client as the upstream's queue drains; an upstream that
+  // answers (or fails) meanwhile gets no more of it.
+  net::awaitable<Step> stream_request_body_http2(Http1Exchange& ex, Http2Leg& leg) {
+    UpstreamCall& call = *leg.call;
+    RequestParser& parser = *request_;
+    auto& body = parser.get().body();
+    auto& relay = relay_buffer();
+    parser.eager(false);
+    ChunkCheckedStream<Client> client = request_body_stream();
+    while (!parser.is_done()) {
+      ex.body_started = true;
+      const auto deadline = Clock::now() + config_->timeouts.upstream_response;
+      while (leg.upstream->queued(call) > kMaxQueuedUpstream && !call.over() && !call.head) {
+        if (!co_await leg.wait(deadline)) co_return http2_timed_out(ex);
+      }
+      if (call.over() || call.head) {
+        ex.body_unsent = true;
+        co_return Step::done;
+      }
+      body = {relay.data(), relay.size(), true};
+      arm(config_->timeouts.client_idle);
+      auto [read_ec, n] = co_await http::async_read_some(client, client_buffer_, parser, as_values);
+      if (read_ec && read_ec != http::error::need_buffer) {
+        co_return client_failed(ex, status_for_client_body_error(timed(read_ec)));
+      }
+      leg.upstream->send(call, {relay.data(), relay.size() - body.size});
+    }
+    leg.upstream->finish(call, {});
+    co_return Step::done;
+  }
+
+  net::awaitable<Step> await_http2_head(Http1Exchange& ex, Http2Leg& leg) {
+    UpstreamCall& call = *leg.call;
+    const auto deadline = Clock::now() + config_->timeouts.upstream_response;
+    while (!call.head) {
+      if (call.over()) co_return http2_call_failed(ex, leg);
+      if (!co_await leg.wait(deadline)) co_return http2_timed_out(ex);
+    }
+    co_return Step::done;
+  }
+
+  // The call ended without a response head: a connect that failed, a stream reset or refused, a
+  // connection lost.
+  Step http2_call_failed(Http1Exchange& ex, Http2Leg& leg) {
+    const UpstreamCall& call = *leg.call;
+    const error_code ec = call.failure ? call.failure : error_code(net::error::connection_reset);
+    if (call.connect_failed) {
+      worker_.upstream_connect_failed(ex, ec);
+      leg.connect_failed = true;
+      return client_failed(
+          ex, static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
+                                                                : http::status::bad_gateway));
+    }
+    RetryFacts facts = attempt_facts(ex, true);
+    facts.refused = call.refused();
+    facts.failure = UpstreamFailure::closed;
+    if (call.closed) {
+      worker_.log.debug("upstream {} reset a stream with code {}", ex.endpoint->label,
+                        *call.closed);
+    }
+    return upstream_failed(ex, ec, may_retry_upstream(facts));
+  }
+
+  Step http2_timed_out(Http1Exchange& ex) {
+    return upstream_failed(ex, net::error::timed_out, false);
+  }
+
+  // The response as HTTP/1: its length as the upstream gave it, else chunked (to an HTTP/1.1
+  // client) with the upstream's trailers in the last chunk, else until the close.
+  net::awaitable<Next> relay_http2_response(Http1Exchange& ex, Http2Leg& leg) {
+    UpstreamCall& call = *leg.call;
+    const http2::ResponseHead& head = *call.head;
+    ex.status = head.status;
+    ex.response_head_at = Clock::now();
+    const bool no_body = response_has_no_body(ex.verb, ex.status);
+    BodyFraming framing;
+    if (head.content_length) {
+      framing = {BodyFraming::Kind::length, *head.content_length};
+    } else if (no_body) {
+      framing = {};
+    } else if (head.end_stream) {
+      framing = {BodyFraming::Kind::length, 0};
+    } else if (ex.version >= 11) {
+      framing = {BodyFraming::Kind::chunked, 0};
+    }
+    KeepAliveFacts facts = keep_alive_facts(ex);
+    facts.response_has_body = !no_body;
+    facts.response_chunked = framing.kind == BodyFraming::Kind::chunked;
+    facts.response_until_close = !no_body && framing.kind == BodyFraming::Kind::none;
+    const bool keep_alive = keep_client_alive(facts) && !ex.body_unsent;
+    head_out_.clear();
+    write_client_head_for_http2(ex.status, head.fields, framing, ex.version, keep_alive, head_out_);
+    if (!co_await write_to_client(ex, head_out_)) co_return Next::close;
+    if (!co_await relay_http2_body(ex, leg, framing.kind == BodyFraming::Kind::chunked)) {
+      co_return Next::close;
+    }
+    ex.finished_at = Clock::now();
+    leg.forget();
+    if (keep_alive) co_return Next::keep_alive;
+    co_await close_after_answer();
+    co_return Next::close;
+  }
+
+  // Body bytes as they come, the upstream's window given back once they are written; false when
+  // either side failed (the client then sees a cut body: no last chunk, or fewer bytes).
+  net::awaitable<bool> relay_http2_body(Http1Exchange& ex, Http2Leg& leg, bool chunked) {
+    UpstreamCall& call = *leg.call;
+    std::string sending;  // taken out of the call: its event may append while a write is on
+    auto deadline = Clock::now() + config_->timeouts.upstream_response;
+    for (;;) {
+      if (!call.body.empty()) {
+        sending.clear();
+        sending.swap(call.body);
+        const std::size_t size = sending.size();
+        if (chunked) sending = fmt::format("{:x}\r\n{}\r\n", size, sending);
+        if (!co_await write_to_client(ex, sending)) co_return false;
+        leg.upstream->consume(call, size);
+        deadline = Clock::now() + config_->timeouts.upstream_response;
+        continue;
+      }
+      if (call.ended) break;
+      if (call.over()) {
+        upstream_failed(ex, call.failure ? call.failure : net::error::connection_reset, false);
+        co_return false;
+      }
+      if (!co_await leg.wait(deadline)) {
+        http2_timed_out(ex);
+        co_return false;
+      }
+    }
+    if (!chunked) co_return true;
+    sending = "0\r\n";
+    for (const auto& field : call.trailers)
+      sending += fmt::format("{}: {}\r\n", field.name, field.value);
+    sending += "\r\n";
+    co_return co_await write_to_client(ex, sending);
+  }
+
+  net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes) {
+    arm(config_->timeouts.client_idle);
+    auto [ec, n] = co_await net::async_write(client_, net::buffer(bytes), as_values);
+    ex.bytes_sent += n;
+    co_return !ec;
   }
 
   // A fresh connection to the chosen endpoint (take_pooled() found none, or may not be used); a

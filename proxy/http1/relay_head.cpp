@@ -13,6 +13,7 @@
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include "proxy/http1/syntax.h"
@@ -414,6 +415,30 @@ void http2_upstream_fields(const http::request_header<>& request,
   }
   add_forwarding_fields(out, options, forwarded_for, via,
                         options.received_version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
+}
+
+void write_client_head_for_http2(unsigned status, std::span<const HeaderField> fields,
+                                 const BodyFraming& framing, unsigned client_version,
+                                 bool keep_alive, std::string& out) {
+  out += client_version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += http::obsolete_reason(static_cast<http::status>(status));
+  out += kCrlf;
+  Names via;
+  for (const HeaderField& field : fields) {
+    if (field.name == "content-length") continue;  // written below as `framing` says
+    if (field.name == "via") {
+      via.push_back(field.value);
+    } else {
+      append_field(out, field.name, field.value);
+    }
+  }
+  append_framing(out, framing);
+  append_list(out, "Via", via, "2.0 bgproxy");
+  if (client_version >= 11 && !keep_alive) out += "Connection: close\r\n";
+  if (client_version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
+  out += kCrlf;
 }
 
 void response_fields_for_http2(const http::response_header<>& response,

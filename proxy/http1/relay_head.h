@@ -65,6 +65,13 @@ void http2_upstream_fields(std::span<const HeaderField> fields,
 void http2_upstream_fields(const http::request_header<>& request,
                            const UpstreamRequestOptions& options, std::vector<HeaderField>& out);
 
+// The HTTP/1 head a client gets for an HTTP/2 upstream's response: the status line with the
+// client's version, the fields with the body's framing as `framing` says (content-length
+// replaced), Via appended, and Connection as `keep_alive` needs it.
+void write_client_head_for_http2(unsigned status, std::span<const HeaderField> fields,
+                                 const BodyFraming& framing, unsigned client_version,
+                                 bool keep_alive, std::string& out);
+
 // The fields an HTTP/2 client gets for an upstream's HTTP/1 response head: names in lower case,
 // hop-by-hop fields (and those its Connection lists) and Transfer-Encoding dropped, Via appended.
 void response_fields_for_http2(const http::response_header<>& response,

@@ -157,6 +157,7 @@ bool Http2Upstream::open(UpstreamCall& call, std::string_view method, std::strin
     worker_.stats.upstream_connection_reused(endpoint_.stats_slot);
   }
   call.stream = id;
+  call.finished = end_stream;
   calls_.emplace(id, &call);
   wake_writer();
   return true;
@@ -170,6 +171,7 @@ void Http2Upstream::send(UpstreamCall& call, std::string_view bytes) {
 
 void Http2Upstream::finish(UpstreamCall& call, std::span<const http2::Field> trailers) {
   if (call.over()) return;
+  call.finished = true;
   codec_.submit_end(call.stream, trailers);
   wake_writer();
 }
@@ -189,7 +191,8 @@ void Http2Upstream::forget(UpstreamCall& call) noexcept {
   if (it == calls_.end() || it->second != &call) return;
   calls_.erase(it);
   note_if_idle();
-  if (!call.over()) {
+  // A stream whose exchange is complete both ways closes by itself.
+  if (!call.over() && !(call.ended && call.finished)) {
     codec_.reset(call.stream, kCancel);
     wake_writer();
   }

@@ -43,6 +43,7 @@ struct UpstreamCall {
   std::optional<http2::ResponseHead> head;  // the final response head, once it came
   std::string body;                         // response body bytes not yet relayed
   bool ended = false;                       // the response is complete; its trailers below
+  bool finished = false;                    // the request is complete (finish() or no body)
   std::vector<http2::Field> trailers;
   std::optional<std::uint32_t> closed;  // the stream is gone: its RST_STREAM code (0: ended)
   boost::system::error_code failure;    // the connection failed (connect, TLS, I/O, PING)

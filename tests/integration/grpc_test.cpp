@@ -21,27 +21,12 @@ namespace json = boost::json;
 const std::string kPeer = std::string(BGPROXY_SOURCE_DIR) + "/tests/integration/grpc_peer.py";
 constexpr const char* kPython = "/usr/bin/python3";
 
-// tests/integration/grpc_peer.py serving echo.Echo on a free port.
-class GrpcServer {
- public:
-  explicit GrpcServer(std::string name, std::vector<std::string> options = {})
-      : port_(free_port()) {
-    std::vector<std::string> argv{kPython, kPeer, "serve", std::to_string(port_), std::move(name)};
-    argv.insert(argv.end(), options.begin(), options.end());
-    process_.emplace(argv, log_path());
-    EXPECT_TRUE(wait_until(
-        [&] { return read_file(log_path()).find("listening") != std::string::npos; }, 20s))
-        << read_file(log_path());
-  }
-  std::string address() const { return fmt::format("127.0.0.1:{}", port_); }
-
- private:
-  std::string log_path() const { return dir_.path() + "/server.log"; }
-
-  TempDir dir_;
-  std::uint16_t port_;
-  std::optional<ChildProcess> process_;
-};
+// tests/integration/grpc_peer.py serving echo.Echo as `name`, with `options`.
+ScriptServer grpc_server(std::string name, std::vector<std::string> options = {}) {
+  std::vector<std::string> args{"serve", "$PORT", std::move(name)};
+  args.insert(args.end(), options.begin(), options.end());
+  return ScriptServer("grpc_peer.py", std::move(args));
+}
 
 // One call through the proxy: the status name, then the messages and trailing metadata lines.
 std::vector<std::string> grpc_call(const Bgproxy& proxy, std::string_view method,
@@ -74,7 +59,7 @@ double grpc_responses(const Bgproxy& proxy, std::string_view color, std::string_
 
 class GrpcTest : public ::testing::Test {
  protected:
-  static std::string config(const GrpcServer& blue, const GrpcServer& green,
+  static std::string config(const ScriptServer& blue, const ScriptServer& green,
                             std::string rollout = {}) {
     return make_config({.blue = {blue.address()},
                         .green = {green.address()},
@@ -85,8 +70,8 @@ class GrpcTest : public ::testing::Test {
 };
 
 TEST_F(GrpcTest, AUnaryCallPassesWithItsTrailingMetadata) {
-  GrpcServer blue("blue-1");
-  GrpcServer green("green-1");
+  const auto blue = grpc_server("blue-1");
+  const auto green = grpc_server("green-1");
   Bgproxy proxy(config(blue, green));
   ASSERT_TRUE(proxy.start());
   const auto lines = grpc_call(proxy, "Say", "hi");
@@ -102,8 +87,8 @@ TEST_F(GrpcTest, AUnaryCallPassesWithItsTrailingMetadata) {
 }
 
 TEST_F(GrpcTest, ATrailersOnlyErrorAndALateErrorReachTheClientAndAreCounted) {
-  GrpcServer blue("blue-1");
-  GrpcServer green("green-1");
+  const auto blue = grpc_server("blue-1");
+  const auto green = grpc_server("green-1");
   Bgproxy proxy(config(blue, green));
   ASSERT_TRUE(proxy.start());
 
@@ -154,8 +139,8 @@ class GrpcLoad {
 };
 
 TEST_F(GrpcTest, AGreenFailingOneCallInTenWithUnavailableIsRolledBack) {
-  GrpcServer blue("blue-1");
-  GrpcServer green("green-1", {"--fail-every", "10", "UNAVAILABLE"});
+  const auto blue = grpc_server("blue-1");
+  const auto green = grpc_server("green-1", {"--fail-every", "10", "UNAVAILABLE"});
   Bgproxy proxy(config(blue, green,
                        "steps: [50, 100]\nstep_duration: 1m\ncheck_interval: 200ms\n"
                        "min_requests: 20\n"));
@@ -171,8 +156,8 @@ TEST_F(GrpcTest, AGreenFailingOneCallInTenWithUnavailableIsRolledBack) {
 }
 
 TEST_F(GrpcTest, AGreenAnsweringNotFoundToHalfItsCallsIsPromoted) {
-  GrpcServer blue("blue-1");
-  GrpcServer green("green-1", {"--fail-every", "2", "NOT_FOUND"});
+  const auto blue = grpc_server("blue-1");
+  const auto green = grpc_server("green-1", {"--fail-every", "2", "NOT_FOUND"});
   Bgproxy proxy(config(blue, green,
                        "steps: [50, 100]\nstep_duration: 1500ms\n"
                        "check_interval: 200ms\nmin_requests: 20\n"

@@ -839,6 +839,25 @@ std::string tail(const std::string& text, std::size_t max_bytes) {
 
 }  // namespace
 
+ScriptServer::ScriptServer(std::string_view script, std::vector<std::string> args)
+    : port_(free_port()) {
+  std::vector<std::string> argv{"/usr/bin/python3",
+                                fmt::format("{}/tests/integration/{}", BGPROXY_SOURCE_DIR, script)};
+  for (auto& arg : args) {
+    replace_all(arg, "$PORT", std::to_string(port_));
+    argv.push_back(std::move(arg));
+  }
+  const std::string log = dir_.path() + "/server.log";
+  process_.emplace(argv, log);
+  EXPECT_TRUE(
+      wait_until([&] { return read_file(log).find("listening") != std::string::npos; }, 20s))
+      << script << " did not start: " << read_file(log);
+}
+
+std::string ScriptServer::address() const {
+  return fmt::format("127.0.0.1:{}", port_);
+}
+
 std::string make_config(const ConfigSpec& spec) {
   std::string out = "listen: 127.0.0.1:$PROXY_PORT\nworkers: 2\n";
   out += section("admin", "listen: 127.0.0.1:$ADMIN_PORT\n" + spec.admin);

@@ -233,6 +233,21 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// A server script of tests/integration run by /usr/bin/python3 on a free loopback port: `args`
+// with $PORT replaced by the port. Ready once the script printed "listening"; stopped with its
+// owner.
+class ScriptServer {
+ public:
+  ScriptServer(std::string_view script, std::vector<std::string> args);
+  std::uint16_t port() const { return port_; }
+  std::string address() const;  // "127.0.0.1:PORT"
+
+ private:
+  TempDir dir_;
+  std::uint16_t port_;
+  std::optional<ChildProcess> process_;
+};
+
 struct ProcessResult {
   std::optional<int> exit_code;  // nullopt when killed at the timeout
   std::string out;
