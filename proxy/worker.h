@@ -130,6 +130,7 @@ struct WorkerContext {
   bool closing_idle = false;        // the drain's grace is over
   LimitNotice out_of_descriptors;   // upstream connects that failed for lack of descriptors
   LimitNotice access_log_failures;  // access log writes that failed
+  LimitNotice alpn_refusals;        // h2 upstreams that did not agree to HTTP/2 in ALPN
 };
 
 // One counted downstream connection: in the process (limits.max_connections) and in its worker

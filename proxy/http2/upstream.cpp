@@ -77,8 +77,11 @@ net::awaitable<error_code> Http2Upstream::connect() {
     ec = net::error::timed_out;  // the watch closed the socket
   }
   if (!ec && socket_.is_tls() && socket_.tls().alpn() != "h2") {
-    worker_.log.warn("upstream {} did not agree to HTTP/2 in ALPN (got '{}')", endpoint_.label,
-                     socket_.tls().alpn());
+    if (const auto refused = worker_.alpn_refusals.hit()) {
+      worker_.log.warn(
+          "upstream {} did not agree to HTTP/2 in ALPN (got '{}'): {} connect(s) failed",
+          endpoint_.label, socket_.tls().alpn(), refused);
+    }
     ec = net::error::no_protocol_option;
   }
   co_return ec;

@@ -120,6 +120,24 @@ TEST_F(TlsConfigTest, ListenServesHttp1AndMayAddH2c) {
               one_error("1:20", "unknown protocol 'h3': expected one of http1, h2c"));
 }
 
+TEST_F(TlsConfigTest, AColorSpeaksHttp1H2cOrH2OverTls) {
+  const auto protocol = [](const std::string& yaml) {
+    const auto result = load_config_string(yaml, "t.yaml");
+    EXPECT_TRUE(result.ok()) << yaml;
+    return result.ok() ? result.config->backends.green.protocol : UpstreamProtocol::http1;
+  };
+  EXPECT_EQ(protocol(""), UpstreamProtocol::http1);
+  EXPECT_EQ(protocol("backends:\n  green:\n    protocol: h2c\n"), UpstreamProtocol::h2c);
+  EXPECT_EQ(protocol("backends:\n  green:\n    protocol: h2\n    tls:\n      enabled: true\n"),
+            UpstreamProtocol::h2);
+  EXPECT_THAT(errors("backends:\n  green:\n    protocol: h2\n"),
+              one_error("3:15", "h2 is HTTP/2 over TLS: set backends.green.tls.enabled: true"));
+  EXPECT_THAT(errors("backends:\n  blue:\n    protocol: h2c\n    tls:\n      enabled: true\n"),
+              one_error("3:15", "h2c is HTTP/2 in cleartext"));
+  EXPECT_THAT(errors("backends:\n  blue:\n    protocol: http2\n"),
+              one_error("3:15", "expected one of http1, h2c, h2"));
+}
+
 TEST_F(TlsConfigTest, AListenerNeedsCertAndKey) {
   EXPECT_THAT(errors("tls:\n  listen: 127.0.0.1:8443\n"),
               ElementsAre("t.yaml:2:3: tls.cert: required when tls.listen is set",

@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """An HTTP/2 (h2c, prior knowledge) echo server for the integration tests, on python3-h2.
 
-h2_echo.py PORT NAME [--refuse-first N]
+h2_echo.py PORT NAME [--refuse-first N] [--tls CERT KEY ALPN]
     Prints "listening" once bound. Every request is answered 200 with a JSON body: the backend's
     name, method, path, authority, scheme, its fields (in order, as pairs), its body's length and
     the body itself when under 4 KiB (the answer stays within one frame and window). A request
     with the field `x-with-length` gets a content-length; one with `x-want-trailers` gets the
     trailer `x-checksum: <body length>`. --refuse-first N: the first N streams (over all
-    connections) are reset with REFUSED_STREAM before anything is read of them.
+    connections) are reset with REFUSED_STREAM before anything is read of them. --tls: TLS with
+    that certificate, offering the ALPN protocol ALPN (h2 for HTTP/2 over TLS).
 """
 import json
 import socket
+import ssl
 import sys
 import threading
 
@@ -92,8 +94,18 @@ def serve_connection(sock, name):
 def main():
     global refused_left
     port, name = int(sys.argv[1]), sys.argv[2]
-    if len(sys.argv) > 4 and sys.argv[3] == "--refuse-first":
-        refused_left = int(sys.argv[4])
+    options = sys.argv[3:]
+    tls = None
+    while options:
+        if options[0] == "--refuse-first":
+            refused_left, options = int(options[1]), options[2:]
+        elif options[0] == "--tls":
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(options[1], options[2])
+            tls.set_alpn_protocols([options[3]])
+            options = options[4:]
+        else:
+            sys.exit("unknown option " + options[0])
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
@@ -101,6 +113,12 @@ def main():
     print("listening", flush=True)
     while True:
         sock, _ = listener.accept()
+        if tls:
+            try:
+                sock = tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                sock.close()
+                continue
         threading.Thread(target=serve_connection, args=(sock, name), daemon=True).start()
 
 

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "integration/harness.h"
+#include "support/test_certs.h"
 
 namespace bgt {
 namespace {
@@ -156,6 +157,35 @@ TEST(Http2Upstream, StreamsAreMultiplexedOnOneUpstreamConnection) {
   EXPECT_EQ(echo.at("authority").as_string(), fmt::format("127.0.0.1:{}", proxy.proxy_port()));
   EXPECT_EQ(field(echo, "x-custom"), "kept");
   EXPECT_EQ(field(echo, "via"), "2.0 bgproxy");
+}
+
+// h2: HTTP/2 over TLS, agreed on by ALPN, the upstream's certificate verified.
+TEST(Http2Upstream, H2OverTlsIsSpokenOnlyToAnUpstreamThatAgreesByAlpn) {
+  TempDir dir;
+  const auto certificate = bgp::testing::make_certificate("backend.test");
+  const auto cert = dir.write("backend.crt", certificate.cert_pem);
+  const auto key = dir.write("backend.key", certificate.key_pem);
+  const auto h2 = echo_server("tls-h2", {"--tls", cert, key, "h2"});
+  const auto h1_only = echo_server("tls-h1", {"--tls", cert, key, "http/1.1"});
+  const auto tls_config = [&](const ScriptServer& server) {
+    return make_config(
+        {.blue = {server.address()},
+         .green = {server.address()},
+         .color_keys = fmt::format("protocol: h2\ntls:\n  enabled: true\n  ca: {}\n", cert)});
+  };
+  Bgproxy proxy(tls_config(h2));
+  ASSERT_TRUE(proxy.start());
+  const auto r = http_request(proxy.proxy_port(), "GET", "/secure");
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  EXPECT_EQ(r.json().at("scheme").as_string(), "https");
+  EXPECT_EQ(r.json().at("backend").as_string(), "tls-h2");
+
+  // An upstream that only speaks HTTP/1.1 over TLS is not sent HTTP/2 at all.
+  Bgproxy refused(tls_config(h1_only));
+  ASSERT_TRUE(refused.start());
+  EXPECT_EQ(http_request(refused.proxy_port(), "GET", "/").status, 502u);
+  EXPECT_NE(refused.log().find("did not agree to HTTP/2 in ALPN"), std::string::npos)
+      << refused.log();
 }
 
 TEST(Http2Upstream, ADeadEndpointIsPassedOverForTheNextOne) {

@@ -97,6 +97,31 @@ std::vector<RetryCase> retry_cases() {
           [](RetryFacts& f) { f.request_read = false; }, false),
       retry_case(
           "trust: POST", get, [](RetryFacts& f) { f.idempotent = false; }, false),
+      // An HTTP/2 stream the upstream refused was never processed (RFC 9113 section 8.7).
+      retry_case(
+          "refused POST", post_head, [](RetryFacts& f) { f.refused = true; }, true),
+      retry_case(
+          "refused on a fresh connection, second attempt", post_head,
+          [](RetryFacts& f) {
+            f.refused = true;
+            f.reused = false;
+            f.attempt = 1;
+          },
+          true),
+      retry_case(
+          "refused a third time", post_head,
+          [](RetryFacts& f) {
+            f.refused = true;
+            f.attempt = 2;
+          },
+          false),
+      retry_case(
+          "refused after body bytes streamed", post_head,
+          [](RetryFacts& f) {
+            f.refused = true;
+            f.body_streamed = true;
+          },
+          false),
   };
 }
 

@@ -498,5 +498,85 @@ TEST(Http2ToHttp1, TheResponseFieldsLoseWhatHttp2MustNotCarry) {
   EXPECT_EQ(fields, expected);
 }
 
+TEST(Http2Upstream, AnHttp2RequestKeepsItsFieldsButHost) {
+  const std::vector<HeaderField> fields{{"accept", "*/*"},
+                                        {"host", "api.test"},
+                                        {"te", "trailers"},
+                                        {"content-type", "application/grpc"},
+                                        {"expect", "100-continue"},
+                                        {"x-forwarded-for", "10.0.0.1"},
+                                        {"x-forwarded-proto", "forged"},
+                                        {"via", "2 edge"}};
+  UpstreamRequestOptions options;
+  options.client_ip = "127.0.0.2";
+  options.scheme = "https";
+  std::vector<HeaderField> out;
+  http2_upstream_fields(fields, options, out);
+  const std::vector<HeaderField> expected{{"accept", "*/*"},
+                                          {"te", "trailers"},
+                                          {"content-type", "application/grpc"},
+                                          {"x-forwarded-for", "10.0.0.1, 127.0.0.2"},
+                                          {"x-forwarded-proto", "https"},
+                                          {"via", "2 edge, 2.0 bgproxy"}};
+  EXPECT_EQ(out, expected);
+}
+
+TEST(Http2Upstream, AnHttp1RequestLosesItsHopByHopFieldsAndNamesItsLength) {
+  http::request_header<> head;
+  head.version(11);
+  head.method(http::verb::post);
+  head.target("/p");
+  head.insert("Host", "api.test");
+  head.insert("Connection", "keep-alive, X-Private");
+  head.insert("X-Private", "secret");
+  head.insert("Keep-Alive", "timeout=5");
+  head.insert("TE", "trailers, deflate");
+  head.insert("Transfer-Encoding", "chunked");
+  head.insert("Upgrade", "websocket");
+  head.insert("Cookie", "a=1; b=2");
+  head.insert("X-Forwarded-Proto", "forged");
+  UpstreamRequestOptions options;
+  options.client_ip = "127.0.0.2";
+  options.framing = {BodyFraming::Kind::length, 5};
+  std::vector<HeaderField> out;
+  http2_upstream_fields(head, options, out);
+  const std::vector<HeaderField> expected{{"te", "trailers"},
+                                          {"cookie", "a=1; b=2"},
+                                          {"content-length", "5"},
+                                          {"x-forwarded-for", "127.0.0.2"},
+                                          {"x-forwarded-proto", "http"},
+                                          {"via", "1.1 bgproxy"}};
+  EXPECT_EQ(out, expected);
+
+  out.clear();
+  options.framing = {BodyFraming::Kind::chunked, 0};  // HTTP/2 frames it: no length, no coding
+  http::request_header<> get;
+  get.method(http::verb::get);
+  get.insert("TE", "gzip");
+  http2_upstream_fields(get, options, out);
+  for (const auto& field : out) {
+    EXPECT_NE(field.name, "content-length");
+    EXPECT_NE(field.name, "te") << "only `te: trailers` may cross into HTTP/2";
+  }
+}
+
+TEST(Http2Upstream, TheClientsHeadTakesTheFramingItIsGiven) {
+  const std::vector<HeaderField> fields{
+      {"content-type", "application/json"}, {"content-length", "99"}, {"via", "2 origin"}};
+  std::string out;
+  write_client_head_for_http2(200, fields, {BodyFraming::Kind::chunked, 0}, 11, true, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nVia: 2 origin, 2.0 bgproxy\r\n\r\n");
+  out.clear();
+  write_client_head_for_http2(404, {}, {BodyFraming::Kind::length, 0}, 10, true, out);
+  EXPECT_EQ(out,
+            "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nVia: 2.0 bgproxy\r\n"
+            "Connection: keep-alive\r\n\r\n");
+  out.clear();
+  write_client_head_for_http2(204, {}, {}, 11, false, out);
+  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\nVia: 2.0 bgproxy\r\nConnection: close\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace bgp
