@@ -460,6 +460,22 @@ std::vector<MetricFamily> fleet_families(const ControlView& control) {
   return families;
 }
 
+// HTTP/2 connections, client side and upstream side: why they ended.
+MetricFamily http2_endings_family(const StatsTotals& totals) {
+  auto ended = make_family("bgproxy_http2_connections_ended_total",
+                           "HTTP/2 connections that ended, by side (client or upstream) and why.",
+                           MetricType::Counter);
+  for (const auto side : {Http2Side::client, Http2Side::upstream}) {
+    for (std::size_t k = 0; k < kHttp2EndingKinds; ++k) {
+      ended.metric.push_back(
+          counter(static_cast<double>(totals.http2_endings[static_cast<std::size_t>(side)][k]),
+                  {label("side", side == Http2Side::client ? "client" : "upstream"),
+                   label("reason", name(static_cast<Http2Ending>(k)))}));
+    }
+  }
+  return ended;
+}
+
 // The TLS listener (only when one is configured): handshakes, failures by reason, the
 // certificate's expiry.
 std::vector<MetricFamily> tls_families(const StatsTotals& totals, const ControlView& control) {
@@ -555,6 +571,7 @@ std::vector<MetricFamily> Exporter::Collect() const {
   for (auto& family : process_families()) families.push_back(std::move(family));
   for (auto& family : fleet_families(control)) families.push_back(std::move(family));
   for (auto& family : tls_families(totals, control)) families.push_back(std::move(family));
+  families.push_back(http2_endings_family(totals));
   families.push_back(build_info_family(version_));
   return families;
 }

@@ -16,6 +16,26 @@ std::string_view name(UpstreamError kind) noexcept {
   return "reset";
 }
 
+std::string_view name(Http2Ending ending) noexcept {
+  switch (ending) {
+    case Http2Ending::closed:
+      return "closed";
+    case Http2Ending::goaway:
+      return "goaway";
+    case Http2Ending::protocol_error:
+      return "protocol_error";
+    case Http2Ending::flow_control:
+      return "flow_control";
+    case Http2Ending::flood:
+      return "flood";
+    case Http2Ending::rapid_reset:
+      return "rapid_reset";
+    case Http2Ending::header_flood:
+      return "header_flood";
+  }
+  return "closed";
+}
+
 std::string_view name(HandshakeFailure failure) noexcept {
   switch (failure) {
     case HandshakeFailure::protocol_version:
@@ -175,6 +195,11 @@ void StatsShard::add_to(StatsTotals& totals) const noexcept {
   totals.tls_handshakes_resumed += tls_resumed_.read();
   for (std::size_t k = 0; k < kHandshakeFailureKinds; ++k) {
     totals.tls_handshake_failures[k] += tls_failures_[k].read();
+  }
+  for (std::size_t side = 0; side < 2; ++side) {
+    for (std::size_t k = 0; k < kHttp2EndingKinds; ++k) {
+      totals.http2_endings[side][k] += http2_endings_[side][k].read();
+    }
   }
 }
 

@@ -38,6 +38,21 @@ enum class HandshakeFailure : std::uint8_t {
 inline constexpr std::size_t kHandshakeFailureKinds = 8;
 std::string_view name(HandshakeFailure failure) noexcept;
 
+// Why an HTTP/2 connection ended, for a metric label (the codecs' ending(); closed: the socket
+// ended, or a GOAWAY of ours without error), and on which side of the proxy.
+enum class Http2Ending : std::uint8_t {
+  closed,
+  goaway,  // the peer's GOAWAY
+  protocol_error,
+  flow_control,
+  flood,  // SETTINGS, PING, empty frames, CONTINUATION
+  rapid_reset,
+  header_flood,
+};
+inline constexpr std::size_t kHttp2EndingKinds = 7;
+std::string_view name(Http2Ending ending) noexcept;
+enum class Http2Side : std::uint8_t { client, upstream };
+
 // How a request found its color: split = the weighted split or a sticky key, judged by the rollout;
 // override = the override header, served and counted, never judged; refused = answered by the
 // proxy before routing, counted against no color.
@@ -82,6 +97,7 @@ struct StatsTotals {
   std::uint64_t tls_handshakes_full = 0;        // TLS listener: handshakes done, full ...
   std::uint64_t tls_handshakes_resumed = 0;     // ... or resuming a session (a ticket)
   std::array<std::uint64_t, kHandshakeFailureKinds> tls_handshake_failures{};
+  std::array<std::array<std::uint64_t, kHttp2EndingKinds>, 2> http2_endings{};  // by Http2Side
 
   // The judged traffic of a color (Route::split only).
   const ColorTotals& of(Color c) const noexcept { return colors[index(c)]; }
@@ -169,6 +185,9 @@ class alignas(64) StatsShard {
   void tls_handshake_failed(HandshakeFailure why) noexcept {
     tls_failures_[static_cast<std::size_t>(why)].add();
   }
+  void http2_connection_ended(Http2Side side, Http2Ending why) noexcept {
+    http2_endings_[static_cast<std::size_t>(side)][static_cast<std::size_t>(why)].add();
+  }
   // The worker's pooled idle upstream connections (set by its pool sweep, once a second).
   void set_idle_upstream_connections(std::uint64_t n) noexcept { idle_upstreams_.set(n); }
 
@@ -198,6 +217,7 @@ class alignas(64) StatsShard {
   SingleWriterGauge idle_upstreams_;
   SingleWriterCounter tls_full_, tls_resumed_, access_lines_lost_;
   std::array<SingleWriterCounter, kHandshakeFailureKinds> tls_failures_;
+  std::array<std::array<SingleWriterCounter, kHttp2EndingKinds>, 2> http2_endings_;
   std::array<PerEndpoint, kMaxEndpointSlots> endpoints_;
 };
 

@@ -47,6 +47,7 @@ void WorkerContext::close_idle_connections() noexcept {
 
 void WorkerContext::abort_connections() noexcept {
   for (auto& connection : connections) connection.abort();
+  http2_upstreams.abort_all();
 }
 
 // Idle connections expire by this timer, not by the next use of their endpoint: an endpoint that

@@ -100,6 +100,25 @@ struct Http2Stream final : DeadlineWheel::Entry {
   std::optional<UpstreamCall> call;
 };
 
+Http2Ending ending_of(http2::ServerSession::Ending ending) noexcept {
+  using Ending = http2::ServerSession::Ending;
+  switch (ending) {
+    case Ending::none:
+      return Http2Ending::closed;
+    case Ending::protocol_error:
+      return Http2Ending::protocol_error;
+    case Ending::flow_control:
+      return Http2Ending::flow_control;
+    case Ending::flood:
+      return Http2Ending::flood;
+    case Ending::rapid_reset:
+      return Http2Ending::rapid_reset;
+    case Ending::header_flood:
+      return Http2Ending::header_flood;
+  }
+  return Http2Ending::closed;
+}
+
 http2::ServerLimits limits_of(const Config& config) {
   http2::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
@@ -147,6 +166,7 @@ class Http2Front final : public http2::ServerEvents {
     }
     streams_.clear();
     while (forwarders_ > 0) co_await wait_done();
+    worker_.stats.http2_connection_ended(Http2Side::client, ending_of(codec_.ending()));
   }
 
  private:

@@ -16,6 +16,23 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::uint32_t kCancel = 0x8;
 
+Http2Ending ending_of(http2::ClientSession::Ending ending) noexcept {
+  using Ending = http2::ClientSession::Ending;
+  switch (ending) {
+    case Ending::none:
+      return Http2Ending::closed;
+    case Ending::protocol_error:
+      return Http2Ending::protocol_error;
+    case Ending::flow_control:
+      return Http2Ending::flow_control;
+    case Ending::goaway:
+      return Http2Ending::goaway;
+    case Ending::flood:
+      return Http2Ending::flood;
+  }
+  return Http2Ending::closed;
+}
+
 http2::ClientLimits client_limits() {
   http2::ClientLimits limits;
   limits.max_header_bytes = 64 * 1024;  // as for an HTTP/1 upstream's head
@@ -63,6 +80,7 @@ net::awaitable<void> Http2Upstream::run() {
     error_code ignored;
     socket_.socket().close(ignored);
     fail_calls(net::error::connection_reset, false);
+    worker_.stats.http2_connection_ended(Http2Side::upstream, ending_of(codec_.ending()));
   }
   watch_timer_.cancel();
   wake_writer();
@@ -214,6 +232,11 @@ void Http2Upstream::note_if_idle() noexcept {
   if (worker_.draining) shutdown();
 }
 
+void Http2Upstream::abort() noexcept {
+  error_code ignored;
+  socket_.socket().close(ignored);
+}
+
 UpstreamCall* Http2Upstream::find(std::int32_t stream) noexcept {
   const auto it = calls_.find(stream);
   return it == calls_.end() ? nullptr : it->second;
@@ -288,6 +311,10 @@ void Http2UpstreamPool::remove(const Http2Upstream& connection) noexcept {
 
 void Http2UpstreamPool::shutdown_all() noexcept {
   for (const auto& connection : connections_) connection->shutdown();
+}
+
+void Http2UpstreamPool::abort_all() noexcept {
+  for (const auto& connection : connections_) connection->abort();
 }
 
 }  // namespace bgp

@@ -93,6 +93,7 @@ class Http2Upstream final : public http2::ClientEvents,
   // the call any more.
   void forget(UpstreamCall& call) noexcept;
   void shutdown() noexcept;  // GOAWAY: no new stream; the connection ends after the open ones
+  void abort() noexcept;     // closes the socket now: its calls fail
 
  private:
   // http2::ClientEvents
@@ -138,6 +139,7 @@ class Http2UpstreamPool {
                                                 const Config& config);
   void remove(const Http2Upstream& connection) noexcept;  // it ended
   void shutdown_all() noexcept;                           // draining: GOAWAY on every one
+  void abort_all() noexcept;                              // the drain's time is up
   // GOAWAY on the connections to endpoints `kept(key)` refuses (gone from the config).
   template <typename Kept>
   void sweep(Kept&& kept) noexcept {

@@ -140,6 +140,10 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   EXPECT_EQ(int_at(report, "goaway"), kEnhanceYourCalm) << report;
   EXPECT_TRUE(bool_at(report, "closed")) << report;
   EXPECT_LE(blue.max_in_flight(), kMaxStreams) << "requests of one connection held at once";
+  EXPECT_TRUE(wait_until([&] {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_http2_connections_ended_total",
+                      {R"(side="client")", R"(reason="rapid_reset")"}) == 1;
+  })) << "why the connection ended is counted\n" << proxy.admin("GET", "/metrics").body;
   // A stream reset before its request went upstream sends nothing: only the few whose RST_STREAM
   // came in a later read than their HEADERS may reach the backend (about 100 did before the
   // proxy checked, each holding one of the connection's 100 slots for nobody).
