@@ -545,7 +545,8 @@ class Session {
     const std::string_view scheme = ex.endpoint->tls ? "https" : "http";
     if (!leg.upstream->open(call, ex.method, scheme, authority, origin_form(ex.target), fields,
                             no_body)) {
-      co_return Step::retry;  // the connection filled up meanwhile: the pool finds another
+      // The pool gave a connection that may open a stream: nghttp2 refused it all the same.
+      co_return upstream_failed(ex, net::error::connection_reset, false);
     }
     if (held_ > 0) leg.upstream->send(call, {relay_buffer().data(), held_});
     if (whole) {

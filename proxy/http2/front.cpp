@@ -425,7 +425,10 @@ class Http2Front final : public http2::ServerEvents {
     const std::string_view scheme = ex.endpoint->tls ? "https" : "http";
     if (!upstream.open(call, stream.head.method, scheme, stream.head.authority, stream.head.path,
                        fields, no_body)) {
-      co_return Step::retry;  // the connection filled up meanwhile: the pool finds another
+      // The pool gave a connection that may open a stream: nghttp2 refused it all the same.
+      worker_.upstream_failed(ex, UpstreamError::reset);
+      ex.status = static_cast<unsigned>(http::status::bad_gateway);
+      co_return Step::failed;
     }
     bool request_done = no_body;
     if (whole && !no_body) {

@@ -145,11 +145,13 @@ net::awaitable<void> Http2Upstream::watch() {
   while (!over_) {
     const auto now = Clock::now();
     if (!connected_) {
+      auto next = connect_deadline;
       if (now >= connect_deadline) {
         error_code ignored;
-        socket_.socket().close(ignored);
+        socket_.socket().close(ignored);  // the connect ends with an error, and run() with it
+        next = now + std::chrono::seconds(1);
       }
-      watch_timer_.expires_at(std::max(now, connect_deadline));
+      watch_timer_.expires_at(next);
     } else {
       if (calls_.empty() && (worker_.draining || now - idle_since_ >= idle_timeout_)) shutdown();
       if (codec_.ping_outstanding() && now - ping_sent_at_ >= kPingTimeout) {

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """An HTTP/2 (h2c, prior knowledge) echo server for the integration tests, on python3-h2.
 
-h2_echo.py PORT NAME [--refuse-first N] [--tls CERT KEY ALPN]
+h2_echo.py PORT NAME [--refuse-first N] [--freeze-after N] [--tls CERT KEY ALPN]
     Prints "listening" once bound. Every request is answered 200 with a JSON body: the backend's
     name, method, path, authority, scheme, its fields (in order, as pairs), its body's length and
     the body itself when under 4 KiB (the answer stays within one frame and window). A request
     with the field `x-with-length` gets a content-length; one with `x-want-trailers` gets the
     trailer `x-checksum: <body length>`. --refuse-first N: the first N streams (over all
-    connections) are reset with REFUSED_STREAM before anything is read of them. --tls: TLS with
+    connections) are reset with REFUSED_STREAM before anything is read of them. --freeze-after N:
+    after N answers the server stops reading and writing (a peer that hangs, even for PINGs). --tls: TLS with
     that certificate, offering the ALPN protocol ALPN (h2 for HTTP/2 over TLS).
 """
 import json
@@ -22,6 +23,7 @@ import h2.events
 import h2.errors
 
 refused_left = 0
+answers_left = None  # until the server freezes; None: never
 lock = threading.Lock()
 
 
@@ -34,7 +36,19 @@ def take_refusal():
     return False
 
 
+def freeze_if_due():
+    global answers_left
+    with lock:
+        if answers_left is None:
+            return
+        if answers_left > 0:
+            answers_left -= 1
+            return
+    threading.Event().wait()  # for ever: the connection stays open and silent
+
+
 def answer(conn, stream_id, name, head, body):
+    freeze_if_due()
     fields = [(k.decode(), v.decode()) for k, v in head]
     pseudo = {k: v for k, v in fields if k.startswith(":")}
     regular = [[k, v] for k, v in fields if not k.startswith(":")]
@@ -92,13 +106,15 @@ def serve_connection(sock, name):
 
 
 def main():
-    global refused_left
+    global refused_left, answers_left
     port, name = int(sys.argv[1]), sys.argv[2]
     options = sys.argv[3:]
     tls = None
     while options:
         if options[0] == "--refuse-first":
             refused_left, options = int(options[1]), options[2:]
+        elif options[0] == "--freeze-after":
+            answers_left, options = int(options[1]), options[2:]
         elif options[0] == "--tls":
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls.load_cert_chain(options[1], options[2])

@@ -188,6 +188,43 @@ TEST(Http2Upstream, H2OverTlsIsSpokenOnlyToAnUpstreamThatAgreesByAlpn) {
       << refused.log();
 }
 
+// An idle connection is closed after timeouts.upstream_idle; the next request opens another.
+TEST(Http2Upstream, AnIdleConnectionIsClosedAndAnotherOpened) {
+  const auto blue = echo_server("blue-1");
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {blue.address()},
+                             .color_keys = "protocol: h2c\n",
+                             .timeouts = "drain: 2s\nupstream_idle: 1s"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
+  EXPECT_TRUE(wait_until([&] {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_http2_connections_ended_total",
+                      {R"(side="upstream")", R"(reason="closed")"}) == 1;
+  }));
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
+  EXPECT_EQ(
+      metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_upstream_connections_opened_total"),
+      2);
+}
+
+// A connection whose upstream went silent, PINGs included, is found dead by its PING (10 s of
+// silence, then 5 s for the ACK), long before the request's own timeout.
+TEST(Http2Upstream, ASilentConnectionIsFoundDeadByItsPing) {
+  const auto blue = echo_server("blue-1", {"--freeze-after", "1"});
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {blue.address()},
+                             .color_keys = "protocol: h2c\n",
+                             .timeouts = "drain: 2s\nupstream_response: 120s"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
+  const auto started = std::chrono::steady_clock::now();
+  const auto hung = http_request(proxy.proxy_port(), "GET", "/hangs", {}, {}, 60s);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(hung.status, 502u) << hung.error;
+  EXPECT_LT(waited, 40s) << "found dead by the PING, not by upstream_response";
+  EXPECT_GE(waited, 10s) << "a connection is pinged after 10 s of silence, not before";
+}
+
 TEST(Http2Upstream, ADeadEndpointIsPassedOverForTheNextOne) {
   const auto live = echo_server("blue-2");
   const std::string dead = fmt::format("127.0.0.1:{}", free_port());
