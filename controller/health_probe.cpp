@@ -1,13 +1,19 @@
 #include "controller/health_probe.h"
 
+#include <array>
+#include <string>
+
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "controller/grpc_health.h"
 #include "proxy/tls/tls_stream.h"
 
 namespace bgp {
@@ -16,15 +22,16 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-HealthProber::HealthProber(asio::io_context& io, HealthCheckConfig config, Observer observer)
-    : io_(io), config_(std::move(config)), observer_(std::move(observer)) {}
+HealthProber::HealthProber(asio::io_context& io, HealthCheckConfig config, Logger& log,
+                           Observer observer)
+    : io_(io), config_(std::move(config)), log_(log), observer_(std::move(observer)) {}
 
 HealthProber::~HealthProber() {
   stop();
 }
 
 void HealthProber::start(const std::array<std::vector<Endpoint>, 2>& endpoints) {
-  if (config_.path.empty()) return;
+  if (!config_.enabled()) return;
   for (Color color : kColors) {
     for (const Endpoint& endpoint : endpoints[index(color)]) {
       asio::co_spawn(io_, probe_loop(color, endpoint, stopped_), asio::detached);
@@ -78,6 +85,36 @@ class ProbeDeadline {
   std::shared_ptr<asio::ip::tcp::socket*> target_;
 };
 
+// The probe's deadline cancels what waits on its socket: no other cancellation reaches a probe.
+grpc_health::Verdict io_failure(std::string_view operation, const boost::system::error_code& ec) {
+  if (ec == asio::error::operation_aborted) {
+    return {false, "no answer within health_check.timeout"};
+  }
+  return {false, fmt::format("{}: {}", operation, ec.message())};
+}
+
+// Runs a gRPC health call to its verdict: writes what the codec has to send, reads what comes
+// back, until the codec knows the answer or the connection fails.
+template <typename Stream>
+asio::awaitable<grpc_health::Verdict> run_call(Stream& stream, grpc_health::Call& call) {
+  std::string output;
+  std::array<char, 4096> input;
+  while (!call.done()) {
+    output.clear();
+    call.take_output(output);
+    if (call.done()) break;  // the connection ended: its GOAWAY need not go out
+    if (!output.empty()) {
+      auto [write_ec, written] =
+          co_await asio::async_write(stream, asio::buffer(output), use_nothrow);
+      if (write_ec) co_return io_failure("write", write_ec);
+    }
+    auto [read_ec, read] = co_await stream.async_read_some(asio::buffer(input), use_nothrow);
+    if (read_ec) co_return io_failure("read", read_ec);
+    call.receive({input.data(), read});
+  }
+  co_return call.verdict();
+}
+
 }  // namespace
 
 asio::awaitable<bool> HealthProber::probe_once(const Endpoint& endpoint) {
@@ -91,11 +128,33 @@ asio::awaitable<bool> HealthProber::probe_once(const Endpoint& endpoint) {
   deadline.follow(stream.socket());
   auto [handshake_ec] = co_await stream.async_handshake(use_nothrow);
   if (handshake_ec) co_return false;
+  // gRPC needs HTTP/2, which a TLS endpoint agrees to by ALPN (the color's upstream protocol).
+  if (config_.type == HealthCheckType::grpc && stream.alpn() != "h2") {
+    log_.debug("gRPC health check of {} failed: TLS negotiated ALPN '{}', not h2", endpoint.label,
+               stream.alpn());
+    co_return false;
+  }
   co_return co_await ask(stream, endpoint);
 }
 
 template <typename Stream>
 asio::awaitable<bool> HealthProber::ask(Stream& stream, const Endpoint& endpoint) {
+  if (config_.type == HealthCheckType::grpc) co_return co_await ask_grpc(stream, endpoint);
+  co_return co_await ask_http(stream, endpoint);
+}
+
+template <typename Stream>
+asio::awaitable<bool> HealthProber::ask_grpc(Stream& stream, const Endpoint& endpoint) {
+  grpc_health::Call call(endpoint.tls ? "https" : "http", endpoint.label, config_.grpc_service);
+  const grpc_health::Verdict verdict = co_await run_call(stream, call);
+  if (!verdict.serving) {
+    log_.debug("gRPC health check of {} failed: {}", endpoint.label, verdict.reason);
+  }
+  co_return verdict.serving;
+}
+
+template <typename Stream>
+asio::awaitable<bool> HealthProber::ask_http(Stream& stream, const Endpoint& endpoint) {
   http::request<http::empty_body> request{http::verb::get, config_.path, 11};
   request.set(http::field::host, endpoint.label);
   request.set(http::field::user_agent, "bgproxy-health");
