@@ -8,7 +8,6 @@
 #include <memory>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "config/config.h"
@@ -16,6 +15,8 @@
 #include "proxy/snapshot.h"
 
 namespace bgp {
+
+struct ProbeShared;  // what the probe loops share with their prober (health_probe.cpp)
 
 class HealthProber {
  public:
@@ -29,24 +30,9 @@ class HealthProber {
   void stop();  // the probe loops end at their next wake-up
 
  private:
-  boost::asio::awaitable<void> probe_loop(Color color, Endpoint endpoint,
-                                          std::shared_ptr<bool> stopped);
-  boost::asio::awaitable<bool> probe_once(const Endpoint& endpoint);
-  // Sends the probe on a connected stream and reads the verdict.
-  template <typename Stream>
-  boost::asio::awaitable<bool> ask(Stream& stream, const Endpoint& endpoint);
-  // GET health_check.path; the status line is the verdict.
-  template <typename Stream>
-  boost::asio::awaitable<bool> ask_http(Stream& stream, const Endpoint& endpoint);
-  // Health/Check for health_check.grpc_service; a failure's reason is logged at debug level.
-  template <typename Stream>
-  boost::asio::awaitable<bool> ask_grpc(Stream& stream, const Endpoint& endpoint);
-
-  boost::asio::io_context& io_;
-  HealthCheckConfig config_;
-  Logger& log_;
-  Observer observer_;
-  std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
+  // Shared, not borrowed: a loop in the middle of a probe when its prober is replaced (a reload)
+  // still reads live settings, then sees that it must stop.
+  std::shared_ptr<ProbeShared> shared_;
 };
 
 }  // namespace bgp
