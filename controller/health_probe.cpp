@@ -65,6 +65,7 @@ grpc_health::Verdict io_failure(std::string_view operation, const boost::system:
   if (ec == asio::error::operation_aborted) {
     return {false, "no answer within health_check.timeout"};
   }
+  if (ec == asio::error::eof) return {false, "the endpoint closed the connection"};
   return {false, fmt::format("{}: {}", operation, ec.message())};
 }
 
