@@ -91,6 +91,8 @@ constexpr std::array<Choice<LogLevel>, 4> kLogLevels{{{"debug", LogLevel::debug}
                                                       {"error", LogLevel::error}}};
 constexpr std::array<Choice<LogFormat>, 2> kLogFormats{
     {{"text", LogFormat::text}, {"json", LogFormat::json}}};
+constexpr std::array<Choice<HealthCheckType>, 2> kHealthCheckTypes{
+    {{"http", HealthCheckType::http}, {"grpc", HealthCheckType::grpc}}};
 
 enum class PortZero { allowed, rejected };
 constexpr Duration kPositive = 1ms;  // the smallest duration where zero makes no sense
@@ -210,6 +212,7 @@ class Loader {
   void check_tls_listener(const Config& config);
   void check_tls_files(const TlsConfig& tls);
   void check_backend_tls(const Config& config);
+  void check_health_check_type(const HealthCheckConfig& health_check);
   void check_webhook_ca(const NotifyConfig& notify);
   void resolve_admin_token(AdminConfig& admin);
   bool read_token_file(AdminConfig& admin);  // into admin.token; false after an error
@@ -241,6 +244,7 @@ ConfigResult Loader::load(std::string_view yaml) {
   check_state_file_directory(config);
   check_tls_listener(config);
   check_backend_tls(config);
+  check_health_check_type(config.backends.health_check);
   check_webhook_ca(config.notify);
   if (errors_.empty()) return {std::move(config), {}};
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
@@ -641,7 +645,9 @@ void Loader::read_grpc_codes(const Value& list, GrpcCodeSet& target) {
 
 Fields Loader::health_check_fields(HealthCheckConfig& hc) {
   return {
+      choice("type", hc.type, kHealthCheckTypes),
       text("path", hc.path, config_detail::check_url_path),
+      text("grpc_service", hc.grpc_service),
       duration("interval", hc.interval, kPositive),
       duration("timeout", hc.timeout, kPositive),
       whole_number("unhealthy_after", hc.unhealthy_after, 1),
@@ -921,6 +927,21 @@ void Loader::check_backend_tls(const Config& config) {
     if (!tls.enabled || tls.ca.empty() || has_error_under(path)) continue;
     const auto loaded = load_ca_file(tls.ca);
     if (!loaded.ok()) fail(position_for(path), path, loaded.problem.message);
+  }
+}
+
+// Each check type has its own key: one set for the other type is a mistake, not a no-op.
+void Loader::check_health_check_type(const HealthCheckConfig& health_check) {
+  if (has_error_under("backends.health_check")) return;
+  const bool grpc = health_check.type == HealthCheckType::grpc;
+  if (grpc && !health_check.path.empty()) {
+    fail(position_for("backends.health_check.path"), "backends.health_check.path",
+         "not used with type: grpc (a gRPC check calls grpc.health.v1.Health/Check): remove it, "
+         "or name the service in grpc_service");
+  }
+  if (!grpc && !health_check.grpc_service.empty()) {
+    fail(position_for("backends.health_check.grpc_service"), "backends.health_check.grpc_service",
+         "only used with type: grpc: set type: grpc, or remove it");
   }
 }
 

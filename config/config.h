@@ -34,12 +34,20 @@ struct AdminConfig {
   bool operator==(const AdminConfig&) const = default;
 };
 
+// What an active check asks (docs/configuration.md, "backends"): an HTTP GET of `path`, or the
+// gRPC health protocol (grpc.health.v1.Health/Check over HTTP/2).
+enum class HealthCheckType { http, grpc };
+
 struct HealthCheckConfig {
-  std::string path;  // "" = active checks disabled
+  HealthCheckType type = HealthCheckType::http;
+  std::string path;          // the HTTP check's path; "" = no HTTP check
+  std::string grpc_service;  // the service a gRPC check asks about; "" = the server as a whole
   Duration interval = 5s;
   Duration timeout = 1s;
   int unhealthy_after = 3;
   int healthy_after = 2;
+
+  bool enabled() const noexcept { return type == HealthCheckType::grpc || !path.empty(); }
   bool operator==(const HealthCheckConfig&) const = default;
 };
 

@@ -287,7 +287,7 @@ void Controller::rotate_ticket_keys_later() {
 void Controller::start_probes() {
   if (prober_) prober_->stop();
   prober_ = std::make_unique<HealthProber>(
-      io_, config_->backends.health_check,
+      io_, config_->backends.health_check, log_,
       [this](Color color, const std::string& label, bool ok) { on_probe(color, label, ok); });
   prober_->start(endpoints_);
 }
@@ -427,7 +427,7 @@ ColorSamples Controller::current_window() const {
 // live color serves at once); without them, configured is enough.
 bool Controller::candidate_ready(Color candidate) const {
   if (endpoints_[index(candidate)].empty()) return false;
-  const bool checked = !config_->backends.health_check.path.empty();
+  const bool checked = config_->backends.health_check.enabled();
   return checked ? health_.any_proven(candidate) : health_.any_healthy(candidate);
 }
 

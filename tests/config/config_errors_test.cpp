@@ -250,6 +250,34 @@ TEST(ConfigErrors, HealthCheckPathStartsWithSlash) {
                           "'/'"));
 }
 
+TEST(ConfigErrors, HealthCheckTypeIsHttpOrGrpc) {
+  EXPECT_THAT(errors("backends:\n  health_check:\n    type: tcp\n"),
+              ElementsAre("t.yaml:3:11: backends.health_check.type: invalid value 'tcp': expected "
+                          "one of http, grpc"));
+}
+
+TEST(ConfigErrors, AGrpcHealthCheckHasNoPath) {
+  EXPECT_THAT(errors("backends:\n  health_check:\n    type: grpc\n    path: /health\n"),
+              ElementsAre("t.yaml:4:11: backends.health_check.path: not used with type: grpc (a "
+                          "gRPC check calls grpc.health.v1.Health/Check): remove it, or name the "
+                          "service in grpc_service"));
+}
+
+TEST(ConfigErrors, GrpcServiceNeedsTypeGrpc) {
+  EXPECT_THAT(
+      errors("backends:\n  health_check:\n    path: /health\n    grpc_service: shop.Cart\n"),
+      ElementsAre("t.yaml:4:19: backends.health_check.grpc_service: only used with type: "
+                  "grpc: set type: grpc, or remove it"));
+  EXPECT_THAT(errors("backends:\n  health_check:\n    type: http\n    grpc_service: x\n"),
+              one_error("4:19: backends.health_check.grpc_service", "only used with type: grpc"));
+}
+
+// A misspelt type is reported alone, not also as a path or service set for the wrong type.
+TEST(ConfigErrors, ABadHealthCheckTypeHidesTheRulesThatDependOnIt) {
+  EXPECT_THAT(errors("backends:\n  health_check:\n    type: gprc\n    grpc_service: x\n"),
+              one_error("3:11: backends.health_check.type", "invalid value 'gprc'"));
+}
+
 TEST(ConfigErrors, HeaderNamesAreHttpTokens) {
   EXPECT_THAT(errors("routing:\n  sticky_header: X User\n"),
               one_error("2:18: routing.sticky_header", "not a valid HTTP token"));

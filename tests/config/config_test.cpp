@@ -54,7 +54,10 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.backends.live, Color::blue);
   EXPECT_THAT(c.backends.blue.endpoints, ElementsAre(Address{"127.0.0.1", 9001}));
   EXPECT_THAT(c.backends.green.endpoints, ElementsAre(Address{"127.0.0.1", 9002}));
+  EXPECT_EQ(c.backends.health_check.type, HealthCheckType::http);
   EXPECT_EQ(c.backends.health_check.path, "");
+  EXPECT_EQ(c.backends.health_check.grpc_service, "");
+  EXPECT_FALSE(c.backends.health_check.enabled());
   EXPECT_EQ(c.backends.health_check.interval, 5s);
   EXPECT_EQ(c.backends.health_check.timeout, 1s);
   EXPECT_EQ(c.backends.health_check.unhealthy_after, 3);
@@ -130,6 +133,7 @@ backends:
   green:
     endpoints: [10.0.0.1:80, "backend.internal:8081", "[2001:db8::1]:443"]
   health_check:
+    type: http
     path: /healthz?deep=1
     interval: 2s
     timeout: 500ms
@@ -198,7 +202,9 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_THAT(c.backends.green.endpoints,
               ElementsAre(Address{"10.0.0.1", 80}, Address{"backend.internal", 8081},
                           Address{"2001:db8::1", 443}));
+  EXPECT_EQ(c.backends.health_check.type, HealthCheckType::http);
   EXPECT_EQ(c.backends.health_check.path, "/healthz?deep=1");
+  EXPECT_TRUE(c.backends.health_check.enabled());
   EXPECT_EQ(c.backends.health_check.interval, 2s);
   EXPECT_EQ(c.backends.health_check.timeout, 500ms);
   EXPECT_EQ(c.backends.health_check.unhealthy_after, 5);
@@ -241,6 +247,19 @@ TEST(LoadConfig, EveryKeyReachesItsField) {
   EXPECT_EQ(c.notify.webhook, "http://hooks.internal:8080/bgproxy/events");
   EXPECT_EQ(c.log.level, LogLevel::debug);
   EXPECT_EQ(c.log.format, LogFormat::json);
+}
+
+// A gRPC check needs no path: the method it calls is fixed by grpc.health.v1.
+TEST(LoadConfig, AGrpcHealthCheckIsOnWithoutAPath) {
+  const Config whole_server = load_ok("backends:\n  health_check:\n    type: grpc\n");
+  EXPECT_EQ(whole_server.backends.health_check.type, HealthCheckType::grpc);
+  EXPECT_EQ(whole_server.backends.health_check.grpc_service, "");
+  EXPECT_TRUE(whole_server.backends.health_check.enabled());
+
+  const Config one_service = load_ok(
+      "backends:\n  health_check:\n    type: grpc\n    grpc_service: shop.Cart\n    path: \"\"\n");
+  EXPECT_EQ(one_service.backends.health_check.grpc_service, "shop.Cart");
+  EXPECT_EQ(one_service.backends.health_check.path, "");
 }
 
 TEST(LoadConfig, AbsentKeysKeepTheirDefaultsBesidePresentOnes) {

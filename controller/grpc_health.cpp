@@ -1,0 +1,234 @@
+#include "controller/grpc_health.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "config/grpc_status.h"
+
+namespace bgp::grpc_health {
+
+namespace {
+
+// Protobuf's wire format, as much as two one-field messages need.
+constexpr std::uint8_t kServiceTag = 0x0a;  // field 1, length-delimited
+constexpr unsigned kStatusField = 1;
+enum WireType : unsigned { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
+constexpr std::size_t kMaxVarintBytes = 10;
+constexpr std::size_t kPrefixBytes = 5;  // gRPC's: compressed flag, 4-byte big-endian length
+
+void append_varint(std::string& out, std::uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+// Reads one varint from the front of `in`; nullopt when it is cut short or too long.
+std::optional<std::uint64_t> take_varint(std::string_view& in) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < std::min(in.size(), kMaxVarintBytes); ++i) {
+    const auto byte = static_cast<std::uint8_t>(in[i]);
+    value |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) == 0) {
+      in.remove_prefix(i + 1);
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+// Skips the value of a field this decoder does not read (a newer schema may add fields).
+bool skip_value(std::string_view& in, unsigned wire_type) {
+  std::optional<std::uint64_t> length;
+  switch (wire_type) {
+    case varint:
+      return take_varint(in).has_value();
+    case fixed64:
+      length = 8;
+      break;
+    case fixed32:
+      length = 4;
+      break;
+    case length_delimited:
+      length = take_varint(in);
+      break;
+    default:  // groups, long deprecated, and invalid types
+      return false;
+  }
+  if (!length || *length > in.size()) return false;
+  in.remove_prefix(static_cast<std::size_t>(*length));
+  return true;
+}
+
+std::uint32_t read_be32(std::string_view bytes) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) value = value << 8 | static_cast<std::uint8_t>(bytes[i]);
+  return value;
+}
+
+const std::string* find_field(const std::vector<HeaderField>& fields, std::string_view name) {
+  const auto it = std::find_if(fields.begin(), fields.end(),
+                               [&](const HeaderField& field) { return field.name == name; });
+  return it == fields.end() ? nullptr : &it->value;
+}
+
+// "grpc-status 12 (UNIMPLEMENTED)", with the server's grpc-message when it sent one.
+std::string describe_grpc_error(const std::string& status, const std::string* message) {
+  unsigned code = 0;
+  const auto [end, ec] = std::from_chars(status.data(), status.data() + status.size(), code);
+  const bool known = ec == std::errc{} && end == status.data() + status.size() && code < kGrpcCodes;
+  std::string out = fmt::format("grpc-status {}", status);
+  if (known) out += fmt::format(" ({})", kGrpcCodeNames[code]);
+  if (message != nullptr && !message->empty()) out += fmt::format(": {}", *message);
+  return out;
+}
+
+std::string_view describe(http2::ClientSession::Ending ending) {
+  using Ending = http2::ClientSession::Ending;
+  switch (ending) {
+    case Ending::none:
+      return "closed";
+    case Ending::protocol_error:
+      return "a protocol error";
+    case Ending::flow_control:
+      return "a flow-control error";
+    case Ending::goaway:
+      return "the server's GOAWAY";
+    case Ending::flood:
+      return "a flood of frames";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string name(ServingStatus status) {
+  switch (status) {
+    case ServingStatus::unknown:
+      return "UNKNOWN";
+    case ServingStatus::serving:
+      return "SERVING";
+    case ServingStatus::not_serving:
+      return "NOT_SERVING";
+    case ServingStatus::service_unknown:
+      return "SERVICE_UNKNOWN";
+  }
+  return fmt::format("serving status {}", static_cast<std::uint64_t>(status));
+}
+
+std::string encode_check_request(std::string_view service) {
+  std::string message;
+  if (!service.empty()) {  // proto3 leaves a field at its default ("") out
+    message.push_back(static_cast<char>(kServiceTag));
+    append_varint(message, service.size());
+    message.append(service);
+  }
+  const auto length = static_cast<std::uint32_t>(message.size());
+  std::string framed{'\0', static_cast<char>(length >> 24), static_cast<char>(length >> 16),
+                     static_cast<char>(length >> 8), static_cast<char>(length)};
+  return framed + message;
+}
+
+std::optional<ServingStatus> decode_check_response(std::string_view body) {
+  // One uncompressed message (we sent no grpc-accept-encoding), nothing after it.
+  if (body.size() < kPrefixBytes || body[0] != '\0') return std::nullopt;
+  if (read_be32(body.substr(1)) != body.size() - kPrefixBytes) return std::nullopt;
+  std::string_view message = body.substr(kPrefixBytes);
+  auto status = ServingStatus::unknown;  // proto3: an absent field holds its default
+  while (!message.empty()) {
+    const auto tag = take_varint(message);
+    if (!tag || *tag >> 3 == 0) return std::nullopt;
+    const auto wire_type = static_cast<unsigned>(*tag & 7);
+    if (*tag >> 3 != kStatusField || wire_type != varint) {
+      if (!skip_value(message, wire_type)) return std::nullopt;
+      continue;
+    }
+    const auto value = take_varint(message);
+    if (!value) return std::nullopt;
+    status = static_cast<ServingStatus>(*value);  // the last one wins, as protobuf has it
+  }
+  return status;
+}
+
+Verdict judge(const Answer& answer) {
+  if (answer.http_status != 200) {
+    return {false, fmt::format("HTTP status {}", answer.http_status)};
+  }
+  const auto& status_fields = answer.trailers_only ? answer.head : answer.trailers;
+  const std::string* grpc_status = find_field(status_fields, "grpc-status");
+  if (grpc_status == nullptr) return {false, "no grpc-status"};
+  if (*grpc_status != "0") {
+    return {false, describe_grpc_error(*grpc_status, find_field(status_fields, "grpc-message"))};
+  }
+  const auto serving = decode_check_response(answer.body);
+  if (!serving) return {false, "the response is not one HealthCheckResponse"};
+  if (*serving != ServingStatus::serving) return {false, name(*serving)};
+  return {true, ""};
+}
+
+// --- Call ------------------------------------------------------------------------------------
+
+Call::Call(std::string_view scheme, std::string_view authority, std::string_view service)
+    : session_(*this, http2::ClientLimits{}) {
+  const std::array<HeaderField, 3> fields{
+      {{"content-type", "application/grpc"}, {"te", "trailers"}, {"user-agent", "bgproxy-health"}}};
+  stream_ = session_.submit_request("POST", scheme, authority, kCheckPath, fields, false);
+  if (stream_ == 0) {
+    fail("the request could not be submitted");
+    return;
+  }
+  session_.submit_data(stream_, encode_check_request(service));
+  session_.submit_end(stream_, {});
+}
+
+void Call::take_output(std::string& out) {
+  session_.take_output(out);
+  // A violation the codec found in what it received ends the connection only here.
+  fail_if_connection_ended();
+}
+
+void Call::receive(std::string_view bytes) {
+  if (done()) return;
+  session_.receive(bytes);
+  fail_if_connection_ended();
+}
+
+void Call::fail_if_connection_ended() {
+  if (done() || session_.wants_read()) return;
+  fail(fmt::format("the HTTP/2 connection ended ({})", describe(session_.ending())));
+}
+
+void Call::on_response(std::int32_t, http2::ResponseHead head) {
+  answer_.http_status = head.status;
+  answer_.head = std::move(head.fields);
+  answer_.trailers_only = head.end_stream;
+}
+
+void Call::on_data(std::int32_t, std::string_view bytes) {
+  if (done()) return;
+  if (answer_.body.size() + bytes.size() > kMaxBody) {
+    fail(fmt::format("a response body over {} bytes", kMaxBody));
+    return;
+  }
+  answer_.body.append(bytes);
+}
+
+void Call::on_response_end(std::int32_t, std::vector<HeaderField> trailers) {
+  if (done()) return;
+  answer_.trailers = std::move(trailers);
+  verdict_ = judge(answer_);
+}
+
+void Call::on_stream_close(std::int32_t, std::uint32_t error_code) {
+  if (!done()) fail(fmt::format("the stream was reset (HTTP/2 error code {})", error_code));
+}
+
+void Call::fail(std::string reason) {
+  verdict_ = Verdict{false, std::move(reason)};
+}
+
+}  // namespace bgp::grpc_health
