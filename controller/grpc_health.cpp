@@ -170,6 +170,11 @@ Verdict judge(const Answer& answer) {
   return {true, ""};
 }
 
+Verdict judge_http(const Answer& answer) {
+  if (answer.http_status >= 200 && answer.http_status < 400) return {true, ""};
+  return {false, fmt::format("HTTP status {}", answer.http_status)};
+}
+
 // --- Call ------------------------------------------------------------------------------------
 
 Call::Call(std::string_view scheme, std::string_view authority, std::string_view service)
@@ -183,6 +188,13 @@ Call::Call(std::string_view scheme, std::string_view authority, std::string_view
   }
   session_.submit_data(stream_, encode_check_request(service));
   session_.submit_end(stream_, {});
+}
+
+Call::Call(std::string_view scheme, std::string_view authority, HttpGet get)
+    : session_(*this, http2::ClientLimits{}), judge_(judge_http) {
+  const std::array<HeaderField, 1> fields{{{"user-agent", "bgproxy-health"}}};
+  stream_ = session_.submit_request("GET", scheme, authority, get.path, fields, true);
+  if (stream_ == 0) fail("the request could not be submitted");
 }
 
 void Call::take_output(std::string& out) {
@@ -220,7 +232,7 @@ void Call::on_data(std::int32_t, std::string_view bytes) {
 void Call::on_response_end(std::int32_t, std::vector<HeaderField> trailers) {
   if (done()) return;
   answer_.trailers = std::move(trailers);
-  verdict_ = judge(answer_);
+  verdict_ = judge_(answer_);
 }
 
 void Call::on_stream_close(std::int32_t, std::uint32_t error_code) {

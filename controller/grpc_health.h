@@ -50,6 +50,14 @@ struct Verdict {
 
 // Serving only with HTTP 200, grpc-status 0 and a HealthCheckResponse saying SERVING.
 Verdict judge(const Answer& answer);
+// The HTTP check (health_check.path) over HTTP/2: serving with a 2xx or 3xx status, as over
+// HTTP/1.1.
+Verdict judge_http(const Answer& answer);
+
+// What Call asks for instead of Health/Check: `GET path` (an HTTP/2 endpoint's HTTP check).
+struct HttpGet {
+  std::string_view path;
+};
 
 // One Health/Check call over the project's HTTP/2 codec: the request is queued at construction;
 // the owner writes take_output(), feeds what it reads to receive(), and stops once done() (the
@@ -60,6 +68,7 @@ class Call final : private http2::ClientEvents {
   static constexpr std::size_t kMaxBody = 16 * 1024;
 
   Call(std::string_view scheme, std::string_view authority, std::string_view service);
+  Call(std::string_view scheme, std::string_view authority, HttpGet get);
   Call(const Call&) = delete;  // the session calls back into this object
   Call& operator=(const Call&) = delete;
 
@@ -78,6 +87,7 @@ class Call final : private http2::ClientEvents {
 
   http2::ClientSession session_;
   std::int32_t stream_ = 0;
+  Verdict (*judge_)(const Answer&) = judge;
   Answer answer_;
   std::optional<Verdict> verdict_;
 };

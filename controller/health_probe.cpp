@@ -122,12 +122,26 @@ asio::awaitable<bool> ask_grpc(const ProbeShared& shared, Stream& stream,
   co_return verdict.serving;
 }
 
+// `GET health_check.path` over HTTP/2, for an endpoint its color speaks HTTP/2 to.
+template <typename Stream>
+asio::awaitable<bool> ask_http2(const ProbeShared& shared, Stream& stream,
+                                const Endpoint& endpoint) {
+  grpc_health::Call call(endpoint.tls ? "https" : "http", endpoint.label,
+                         grpc_health::HttpGet{shared.config.path});
+  const grpc_health::Verdict verdict = co_await run_call(stream, call);
+  if (!verdict.serving) {
+    shared.log.debug("health check of {} failed: {}", endpoint.label, verdict.reason);
+  }
+  co_return verdict.serving;
+}
+
 // Sends the probe on a connected stream and reads the verdict.
 template <typename Stream>
 asio::awaitable<bool> ask(const ProbeShared& shared, Stream& stream, const Endpoint& endpoint) {
   if (shared.config.type == HealthCheckType::grpc) {
     co_return co_await ask_grpc(shared, stream, endpoint);
   }
+  if (endpoint.http2) co_return co_await ask_http2(shared, stream, endpoint);
   co_return co_await ask_http(shared.config, stream, endpoint);
 }
 
@@ -142,10 +156,10 @@ asio::awaitable<bool> probe_once(const ProbeShared& shared, const Endpoint& endp
   deadline.follow(stream.socket());
   auto [handshake_ec] = co_await stream.async_handshake(use_nothrow);
   if (handshake_ec) co_return false;
-  // gRPC needs HTTP/2, which a TLS endpoint agrees to by ALPN (the color's upstream protocol).
-  if (shared.config.type == HealthCheckType::grpc && stream.alpn() != "h2") {
-    shared.log.debug("gRPC health check of {} failed: TLS negotiated ALPN '{}', not h2",
-                     endpoint.label, stream.alpn());
+  // gRPC, and an h2 color, need HTTP/2, which a TLS endpoint agrees to by ALPN.
+  if ((shared.config.type == HealthCheckType::grpc || endpoint.http2) && stream.alpn() != "h2") {
+    shared.log.debug("health check of {} failed: TLS negotiated ALPN '{}', not h2", endpoint.label,
+                     stream.alpn());
     co_return false;
   }
   co_return co_await ask(shared, stream, endpoint);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -286,4 +287,15 @@ TEST(GrpcHealthCall, AnHttp1AnswerEndsTheConnectionAndFails) {
 }
 
 }  // namespace
+TEST(HttpCheckOverHttp2, PassesOn2xxAnd3xxOnly) {
+  for (const unsigned status : {200u, 204u, 301u, 399u}) {
+    EXPECT_TRUE(grpc_health::judge_http({.http_status = status}).serving) << status;
+  }
+  for (const unsigned status : {0u, 199u, 400u, 404u, 503u}) {
+    const auto verdict = grpc_health::judge_http({.http_status = status});
+    EXPECT_FALSE(verdict.serving) << status;
+    EXPECT_EQ(verdict.reason, fmt::format("HTTP status {}", status));
+  }
+}
+
 }  // namespace bgp::grpc_health

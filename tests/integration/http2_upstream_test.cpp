@@ -225,6 +225,27 @@ TEST(Http2Upstream, ASilentConnectionIsFoundDeadByItsPing) {
   EXPECT_GE(waited, 10s) << "a connection is pinged after 10 s of silence, not before";
 }
 
+// The HTTP check (health_check.path) of an endpoint spoken to in HTTP/2 goes over HTTP/2 too: an
+// h2c-only server passes it, an HTTP/1.1-only one fails it.
+TEST(Http2Upstream, HealthChecksSpeakTheColorsProtocol) {
+  const auto h2 = echo_server("blue-1");
+  TestBackend h1_only("blue-2");
+  Bgproxy proxy(make_config({.blue = {h2.address(), h1_only.address()},
+                             .green = {h2.address()},
+                             .backends = fast_health_check(1),
+                             .color_keys = "protocol: h2c\n"}));
+  ASSERT_TRUE(proxy.start());
+  const auto healthy = [&](const std::string& address) {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_endpoint_healthy",
+                      {fmt::format(R"(endpoint="{}")", address), R"(color="blue")"});
+  };
+  EXPECT_TRUE(wait_until([&] { return healthy(h1_only.address()) == 0; }))
+      << "an HTTP/1.1-only endpoint fails a check sent over HTTP/2";
+  // Checks every 100 ms, one failure flips: by now the h2 endpoint passed several.
+  EXPECT_EQ(healthy(h2.address()), 1);
+  EXPECT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
+}
+
 TEST(Http2Upstream, ADeadEndpointIsPassedOverForTheNextOne) {
   const auto live = echo_server("blue-2");
   const std::string dead = fmt::format("127.0.0.1:{}", free_port());
