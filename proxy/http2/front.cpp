@@ -94,7 +94,8 @@ struct Http2Stream final : DeadlineWheel::Entry {
   net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
   std::optional<UpstreamStream> upstream;
   bool upstream_reused = false;
-  bool connect_failed = false;  // the last attempt's connect failed: nothing was sent
+  bool connect_failed = false;      // the last attempt's connect failed: nothing was sent
+  bool held_body_consumed = false;  // the client's window for the held body was given back
   // Over an HTTP/2 upstream (backends.<color>.protocol h2c or h2): the connection and the call.
   std::shared_ptr<Http2Upstream> http2_upstream;
   std::optional<UpstreamCall> call;
@@ -435,6 +436,7 @@ class Http2Front final : public http2::ServerEvents {
       upstream.send(call, stream.body);
       upstream.finish(call, stream.trailers);
       request_done = true;
+      give_back_held_body(stream);
     }
     stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
     for (;;) {
@@ -463,6 +465,15 @@ class Http2Front final : public http2::ServerEvents {
       co_await stream.wake.async_wait(as_values);
       call.awaiting_room = stream.awaiting_room = false;
     }
+  }
+
+  // The client's window for a held body, once it went upstream the first time (the copy stays
+  // for a retry): other streams of the connection need the connection's window meanwhile.
+  void give_back_held_body(Http2Stream& stream) {
+    if (stream.held_body_consumed) return;
+    stream.held_body_consumed = true;
+    codec_.consume(stream.id, stream.body.size());
+    wake_writer();
   }
 
   // Request body bytes go up while the upstream's queue has room; the client's window is given
