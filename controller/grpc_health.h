@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "controller/grpc_message.h"
 #include "proxy/header_field.h"
 #include "proxy/http2/client_session.h"
 
@@ -17,22 +18,7 @@ namespace bgp::grpc_health {
 
 inline constexpr std::string_view kCheckPath = "/grpc.health.v1.Health/Check";
 
-// HealthCheckResponse.ServingStatus; a server may send a value not listed here.
-enum class ServingStatus : std::uint64_t {
-  unknown = 0,
-  serving = 1,
-  not_serving = 2,
-  service_unknown = 3,
-};
 std::string name(ServingStatus status);  // "NOT_SERVING", or "serving status 7"
-
-// The request body: HealthCheckRequest{service} as one gRPC message, a 5-byte prefix (not
-// compressed, big-endian length) and the protobuf.
-std::string encode_check_request(std::string_view service);
-
-// The status in a response body that is exactly one uncompressed gRPC message holding a
-// HealthCheckResponse; nullopt when it is anything else.
-std::optional<ServingStatus> decode_check_response(std::string_view body);
 
 // What came back for the call.
 struct Answer {
