@@ -288,11 +288,16 @@ TEST(GrpcHealthCall, AnHttp1AnswerEndsTheConnectionAndFails) {
 
 }  // namespace
 TEST(HttpCheckOverHttp2, PassesOn2xxAnd3xxOnly) {
+  const auto answer = [](unsigned status) {
+    Answer with_status;
+    with_status.http_status = status;
+    return with_status;
+  };
   for (const unsigned status : {200u, 204u, 301u, 399u}) {
-    EXPECT_TRUE(grpc_health::judge_http({.http_status = status}).serving) << status;
+    EXPECT_TRUE(judge_http(answer(status)).serving) << status;
   }
   for (const unsigned status : {0u, 199u, 400u, 404u, 503u}) {
-    const auto verdict = grpc_health::judge_http({.http_status = status});
+    const auto verdict = judge_http(answer(status));
     EXPECT_FALSE(verdict.serving) << status;
     EXPECT_EQ(verdict.reason, fmt::format("HTTP status {}", status));
   }
