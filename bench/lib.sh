@@ -132,3 +132,14 @@ runq_ns() { # name -> nanoseconds its threads have waited on a run queue for a C
   for p in $(tree_pids "$pid"); do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
     awk '{ s += $2 } END { printf "%.0f\n", s }'
 }
+
+upstream_conns() { # port name -> established TCP connections to 127.0.0.1:port that the process
+  # tree `name` holds now (/proc/net/tcp's inodes matched against its descriptors)
+  local pid=${PIDS[$2]:-} p
+  [[ -n $pid ]] || { echo NA; return; }
+  for p in $(tree_pids "$pid"); do ls -l /proc/"$p"/fd 2>/dev/null || true; done |
+    awk -v p=":$(printf '%04X' "$1")" '
+      FILENAME == "/proc/net/tcp" { if (FNR > 1 && $4 == "01" && substr($3, length($3) - 4) == p) want["socket:[" $10 "]"] = 1; next }
+      $NF in want { n++ }
+      END { print n + 0 }' /proc/net/tcp -
+}

@@ -41,6 +41,9 @@ usage: bench/rapid_reset.sh [options]
   --attack-delay-ms N   the backend's delay for the attacker's paths (default 100)
   --upstreams "h1 h2c"  which upstream protocols to test (default both)
   --attacks "pairs split"  which attacks (default both)
+  --pin                 bgproxy, the client and the others' backend on CPU 1, the attacker and its
+                        backend on CPU 0 (taskset): the attack's own processes then take no CPU
+                        from the proxy; saved as rapid-reset-pinned-*.md
   --no-wait             do not wait for compilers to finish before each measured run
   --port-base P         private port range start (default 18900; uses P+1..P+12)
   --results-dir DIR     where to write rapid-reset-YYYY-MM-DD-HHMM.md and rapid-reset-latest.md
@@ -67,6 +70,7 @@ ATTACK_DELAY_MS=100
 UPSTREAMS="h1 h2c"
 ATTACKS="pairs split"
 WAIT=1
+PIN=0
 PORT_BASE=18900
 RESULTS_DIR="$REPO_DIR/bench/results"
 SAVE=1
@@ -94,6 +98,7 @@ while (($#)); do
     --upstreams) need "$@"; UPSTREAMS=$2; shift 2 ;;
     --attacks) need "$@"; ATTACKS=$2; shift 2 ;;
     --no-wait) WAIT=0; shift ;;
+    --pin) PIN=1; shift ;;
     --port-base) need "$@"; PORT_BASE=$2; shift 2 ;;
     --results-dir) need "$@"; RESULTS_DIR=$2; SAVE=1; shift 2 ;;
     --no-save) SAVE=0; shift ;;
@@ -131,6 +136,14 @@ missing=()
 [[ -n $PYTHON ]] || missing+=("python3 with python3-h2 (apt-get install python3-h2)")
 ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
 [[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY (build it, or pass --bgproxy PATH)"
+# --pin: what serves the others on CPU 1, what attacks (and its backend) on CPU 0
+ON_PROXY=() ON_ATTACK=() NAME=rapid-reset
+if ((PIN)); then
+  TASKSET=$(find_tool taskset)
+  [[ -n $TASKSET ]] || die "--pin needs taskset (util-linux)"
+  (($(nproc) >= 2)) || die "--pin needs 2 CPUs"
+  ON_PROXY=("$TASKSET" -c 1) ON_ATTACK=("$TASKSET" -c 0) NAME=rapid-reset-pinned
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ---------------------------------------------------------------- ports
@@ -187,7 +200,9 @@ start_backend() { # h1|h2c blue|green
   local u=$1 c=$2 d=$TMP/backend-$1-$2
   mkdir -p "$d"
   : >"$d/stats.txt"
-  start_bg "backend-$u-$c" "$d/backend.log" "$PYTHON" "$SCRIPT_DIR/slow_backend.py" "${BE_PORT[$u-$c]}" \
+  local on=("${ON_PROXY[@]}")
+  [[ $c == blue ]] && on=("${ON_ATTACK[@]}")
+  start_bg "backend-$u-$c" "$d/backend.log" "${on[@]}" "$PYTHON" "$SCRIPT_DIR/slow_backend.py" "${BE_PORT[$u-$c]}" \
     --proto "$u" --stats "$d/stats.txt" --delay-ms "$DELAY_MS" --attack-delay-ms "$ATTACK_DELAY_MS"
   if [[ $u == h1 ]]; then
     wait_h1 "backend-$u-$c" "${BE_PORT[$u-$c]}" 10 || die "the HTTP/1.1 backend did not start (see $d/backend.log)"
@@ -217,7 +232,7 @@ limits:
 log:
   level: warn
 EOF
-  start_bg bgproxy "$d/bgproxy.log" "$BGPROXY" run -c "$d/bgproxy.yaml"
+  start_bg bgproxy "$d/bgproxy.log" "${ON_PROXY[@]}" "$BGPROXY" run -c "$d/bgproxy.yaml"
   wait_h2c bgproxy "${PROXY_PORT[$u]}" 15 || die "bgproxy did not answer over h2c (see $d)"
 }
 
@@ -239,21 +254,39 @@ window_stats() { # stats_file t0 t1 -> attack_requests attack_held_max conn_held
     END { if (!n) print "NA NA NA NA NA"; else print last_att - base_att, hm + 0, cm + 0, om + 0, last_can - base_can }' "$1"
 }
 
+# settle_backends: until every backend keeps up again (its last stats line is fresh), holds none
+# of the attacker's requests and has received none for its last 5 lines (half a second): an attack
+# can leave a backend hundreds of thousands of requests behind in its socket buffers, which it
+# would still be working through during the next run. At most 120 s.
+settle_backends() {
+  local f i ok now
+  for ((i = 0; i < 1200; i++)); do
+    ok=1 now=$(date +%s.%N)
+    for f in "$TMP"/backend-*/stats.txt; do
+      tail -5 "$f" | awk -v now="$now" '{ t = $1; h += $2; a[NR] = $4 } END { exit !(NR == 5 && now - t < 0.35 && h == 0 && a[1] == a[5]) }' || ok=0
+    done
+    ((ok)) && return 0
+    sleep 0.1
+  done
+  warn "a backend was still busy with the attack after 120 s"
+}
+
 # run_one upstream attack round: one measured run, its line appended to RUNS
 run_one() {
   local u=$1 att=$2 r=$3 out c0 c1 q0 q1 j0 j1 t0 t1 ta0 load1 _
   out=$RAW/$u-$att-r$r
   ((WAIT)) && wait_quiet 1800
+  settle_backends
   read -r load1 _ </proc/loadavg
   ta0=$(date +%s.%N)
   if [[ $att != baseline ]]; then
     # the attack starts a second before the measured window and ends a second after it
-    start_bg attacker "$out.attacker.log" "$PYTHON" "$SCRIPT_DIR/rapid_reset_attacker.py" \
+    start_bg attacker "$out.attacker.log" "${ON_ATTACK[@]}" "$PYTHON" "$SCRIPT_DIR/rapid_reset_attacker.py" \
       "${PROXY_PORT[$u]}" --duration "$((DUR_S + 2))" --mode "$att" --batch 100 --out "$out.attacker.json"
     sleep 1
   fi
   c0=$(cpu_ticks bgproxy) q0=$(runq_ns bgproxy) j0=$(machine_jiffies) t0=$(date +%s)
-  run_fg "$H2LOAD" -t1 -c"$CLIENTS" -m"$STREAMS" --rps "$RATE" -D "$DUR_S" --log-file "$out.log" \
+  run_fg "${ON_PROXY[@]}" "$H2LOAD" -t1 -c"$CLIENTS" -m"$STREAMS" --rps "$RATE" -D "$DUR_S" --log-file "$out.log" \
     -H 'x-bluegreen: green' "http://127.0.0.1:${PROXY_PORT[$u]}/" >"$out.txt" 2>&1 </dev/null ||
     warn "h2load exited non-zero for $u $att round $r (see $out.txt)"
   c1=$(cpu_ticks bgproxy) q1=$(runq_ns bgproxy) j1=$(machine_jiffies) t1=$(date +%s)
@@ -300,16 +333,30 @@ print(r["connections"], r["streams_written"], r["streams_taken"], r["seconds"], 
   alive bgproxy || die "bgproxy died during $u $att round $r (see $TMP/bgproxy-$u)"
 }
 
+# run_clean args...: run_one, again (at most twice more) when a compiler ran during it; the
+# discarded runs' lines go to discarded.tsv
+run_clean() {
+  local try
+  for ((try = 1; try <= 3; try++)); do
+    run_one "$@"
+    (($(tail -1 "$RUNS" | cut -f22) == 0)) && return 0
+    ((WAIT && try < 3)) || return 0
+    tail -1 "$RUNS" >>"$RAW/discarded.tsv"
+    sed -i '$ d' "$RUNS"
+    log "a compiler ran during that run: measuring it again"
+  done
+}
+
 run_upstream() { # h1|h2c
   local u=$1 n r i a
   local kinds=(baseline "${ATTACK_LIST[@]}")
   n=${#kinds[@]}
   start_proxy "$u"
-  run_fg "$H2LOAD" -t1 -c"$CLIENTS" -m"$STREAMS" --rps "$RATE" -D 2 -H 'x-bluegreen: green' "http://127.0.0.1:${PROXY_PORT[$u]}/" >"$RAW/$u-warmup.txt" 2>&1 </dev/null || true
+  run_fg "${ON_PROXY[@]}" "$H2LOAD" -t1 -c"$CLIENTS" -m"$STREAMS" --rps "$RATE" -D 2 -H 'x-bluegreen: green' "http://127.0.0.1:${PROXY_PORT[$u]}/" >"$RAW/$u-warmup.txt" 2>&1 </dev/null || true
   for ((r = 1; r <= ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       a=${kinds[$(((i + r - 1) % n))]}
-      run_one "$u" "$a" "$r"
+      run_clean "$u" "$a" "$r"
     done
   done
   "$CURL" -fsS --max-time 5 "http://127.0.0.1:$P_ADMIN/metrics" >"$RAW/bgproxy-metrics-$u.txt" 2>/dev/null || true
@@ -362,7 +409,8 @@ REPORT=$TMP/report.md
   echo "- Well-behaved client: \`$("$H2LOAD" --version 2>&1 | head -1) -t1 -c$CLIENTS -m$STREAMS --rps $RATE -H 'x-bluegreen: green'\` (h2c, GET /, $((CLIENTS * RATE)) requests/s in all); p50/p99/max from its per-request log"
   echo "- Attacker: \`bench/rapid_reset_attacker.py\`, one connection at a time, reconnecting at once when the proxy ends it; streams are written in batches of 100; it runs from 1 s before the client's $DURATION window to 1 s after it"
   echo "- Runs: $ROUNDS round(s) per upstream of baseline and each attack, in rotating order; medians of the rounds (peaks: the highest round)"
-  ((WAIT)) && echo "- Each measured run waited until no compiler (cc1plus, ninja) ran: ${QUIET_WAITED}s waited in all"
+  ((WAIT)) && echo "- Each measured run waited until no compiler (cc1plus, ninja) ran (${QUIET_WAITED}s waited in all), and was measured again (at most twice) when one started during it: $( [[ -f $RAW/discarded.tsv ]] && wc -l <"$RAW/discarded.tsv" || echo 0) run(s) discarded"
+  ((PIN)) && echo "- **Pinned** (\`--pin\`): bgproxy, the client and the green backend on CPU 1; the attacker and the blue backend on CPU 0"
   ((QUICK)) && echo "- **Quick smoke run** (\`--quick\`): too short to conclude anything"
   echo
   echo "Targets: the client's p99 under attack <= 2 x its baseline; no upstream sees more than 100 concurrent streams from the attacker's connection."
@@ -412,12 +460,12 @@ echo
 cat "$REPORT"
 if ((SAVE)); then
   mkdir -p "$RESULTS_DIR"
-  cp "$REPORT" "$RESULTS_DIR/rapid-reset-$STAMP.md"
-  cp "$REPORT" "$RESULTS_DIR/rapid-reset-latest.md"
-  rm -rf "$RESULTS_DIR/rapid-reset-$STAMP.raw"
-  mkdir -p "$RESULTS_DIR/rapid-reset-$STAMP.raw"
-  cp -r "$RAW"/. "$RESULTS_DIR/rapid-reset-$STAMP.raw/"
-  log "report written to ${RESULTS_DIR#"$REPO_DIR"/}/rapid-reset-$STAMP.md and rapid-reset-latest.md"
+  cp "$REPORT" "$RESULTS_DIR/$NAME-$STAMP.md"
+  cp "$REPORT" "$RESULTS_DIR/$NAME-latest.md"
+  rm -rf "$RESULTS_DIR/$NAME-$STAMP.raw"
+  mkdir -p "$RESULTS_DIR/$NAME-$STAMP.raw"
+  cp -r "$RAW"/. "$RESULTS_DIR/$NAME-$STAMP.raw/"
+  log "report written to ${RESULTS_DIR#"$REPO_DIR"/}/$NAME-$STAMP.md and $NAME-latest.md"
 fi
 if awk -F'\t' '$5 == "NA" || $8 > 0 || $9 > 0 { bad = 1 } END { exit !bad }' "$RUNS"; then
   warn "some runs produced no figures, or the well-behaved client had failed requests (see the raw output)"

@@ -28,6 +28,7 @@ import struct
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ left in tests/integration
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 from h2_attack import (CANCEL, GOAWAY, PREFACE, RST_STREAM, SETTINGS, frame,  # noqa: E402
