@@ -71,3 +71,75 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b + 0 =
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else printf "%.0f\n", v }'; }
 fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else if (v < 1) printf "%.3f\n", v; else printf "%.2f\n", v }'; }
 fmt_1() { awk -v v="$1" 'BEGIN { if (v == "NA" || v == "") print "n/a"; else printf "%.1f\n", v }'; }
+
+# ---------------------------------------------------------------- a quiet machine
+# The development machine is shared with other people's compilers. wait_quiet holds a measured
+# run back until no compiler runs (cc1plus, ninja), at most MAX seconds (default 1800; then it
+# warns and measures anyway). It adds the time waited to QUIET_WAITED (seconds).
+QUIET_WAITED=0
+compilers_running() { pgrep -x cc1plus >/dev/null || pgrep -x ninja >/dev/null; }
+wait_quiet() { # [max seconds]
+  local max=${1:-1800} waited=0
+  while compilers_running; do
+    ((waited == 0)) && log "a compiler is running (cc1plus/ninja): waiting until it is done"
+    if ((waited >= max)); then
+      warn "compilers still running after ${max}s: measuring anyway"
+      break
+    fi
+    sleep 10
+    waited=$((waited + 10))
+  done
+  QUIET_WAITED=$((QUIET_WAITED + waited))
+}
+
+# machine_sampler FILE: every second, "epoch compilers_running(0/1) load1" appended to FILE;
+# run it with start_bg. compilers_during FILE T0 T1 -> seconds of [T0, T1] a compiler ran.
+machine_sampler() {
+  local f=$1 c l _
+  while :; do
+    c=0
+    compilers_running && c=1
+    read -r l _ </proc/loadavg
+    echo "$(date +%s) $c $l" >>"$f"
+    sleep 1
+  done
+}
+compilers_during() { awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b && $2 { n++ } END { print n + 0 }' "$1"; }
+
+machine_jiffies() { # -> "busy total" over all CPUs since boot (/proc/stat), for a busy % over a run
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+busy_pct() { # "busy0 total0" "busy1 total1" -> the machine's busy % (all CPUs) in between
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; if (t <= 0) print "NA"; else printf "%.0f\n", (y[1] - x[1]) / t * 100 }'
+}
+
+thread_ticks() { # name -> "tid ticks" per thread of its process tree (utime + stime)
+  local pid=${PIDS[$1]:-} p t
+  [[ -n $pid ]] || return 0
+  for p in $(tree_pids "$pid"); do
+    for t in /proc/"$p"/task/*; do
+      sed 's/.*) //' "$t/stat" 2>/dev/null | awk -v t="${t##*/}" '{ print t, $12 + $13 }' || true
+    done
+  done
+}
+busiest_thread_pct() { # file0 file1 seconds -> CPU % of one core of the busiest thread in between
+  awk -v s="$3" -v hz="$(getconf CLK_TCK)" 'NR == FNR { a[$1] = $2; next } { d = $2 - a[$1]; if (d > m) m = d } END { printf "%.0f\n", m / hz / s * 100 }' "$1" "$2"
+}
+
+runq_ns() { # name -> nanoseconds its threads have waited on a run queue for a CPU (schedstat)
+  local pid=${PIDS[$1]:-} p
+  [[ -n $pid ]] || { echo 0; return; }
+  for p in $(tree_pids "$pid"); do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
+    awk '{ s += $2 } END { printf "%.0f\n", s }'
+}
+
+upstream_conns() { # port name -> established TCP connections to 127.0.0.1:port that the process
+  # tree `name` holds now (/proc/net/tcp's inodes matched against its descriptors)
+  local pid=${PIDS[$2]:-} p
+  [[ -n $pid ]] || { echo NA; return; }
+  for p in $(tree_pids "$pid"); do ls -l /proc/"$p"/fd 2>/dev/null || true; done |
+    awk -v p=":$(printf '%04X' "$1")" '
+      FILENAME == "/proc/net/tcp" { if (FNR > 1 && $4 == "01" && substr($3, length($3) - 4) == p) want["socket:[" $10 "]"] = 1; next }
+      $NF in want { n++ }
+      END { print n + 0 }' /proc/net/tcp -
+}

@@ -8,7 +8,9 @@ build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev pr
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
   systemd chromium python3 nghttp2-client python3-h2 python3-grpcio)  # systemd-analyze verifies the shipped unit; chromium renders the
 # dashboard; python3's ssl is the TLS backend, client and webhook receiver of the TLS tests
-bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf)
+bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf nghttp2-client nghttp2-server python3-h2)
+# h2load (nghttp2-client) drives bench/h2.sh and bench/grpc.sh; nghttpd (nghttp2-server) is the gRPC
+# benchmark's h2c backend; python3-h2 the Rapid Reset benchmark's attacker and backend
 fleet=(etcd-server etcd-client python3)  # scripts/fleet-demo.sh, bench/fleet.py
 
 wanted=()
