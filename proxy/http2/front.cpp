@@ -665,7 +665,7 @@ class Http2Front final : public http2::ServerEvents {
     stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_connect);
     const error_code ec =
         stream.timed(co_await connect_upstream(*stream.upstream, *ex.endpoint, worker_.log));
-    if (!ec) {
+    if (!ec && !stream.client_gone) {
       worker_.stats.upstream_connection_opened(ex.endpoint->stats_slot);
       co_return true;
     }
@@ -700,6 +700,9 @@ class Http2Front final : public http2::ServerEvents {
       stream.body_taken = stream.body_taken || taken > 0;
       const bool last = stream.request_ended;
       if (last && framing.kind == BodyFraming::Kind::chunked) out += "0\r\n\r\n";
+      // A reset may come while no upstream operation is pending to cancel: checked before each.
+      if (stream.client_gone)
+        co_return upstream_failed(stream, net::error::operation_aborted, written);
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
       auto [write_ec, n] = co_await net::async_write(*stream.upstream, net::buffer(out), as_values);
       if (write_ec) co_return upstream_failed(stream, stream.timed(write_ec), written);
@@ -757,6 +760,8 @@ class Http2Front final : public http2::ServerEvents {
                                              std::optional<ResponseParser>& parser,
                                              beast::flat_buffer& buffer) {
     for (;;) {
+      if (stream.client_gone)
+        co_return upstream_failed(stream, net::error::operation_aborted, true);
       parser.emplace();
       parser->header_limit(kUpstreamHeaderLimit);
       parser->body_limit(boost::none);
