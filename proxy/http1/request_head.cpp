@@ -426,6 +426,11 @@ bool response_head_bytes_valid(std::string_view head) noexcept {
   return head.substr(i) == "\r\n";
 }
 
+bool is_valid_http2_path(std::string_view path) noexcept {
+  if (path == "*") return true;
+  return path.starts_with('/') && std::all_of(path.begin(), path.end(), is_target_char);
+}
+
 bool is_valid_host(std::string_view host) noexcept {
   std::string_view name = host;
   std::optional<std::string_view> port;

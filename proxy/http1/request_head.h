@@ -125,4 +125,8 @@ bool response_head_bytes_valid(std::string_view head) noexcept;
 // reg-name; no userinfo; a port of one to five digits, 65535 at most, not empty.
 bool is_valid_host(std::string_view host) noexcept;
 
+// An HTTP/2 :path the HTTP/1 request line could carry: origin-form (starting with '/') or "*",
+// visible ASCII without '#' (a fragment is never sent).
+bool is_valid_http2_path(std::string_view path) noexcept;
+
 }  // namespace bgp

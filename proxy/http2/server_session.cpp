@@ -409,6 +409,8 @@ void ServerSession::deliver_head(std::int32_t id, Stream& stream, bool end_strea
     // nghttp2 checks only the characters: an authority the HTTP/1 front would refuse as a Host
     // (a port that is not a number, userinfo) is refused here too, before it becomes one upstream.
     if (!head.refusal && !is_valid_host(head.authority)) head.refusal = 400;
+    // Likewise a :path with a fragment, which no request line may carry.
+    if (!head.refusal && !is_valid_http2_path(head.path)) head.refusal = 400;
   }
   stream.announced = true;
   stream.refused = head.refusal.has_value();

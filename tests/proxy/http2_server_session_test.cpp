@@ -330,6 +330,17 @@ TEST(Http2ServerSession, AnAuthorityThatIsNoValidHostIsRefusedWith400) {
   EXPECT_FALSE(c.events.streams[good].head.refusal);
 }
 
+// A :path with a fragment would make a request line the HTTP/1 front refuses (found by the fuzz
+// target); nghttp2 passes '#'.
+TEST(Http2ServerSession, APathWithAFragmentIsRefusedWith400) {
+  Connection c;
+  const auto fragment = c.client.request(get("/a#b"));
+  const auto query = c.client.request(get("/a?b=%23"));
+  c.pump();
+  EXPECT_EQ(c.events.streams[fragment].head.refusal, 400u);
+  EXPECT_FALSE(c.events.streams[query].head.refusal);
+}
+
 // As on the HTTP/1 front, only one `100-continue` can be met (found by the fuzz target: an empty
 // expect went upstream, where the strict HTTP/1 reader answers 417).
 TEST(Http2ServerSession, AnExpectationOtherThan100ContinueIsRefusedWith417) {
