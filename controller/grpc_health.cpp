@@ -43,6 +43,9 @@ std::string_view describe(http2::ClientSession::Ending ending) {
       return "the server's GOAWAY";
     case Ending::flood:
       return "a flood of frames";
+    case Ending::rapid_reset:  // a server's codec only
+    case Ending::header_flood:
+      break;
   }
   return "unknown";
 }

@@ -10,7 +10,6 @@
 #include <string>
 #include <string_view>
 
-#include <fmt/format.h>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -121,7 +120,6 @@ struct Http2Leg {
   net::steady_timer wake;
   std::shared_ptr<Http2Upstream> upstream;
   std::optional<UpstreamCall> call;
-  bool connect_failed = false;  // the last attempt's connect failed: nothing was sent
 };
 
 // Request body bytes an HTTP/2 upstream's codec may hold for a stream before the client is read
@@ -139,6 +137,14 @@ std::string_view origin_form(std::string_view target) noexcept {
     return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
   return target;
+}
+
+// A chunk's size line (hex, CRLF) for `size` body bytes; its length.
+std::size_t write_size_line(std::array<char, kChunkSizeLine>& line, std::size_t size) noexcept {
+  auto* end = std::to_chars(line.data(), line.data() + 20, size, 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return static_cast<std::size_t>(end - line.data());
 }
 
 // A session's read buffer: its memory comes from the worker's BufferPool.
@@ -520,10 +526,11 @@ class Session {
       Step step = co_await send_http2_request(ex, leg, fields);
       if (step == Step::done) step = co_await await_http2_head(ex, leg);
       if (step == Step::done) co_return co_await relay_http2_response(ex, leg);
+      const bool connect_failed = leg.call && leg.call->connect_failed;  // nothing was sent
       leg.forget();
       if (step == Step::retry) continue;
       const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
-      if (!leg.connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
+      if (!connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
         co_return co_await fail(ex);
       }
       ex.endpoint = next;
@@ -534,7 +541,6 @@ class Session {
   // Opens the stream with the head and the held body; a body longer than the hold streams on.
   net::awaitable<Step> send_http2_request(Http1Exchange& ex, Http2Leg& leg,
                                           std::span<const http2::Field> fields) {
-    leg.connect_failed = false;
     leg.upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, *config_);
     UpstreamCall& call = leg.call.emplace(leg.wake);
     upstream_reused_ = leg.upstream->carried_streams();
@@ -604,7 +610,6 @@ class Session {
     const error_code ec = call.failure ? call.failure : error_code(net::error::connection_reset);
     if (call.connect_failed) {
       worker_.upstream_connect_failed(ex, ec);
-      leg.connect_failed = true;
       return client_failed(
           ex, static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                 : http::status::bad_gateway));
@@ -669,10 +674,8 @@ class Session {
       if (!call.body.empty()) {
         sending.clear();
         sending.swap(call.body);
-        const std::size_t size = sending.size();
-        if (chunked) sending = fmt::format("{:x}\r\n{}\r\n", size, sending);
-        if (!co_await write_to_client(ex, sending)) co_return false;
-        leg.upstream->consume(call, size);
+        if (!co_await write_to_client(ex, sending, chunked)) co_return false;
+        leg.upstream->consume(call, sending.size());
         deadline = Clock::now() + config_->timeouts.upstream_response;
         continue;
       }
@@ -687,16 +690,26 @@ class Session {
       }
     }
     if (!chunked) co_return true;
-    sending = "0\r\n";
-    for (const auto& field : call.trailers)
-      sending += fmt::format("{}: {}\r\n", field.name, field.value);
+    sending = "0\r\n";  // the last chunk, then the upstream's trailers
+    for (const auto& field : call.trailers) {
+      sending.append(field.name).append(": ").append(field.value).append("\r\n");
+    }
     sending += "\r\n";
     co_return co_await write_to_client(ex, sending);
   }
 
-  net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes) {
+  // Writes `bytes` to the client, as one chunk when `chunked` (its size line and CRLF around them,
+  // in one gathered write).
+  net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes,
+                                       bool chunked = false) {
+    static constexpr std::string_view kChunkEnd = "\r\n";
+    std::array<char, kChunkSizeLine> size_line;
+    const std::size_t size_line_length = chunked ? write_size_line(size_line, bytes.size()) : 0;
+    const std::array<net::const_buffer, 3> pieces{
+        net::buffer(size_line.data(), size_line_length), net::buffer(bytes),
+        net::buffer(kChunkEnd.data(), chunked ? kChunkEnd.size() : 0)};
     arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await net::async_write(client_, net::buffer(bytes), as_values);
+    auto [ec, n] = co_await net::async_write(client_, pieces, as_values);
     ex.bytes_sent += n;
     co_return !ec;
   }
@@ -848,13 +861,7 @@ class Session {
     if (framing_.kind != BodyFraming::Kind::chunked) return {net::buffer(data, size)};
     static constexpr std::string_view kChunkEnd = "\r\n";
     static constexpr std::string_view kLastChunk = "0\r\n\r\n";
-    std::size_t size_line_length = 0;
-    if (size > 0) {
-      auto* end = std::to_chars(size_line.data(), size_line.data() + 20, size, 16).ptr;
-      *end++ = '\r';
-      *end++ = '\n';
-      size_line_length = static_cast<std::size_t>(end - size_line.data());
-    }
+    const std::size_t size_line_length = size > 0 ? write_size_line(size_line, size) : 0;
     return {net::buffer(size_line.data(), size_line_length), net::buffer(data, size),
             net::buffer(kChunkEnd.data(), size > 0 ? kChunkEnd.size() : 0),
             net::buffer(kLastChunk.data(), body_ends ? kLastChunk.size() : 0)};

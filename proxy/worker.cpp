@@ -98,6 +98,29 @@ void WorkerContext::flush_access_log_to(const AccessLogFile& file) noexcept {
   }
 }
 
+void WorkerContext::http2_connection_ended(Http2Side side, http2::Ending why) noexcept {
+  const Http2Ending counted = [why] {
+    switch (why) {
+      case http2::Ending::none:
+        return Http2Ending::closed;
+      case http2::Ending::protocol_error:
+        return Http2Ending::protocol_error;
+      case http2::Ending::flow_control:
+        return Http2Ending::flow_control;
+      case http2::Ending::flood:
+        return Http2Ending::flood;
+      case http2::Ending::rapid_reset:
+        return Http2Ending::rapid_reset;
+      case http2::Ending::header_flood:
+        return Http2Ending::header_flood;
+      case http2::Ending::goaway:
+        return Http2Ending::goaway;
+    }
+    return Http2Ending::closed;
+  }();
+  stats.http2_connection_ended(side, counted);
+}
+
 void WorkerContext::upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept {
   stats.record_upstream_error(exchange.color, kind);
   stats.record_endpoint_error(exchange.endpoint->stats_slot, kind);

@@ -101,6 +101,8 @@ struct WorkerContext {
   // address; `snapshot` the one the exchange was routed with.
   void record(const Exchange& exchange, std::string_view client,
               const RoutingSnapshot& snapshot) noexcept;
+  // An HTTP/2 connection ended, counted by side and why (the codec's ending()).
+  void http2_connection_ended(Http2Side side, http2::Ending why) noexcept;
   // An upstream failure of an exchange, counted for its color and its endpoint.
   void upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept;
   // A connect (or its TLS handshake) that failed with `ec`: counted, logged at debug, and a

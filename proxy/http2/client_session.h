@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "proxy/header_field.h"
+#include "proxy/http2/ending.h"
 
 struct nghttp2_session;
 
@@ -115,7 +116,7 @@ class ClientSession {
   // Our GOAWAY (NO_ERROR): no new stream; open ones finish, then both wants_*() are false.
   void shutdown();
 
-  enum class Ending { none, protocol_error, flow_control, goaway, flood };
+  using Ending = http2::Ending;
   Ending ending() const noexcept { return ending_; }
 
   // Frames that move nothing (empty DATA without END_STREAM, PRIORITY), less one per frame that

@@ -94,31 +94,11 @@ struct Http2Stream final : DeadlineWheel::Entry {
   net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
   std::optional<UpstreamStream> upstream;
   bool upstream_reused = false;
-  bool connect_failed = false;      // the last attempt's connect failed: nothing was sent
   bool held_body_consumed = false;  // the client's window for the held body was given back
   // Over an HTTP/2 upstream (backends.<color>.protocol h2c or h2): the connection and the call.
   std::shared_ptr<Http2Upstream> http2_upstream;
   std::optional<UpstreamCall> call;
 };
-
-Http2Ending ending_of(http2::ServerSession::Ending ending) noexcept {
-  using Ending = http2::ServerSession::Ending;
-  switch (ending) {
-    case Ending::none:
-      return Http2Ending::closed;
-    case Ending::protocol_error:
-      return Http2Ending::protocol_error;
-    case Ending::flow_control:
-      return Http2Ending::flow_control;
-    case Ending::flood:
-      return Http2Ending::flood;
-    case Ending::rapid_reset:
-      return Http2Ending::rapid_reset;
-    case Ending::header_flood:
-      return Http2Ending::header_flood;
-  }
-  return Http2Ending::closed;
-}
 
 http2::ServerLimits limits_of(const Config& config) {
   http2::ServerLimits limits;
@@ -167,7 +147,7 @@ class Http2Front final : public http2::ServerEvents {
     }
     streams_.clear();
     while (forwarders_ > 0) co_await wait_done();
-    worker_.stats.http2_connection_ended(Http2Side::client, ending_of(codec_.ending()));
+    worker_.http2_connection_ended(Http2Side::client, codec_.ending());
   }
 
  private:
@@ -331,10 +311,12 @@ class Http2Front final : public http2::ServerEvents {
       ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
       if (ex.endpoint == nullptr) {
         respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
-      } else if (ex.endpoint->http2) {
-        co_await proxy_http2(stream, *snapshot);
-      } else {
-        co_await proxy(stream, *snapshot);
+      } else if (co_await hold_for_upstream(stream, config)) {
+        if (ex.endpoint->http2) {
+          co_await proxy_http2(stream, *snapshot);
+        } else {
+          co_await proxy(stream, *snapshot);
+        }
       }
     }
     stream.disarm();
@@ -344,20 +326,25 @@ class Http2Front final : public http2::ServerEvents {
     worker_.record(ex, connection_.client_ip, *snapshot);
   }
 
-  // Sends the request to ex.endpoint and relays the response; a reused connection that turns out
-  // dead is replaced by a fresh one once, as the retry policy allows.
+  // What comes before the request goes upstream, whatever the upstream's protocol: 100-continue
+  // answered, the body held a moment. false when the client reset the stream meanwhile (a Rapid
+  // Reset's stream, a body nghttp2 found at odds with its content-length): nothing is sent.
+  net::awaitable<bool> hold_for_upstream(Http2Stream& stream, const Config& config) {
+    answer_expect_continue(stream);
+    co_await hold_request_body(stream, config);
+    if (stream.client_gone) {
+      stream.exchange.status = kClientClosedRequest;
+      co_return false;
+    }
+    stream.exchange.upstream_at = Clock::now();
+    co_return true;
+  }
+
+  // Sends the request to ex.endpoint over HTTP/1.1 and relays the response; a reused connection
+  // that turns out dead is replaced by a fresh one once, as the retry policy allows.
   net::awaitable<void> proxy(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
-    answer_expect_continue(stream);
-    co_await hold_request_body(stream, config);
-    // Reset by the client before it went upstream (a Rapid Reset's stream, a body nghttp2 found
-    // at odds with its content-length): nothing of it is sent.
-    if (stream.client_gone) {
-      ex.status = kClientClosedRequest;
-      co_return;
-    }
-    ex.upstream_at = Clock::now();
     beast::flat_buffer buffer;
     buffer.max_size(kUpstreamHeaderLimit + kRelayChunk);
     for (;; ++ex.attempt) {
@@ -381,13 +368,6 @@ class Http2Front final : public http2::ServerEvents {
   net::awaitable<void> proxy_http2(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
-    answer_expect_continue(stream);
-    co_await hold_request_body(stream, config);
-    if (stream.client_gone) {
-      ex.status = kClientClosedRequest;
-      co_return;
-    }
-    ex.upstream_at = Clock::now();
     UpstreamRequestOptions options;
     options.client_ip = connection_.client_ip;
     options.scheme = scheme_of(static_cast<const Client*>(nullptr));
@@ -396,12 +376,13 @@ class Http2Front final : public http2::ServerEvents {
     bool endpoint_switched = false;
     for (;; ++ex.attempt) {
       const Step step = co_await call_http2(stream, config, fields);
+      const bool connect_failed = stream.call->connect_failed;  // nothing was sent
       forget_call(stream);
       if (step == Step::done) break;
       if (step == Step::retry) continue;
       // A failed connect sent nothing: the color's next healthy endpoint gets one more try.
       const Endpoint* next = worker_.endpoints.next_healthy(snapshot, ex.color);
-      if (!stream.connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
+      if (!connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
         break;
       }
       ex.endpoint = next;
@@ -415,7 +396,6 @@ class Http2Front final : public http2::ServerEvents {
   net::awaitable<Step> call_http2(Http2Stream& stream, const Config& config,
                                   std::span<const http2::Field> fields) {
     Exchange& ex = stream.exchange;
-    stream.connect_failed = false;
     stream.http2_upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, config);
     Http2Upstream& upstream = *stream.http2_upstream;
     UpstreamCall& call = stream.call.emplace(stream.wake);
@@ -495,14 +475,13 @@ class Http2Front final : public http2::ServerEvents {
     return true;
   }
 
-  void start_http2_response(Http2Stream& stream, const http2::ResponseHead& head) {
+  void start_http2_response(Http2Stream& stream, http2::ResponseHead& head) {
     Exchange& ex = stream.exchange;
     ex.status = head.status;
     ex.response_head_at = Clock::now();
-    std::vector<http2::Field> fields = head.fields;
-    append_via(fields);
     if (head.end_stream) note_grpc_status(stream, head.status, head.fields);
-    codec_.submit_response(stream.id, head.status, fields, head.end_stream);
+    append_via(head.fields);
+    codec_.submit_response(stream.id, head.status, head.fields, head.end_stream);
     stream.response_started = true;
     wake_writer();
   }
@@ -540,7 +519,6 @@ class Http2Front final : public http2::ServerEvents {
       worker_.upstream_connect_failed(ex, ec);
       ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
                                                                     : http::status::bad_gateway);
-      stream.connect_failed = true;
       return Step::failed;
     }
     if (stream.response_started) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "proxy/header_field.h"
+#include "proxy/http2/ending.h"
 
 struct nghttp2_session;
 
@@ -106,7 +107,7 @@ class ServerSession {
   void shutdown();
 
   // Why the connection ended, for the owner's counters.
-  enum class Ending { none, protocol_error, flow_control, flood, rapid_reset, header_flood };
+  using Ending = http2::Ending;
   Ending ending() const noexcept { return ending_; }
 
   // Streams the session holds (opened and not yet closed): for tests and gauges.

@@ -16,23 +16,6 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::uint32_t kCancel = 0x8;
 
-Http2Ending ending_of(http2::ClientSession::Ending ending) noexcept {
-  using Ending = http2::ClientSession::Ending;
-  switch (ending) {
-    case Ending::none:
-      return Http2Ending::closed;
-    case Ending::protocol_error:
-      return Http2Ending::protocol_error;
-    case Ending::flow_control:
-      return Http2Ending::flow_control;
-    case Ending::goaway:
-      return Http2Ending::goaway;
-    case Ending::flood:
-      return Http2Ending::flood;
-  }
-  return Http2Ending::closed;
-}
-
 http2::ClientLimits client_limits() {
   http2::ClientLimits limits;
   limits.max_header_bytes = 64 * 1024;  // as for an HTTP/1 upstream's head
@@ -69,18 +52,15 @@ net::awaitable<void> Http2Upstream::run() {
     last_read_ = Clock::now();
     idle_since_ = last_read_;
     worker_.stats.upstream_connection_opened(endpoint_.stats_slot);
-    writing_ = true;
-    net::co_spawn(writer_wake_.get_executor(), write_loop(),
-                  [this, self](std::exception_ptr failure) {
-                    log_coroutine_failure(worker_.log, failure);
-                    writing_ = false;
-                  });
+    net::co_spawn(
+        writer_wake_.get_executor(), write_loop(),
+        [this, self](std::exception_ptr failure) { log_coroutine_failure(worker_.log, failure); });
     co_await read_loop();
     over_ = true;
     error_code ignored;
     socket_.socket().close(ignored);
     fail_calls(net::error::connection_reset, false);
-    worker_.stats.http2_connection_ended(Http2Side::upstream, ending_of(codec_.ending()));
+    worker_.http2_connection_ended(Http2Side::upstream, codec_.ending());
   }
   watch_timer_.cancel();
   wake_writer();

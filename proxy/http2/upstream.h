@@ -126,7 +126,6 @@ class Http2Upstream final : public http2::ClientEvents,
   Clock::time_point ping_sent_at_{};
   std::size_t streams_carried_ = 0;
   bool connected_ = false;
-  bool writing_ = false;
   bool over_ = false;  // the connection failed or ended: no new stream
 };
 
