@@ -125,22 +125,7 @@ for p in $P_BACKEND $P_ADMIN "${PORT[@]}"; do
 done
 
 # ---------------------------------------------------------------- temp dir, exit
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-grpc.XXXXXX")
-RAW=$TMP/raw
-mkdir -p "$RAW"
-declare -A PIDS=()
-FG_PIDS=()
-cleanup() {
-  local rc=$? name p
-  trap - EXIT INT TERM
-  for p in "${FG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for name in "${!PIDS[@]}"; do stop_proc "$name"; done
-  if ((KEEP_TMP)); then echo "$PROG: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "$PROG: interrupted" >&2; exit 130' INT
-trap 'exit 143' TERM
+setup_run_dir grpc  # $TMP, $RAW, and the exit trap that stops what runs
 
 # ---------------------------------------------------------------- the gRPC exchange
 # A unary call to /helloworld.Greeter/SayHello.grpc (the extension only gives nghttpd the

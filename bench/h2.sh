@@ -116,22 +116,7 @@ for p in $P_BLUE $P_GREEN $P_ADMIN "${H2C_PORT[@]}" "${TLS_PORT[@]}"; do
 done
 
 # ---------------------------------------------------------------- temp dir, exit
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-h2.XXXXXX")
-RAW=$TMP/raw
-mkdir -p "$RAW"
-declare -A PIDS=()
-FG_PIDS=()
-cleanup() {
-  local rc=$? name p
-  trap - EXIT INT TERM
-  for p in "${FG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for name in "${!PIDS[@]}"; do stop_proc "$name"; done
-  if ((KEEP_TMP)); then echo "$PROG: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "$PROG: interrupted" >&2; exit 130' INT
-trap 'exit 143' TERM
+setup_run_dir h2  # $TMP, $RAW, and the exit trap that stops what runs
 
 wait_url() { # name url [seconds] [curl options...]: until url answers 2xx, bounded
   local name=$1 url=$2 secs=${3:-10} i

@@ -51,6 +51,27 @@ run_fg() { # cmd... : in the foreground, but stoppable by the exit trap (through
   return "$rc"
 }
 
+# The run's temp dir ($TMP, raw outputs in $RAW) and the exit trap: every process start_bg or
+# run_fg started is stopped, then the dir removed (kept with KEEP_TMP=1).
+setup_run_dir() { # name: the dir is ${TMPDIR:-/tmp}/bgproxy-NAME.XXXXXX
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-$1.XXXXXX")
+  RAW=$TMP/raw
+  mkdir -p "$RAW"
+  declare -gA PIDS=()
+  FG_PIDS=()
+  trap cleanup EXIT
+  trap 'echo "$PROG: interrupted" >&2; exit 130' INT
+  trap 'exit 143' TERM
+}
+cleanup() {
+  local rc=$? name p
+  trap - EXIT INT TERM
+  for p in "${FG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for name in "${!PIDS[@]}"; do stop_proc "$name"; done
+  if ((${KEEP_TMP:-0})); then echo "$PROG: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+
 cpu_ticks() { # name -> utime + stime over the process tree (clock ticks)
   local pid=${PIDS[$1]:-} sum=0 p v
   [[ -n $pid ]] || { echo 0; return; }

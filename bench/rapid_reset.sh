@@ -159,22 +159,7 @@ for p in "${BE_PORT[@]}" $P_ADMIN "${PROXY_PORT[@]}"; do
 done
 
 # ---------------------------------------------------------------- temp dir, exit
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-rapid-reset.XXXXXX")
-RAW=$TMP/raw
-mkdir -p "$RAW"
-declare -A PIDS=()
-FG_PIDS=()
-cleanup() {
-  local rc=$? name p
-  trap - EXIT INT TERM
-  for p in "${FG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for name in "${!PIDS[@]}"; do stop_proc "$name"; done
-  if ((KEEP_TMP)); then echo "$PROG: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "$PROG: interrupted" >&2; exit 130' INT
-trap 'exit 143' TERM
+setup_run_dir rapid-reset  # $TMP, $RAW, and the exit trap that stops what runs
 
 wait_h2c() { # name port [seconds]: until GET / over h2c answers 2xx, bounded
   local name=$1 port=$2 secs=${3:-10} i

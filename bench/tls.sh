@@ -166,24 +166,7 @@ for p in $P_BLUE $P_GREEN ${PORT[haproxy]} ${PORT[nginx]} ${PORT[bgproxy]} $P_BG
 done
 
 # ---------------------------------------------------------------- processes
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bgproxy-tls.XXXXXX")
-RAW=$TMP/raw
-mkdir -p "$RAW"
-declare -A PIDS=()
-FG_PIDS=()
-
-
-cleanup() {
-  local rc=$? name p
-  trap - EXIT INT TERM
-  for p in "${FG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for name in "${!PIDS[@]}"; do stop_proc "$name"; done
-  if ((KEEP_TMP)); then echo "tls.sh: temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "tls.sh: interrupted" >&2; exit 130' INT
-trap 'exit 143' TERM
+setup_run_dir tls  # $TMP, $RAW, and the exit trap that stops what runs
 
 
 wait_url() { # name url [seconds]: until url answers 2xx (certificates not checked)
