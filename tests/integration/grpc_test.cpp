@@ -1,9 +1,9 @@
 // gRPC end to end (docs/http2.md, "gRPC"): real grpcio servers on both colors behind a running
 // bgproxy that speaks h2c to them, and a real grpcio client. Statuses and trailing metadata pass
 // as the server sent them, and the judge counts the gRPC errors of grpc.error_codes, not HTTP's.
-#include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
