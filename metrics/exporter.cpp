@@ -101,6 +101,9 @@ std::vector<ExportedLane> exported_lanes(const StatsTotals& totals) {
   for (const Color color : kColors) {
     lanes.push_back({name(color), Route::override, totals.overridden_of(color), false});
   }
+  for (const Color color : kColors) {
+    lanes.push_back({name(color), Route::abandoned, totals.abandoned_of(color), false});
+  }
   lanes.push_back({"none", Route::refused, totals.refused, false});
   return lanes;
 }
@@ -174,7 +177,7 @@ MetricFamily upstream_errors_family(const StatsTotals& totals) {
   return family;
 }
 
-// gRPC exchanges by color and the status their client got (split and override traffic; a code
+// gRPC exchanges by color and the status their client got (every lane of the color; a code
 // appears once counted).
 MetricFamily grpc_responses_family(const StatsTotals& totals) {
   auto family = make_family("bgproxy_grpc_responses_total",
@@ -182,7 +185,8 @@ MetricFamily grpc_responses_family(const StatsTotals& totals) {
                             MetricType::Counter);
   for (const Color color : kColors) {
     for (std::size_t code = 0; code < kGrpcCodes; ++code) {
-      const auto count = totals.of(color).grpc[code] + totals.overridden[index(color)].grpc[code];
+      const auto count = totals.of(color).grpc[code] + totals.overridden_of(color).grpc[code] +
+                         totals.abandoned_of(color).grpc[code];
       if (count == 0) continue;
       family.metric.push_back(
           counter(static_cast<double>(count),

@@ -66,6 +66,8 @@ std::string_view name(Route route) noexcept {
       return "override";
     case Route::refused:
       return "none";
+    case Route::abandoned:
+      return "abandoned";
   }
   return "none";
 }

@@ -55,10 +55,13 @@ enum class Http2Side : std::uint8_t { client, upstream };
 
 // How a request found its color: split = the weighted split or a sticky key, judged by the rollout;
 // override = the override header, served and counted, never judged; refused = answered by the
-// proxy before routing, counted against no color.
-enum class Route : std::uint8_t { split, override, refused };
+// proxy before routing, counted against no color; abandoned = split traffic whose client left
+// before the color answered (499): its wait is a censored latency, never an outcome
+// (docs/judge.md, "Requests their clients abandon").
+enum class Route : std::uint8_t { split, override, refused, abandoned };
 
-std::string_view name(Route route) noexcept;  // "split", "override", "none" (the metrics label)
+// "split", "override", "none", "abandoned" (the metrics label)
+std::string_view name(Route route) noexcept;
 
 // Totals for one lane (a color and a route), summed over shards at one instant (or a difference of
 // two such sums).
@@ -84,12 +87,14 @@ struct ColorTotals {
 };
 
 // Requests are counted in lanes: one per color for the judged split traffic, one per color for the
-// override header's traffic, and one for refusals, which have no color.
-inline constexpr std::size_t kLanes = 5;
+// override header's traffic, one per color for split traffic its clients abandoned, and one for
+// refusals, which have no color.
+inline constexpr std::size_t kLanes = 7;
 
 struct StatsTotals {
   std::array<ColorTotals, 2> colors;            // Route::split: the traffic a rollout judges
   std::array<ColorTotals, 2> overridden;        // Route::override: served, never judged
+  std::array<ColorTotals, 2> abandoned;         // Route::abandoned: waits, judged as censored
   ColorTotals refused;                          // Route::refused: no color
   std::int64_t downstream_connections = 0;      // open now
   std::uint64_t idle_upstream_connections = 0;  // pooled, as of each worker's last sweep
@@ -102,12 +107,15 @@ struct StatsTotals {
   // The judged traffic of a color (Route::split only).
   const ColorTotals& of(Color c) const noexcept { return colors[index(c)]; }
   const ColorTotals& overridden_of(Color c) const noexcept { return overridden[index(c)]; }
+  const ColorTotals& abandoned_of(Color c) const noexcept { return abandoned[index(c)]; }
   // Every lane, in the order of lane_index(): the one list of the lanes.
   std::array<ColorTotals*, kLanes> lanes() noexcept {
-    return {&colors[0], &colors[1], &overridden[0], &overridden[1], &refused};
+    return {&colors[0],    &colors[1],    &overridden[0], &overridden[1],
+            &abandoned[0], &abandoned[1], &refused};
   }
   std::array<const ColorTotals*, kLanes> lanes() const noexcept {
-    return {&colors[0], &colors[1], &overridden[0], &overridden[1], &refused};
+    return {&colors[0],    &colors[1],    &overridden[0], &overridden[1],
+            &abandoned[0], &abandoned[1], &refused};
   }
   // The window between an earlier reading and this one (connections stay a level, not a delta).
   StatsTotals since(const StatsTotals& earlier) const;
@@ -120,6 +128,8 @@ constexpr std::size_t lane_index(Route route, Color color) noexcept {
       return index(color);
     case Route::override:
       return 2 + index(color);
+    case Route::abandoned:
+      return 4 + index(color);
     case Route::refused:
       break;
   }

@@ -29,8 +29,6 @@ using boost::system::error_code;
 // operation is awaited without one).
 constexpr auto as_values = net::as_tuple(net::deferred);
 
-constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
-
 // The client's transport: a plain socket, or TLS over one (proxy/tls/tls_stream.h). Connection
 // and Session are templates on it; these few functions are what differs.
 inline tcp::socket& lowest_layer(tcp::socket& socket) noexcept {

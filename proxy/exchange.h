@@ -15,6 +15,8 @@
 
 namespace bgp {
 
+constexpr unsigned kClientClosedRequest = 499;  // recorded when the client left before an answer
+
 struct Exchange {
   Clock::time_point received_at = Clock::now();  // its head was read
   Clock::time_point finished_at{};               // the response's last byte written

@@ -138,6 +138,17 @@ void WorkerContext::upstream_connect_failed(const Exchange& exchange,
   upstream_failed(exchange, UpstreamError::connect);
 }
 
+namespace {
+
+// Split traffic whose client left before the color answered has no outcome, only a wait the
+// judge reads as a lower bound of the latency (docs/judge.md, "Requests their clients abandon").
+Route judged_route(const Exchange& exchange) noexcept {
+  const bool abandoned = exchange.route == Route::split && exchange.status == kClientClosedRequest;
+  return abandoned ? Route::abandoned : exchange.route;
+}
+
+}  // namespace
+
 void WorkerContext::record(const Exchange& exchange, std::string_view client,
                            const RoutingSnapshot& snapshot) noexcept {
   const auto end =
@@ -146,7 +157,7 @@ void WorkerContext::record(const Exchange& exchange, std::string_view client,
       std::chrono::duration_cast<std::chrono::microseconds>(end - exchange.received_at);
   const bool error =
       counts_as_error(exchange.status, exchange.grpc_status, config_of(snapshot).grpc.error_codes);
-  stats.record_request(exchange.route, exchange.color, exchange.status, latency,
+  stats.record_request(judged_route(exchange), exchange.color, exchange.status, latency,
                        exchange.grpc_status, error);
   if (exchange.endpoint) {
     stats.record_endpoint_request(exchange.endpoint->stats_slot, exchange.status, latency);

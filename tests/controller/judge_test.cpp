@@ -185,5 +185,99 @@ TEST(JudgeRules, FewerQuantilesGiveEachRuleMoreOfAlpha) {
   EXPECT_DOUBLE_EQ(two[0].bar, 100);
 }
 
+// `n` requests whose clients left after waiting `ms` each.
+Sample abandoned_after(std::uint64_t n, double ms) {
+  Sample s;
+  s.abandoned.add_to_bucket(HistogramLayout::bucket_of(static_cast<std::uint64_t>(ms * 1000)), n);
+  return s;
+}
+
+TEST(JudgeAbandoned, AFloodOfQuickResetsNeitherDilutesNorSavesABadCandidate) {
+  const JudgeConfig config;
+  const Thresholds limits;
+  Sample failing = sample(300, 30, 40);
+  failing += abandoned_after(1'000'000, 1);
+  Sample slower = sample(200, 0, 60);
+  slower += abandoned_after(1'000'000, 1);
+  const Sample live = sample(2000, 0, 38);
+
+  const auto errors = judge(config, limits, failing, live);
+  EXPECT_TRUE(rule(errors, "error_rate").breached());
+  EXPECT_EQ(rule(errors, "error_rate").candidate_n, 300u);  // the abandoned are no requests
+  EXPECT_DOUBLE_EQ(rule(errors, "error_rate").estimate, 0.1);
+  const auto latency = judge(config, limits, slower, live);
+  for (const char* name : {"latency_p50", "latency_p90", "latency_p99"}) {
+    EXPECT_TRUE(rule(latency, name).breached())
+        << rule(latency, name).describe(Color::green, Color::blue);
+  }
+}
+
+TEST(JudgeAbandoned, ClientsGivingUpOnASlowCandidateAreEvidenceAgainstIt) {
+  const JudgeConfig config;
+  Thresholds limits;
+  limits.max_p99 = std::chrono::milliseconds(2000);
+  const Sample live = sample(2000, 0, 40);
+  // Every client left after 500 ms, where the live color answers in 40: no answer, and yet slow.
+  const auto gave_up = judge(config, limits, abandoned_after(300, 500), live);
+  EXPECT_TRUE(rule(gave_up, "latency_p50").breached());
+  EXPECT_FALSE(rule(gave_up, "error_rate").breached());
+  // Clients that waited past max_p99 prove a share of slow requests; answered ones count too.
+  Sample past_the_bar = sample(950, 0, 40);
+  past_the_bar += abandoned_after(50, 2600);
+  const RuleEvidence& p99 = rule(judge(config, limits, past_the_bar, live), "p99");
+  EXPECT_TRUE(p99.breached());
+  EXPECT_EQ(p99.events, 50u);
+  EXPECT_EQ(p99.candidate_n, 1000u);
+}
+
+TEST(JudgeAbandoned, QuickResetsOnEitherColorCannotSinkAGoodCandidate) {
+  const JudgeConfig config;
+  Thresholds limits;
+  limits.max_p99 = std::chrono::milliseconds(30);
+  Sample candidate = sample(20'000, 0, 40);
+  candidate += abandoned_after(5'000, 10);  // left before its 40 ms: nothing known about them
+  Sample live = sample(200'000, 0, 40);
+  live += abandoned_after(1'000'000, 1);  // a flood on the live color does not make it look fast
+  for (const auto& r : judge(config, limits, candidate, live)) {
+    if (r.kind == RuleKind::slow_share) continue;  // 40 ms > max_p99 by construction
+    EXPECT_FALSE(r.breached()) << r.describe(Color::green, Color::blue);
+  }
+}
+
+// Clients with a random patience leave whatever is slower: under identical latencies for both
+// colors, the checks of many rollouts at many moments breach no more often than alpha allows.
+TEST(JudgeAbandoned, ImpatientClientsOfTwoEqualColorsSeldomEverBreach) {
+  JudgeConfig config;
+  config.alpha = 0.05;
+  const Thresholds limits;
+  std::mt19937_64 random(7);
+  std::exponential_distribution<double> latency_ms(1.0 / 40), patience_ms(1.0 / 60);
+  const auto serve = [&](Sample& s, int n) {
+    for (int i = 0; i < n; ++i) {
+      const double took = latency_ms(random), waited = patience_ms(random);
+      if (waited < took) {
+        s.abandoned.record(static_cast<std::uint64_t>(waited * 1000));
+      } else {
+        ++s.requests;
+        s.latency.record(static_cast<std::uint64_t>(took * 1000));
+      }
+    }
+  };
+  int breached = 0;
+  constexpr int kRollouts = 200;
+  for (int rollout = 0; rollout < kRollouts; ++rollout) {
+    Sample candidate, live;
+    for (int look = 0; look < 20; ++look) {
+      serve(candidate, 50);
+      serve(live, 450);
+      if (first_breach(judge(config, limits, candidate, live, 1))) {
+        ++breached;
+        break;
+      }
+    }
+  }
+  EXPECT_LE(breached, kRollouts * config.alpha) << breached << " of " << kRollouts;
+}
+
 }  // namespace
 }  // namespace bgp

@@ -6,6 +6,7 @@
 // serving everybody else.
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -143,7 +144,8 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   EXPECT_TRUE(wait_until([&] {
     return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_http2_connections_ended_total",
                       {R"(side="client")", R"(reason="rapid_reset")"}) == 1;
-  })) << "why the connection ended is counted\n" << proxy.admin("GET", "/metrics").body;
+  })) << "why the connection ended is counted\n"
+      << proxy.admin("GET", "/metrics").body;
   // A stream reset before its request went upstream sends nothing: only the few whose RST_STREAM
   // came in a later read than their HEADERS may reach the backend (about 100 did before the
   // proxy checked, each holding one of the connection's 100 slots for nobody).
@@ -157,6 +159,44 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   expect_healthy(proxy);
   RecordProperty("blue_requests", static_cast<int>(blue.requests()));
   RecordProperty("blue_max_in_flight", static_cast<int>(blue.max_in_flight()));
+}
+
+// Streams their clients reset have no outcome (docs/judge.md, "Requests their clients
+// abandon"): Rapid Reset floods during a rollout are counted as abandoned, never as answers of
+// the candidate, so they cannot dilute its errors; the failing candidate is rolled back.
+TEST_F(Http2AttackTest, RapidResetFloodsCannotSaveAFailingCandidate) {
+  blue.set_latency(20ms);
+  green.set_latency(20ms);  // resets arrive before answers
+  green.set_error_rate(0.1);
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "steps: [50, 100]\nstep_duration: 30s\n"
+                                        "check_interval: 100ms\nmin_requests: 20\n",
+                             .top = "protocols: [http1, h2c]\n"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
+  for (int flood = 0; flood < 3; ++flood) attack(proxy, "rapid-reset", {"--count", "3000"});
+  const auto abandoned = [&] {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_requests_total",
+                      {R"(color="green")", R"(route="abandoned")"});
+  };
+  ASSERT_TRUE(wait_until([&] { return abandoned() >= 500; }, 10s))
+      << proxy.admin("GET", "/metrics").body;
+
+  TrafficLoop real(proxy.proxy_port(), {.connections = 2, .max_duration = 40s});
+  const auto s = wait_status(
+      proxy, [](const json::value& v) { return !in_state(v, "progressing"); }, 30s);
+  real.stop();
+  EXPECT_TRUE(in_state(s, "rolled_back")) << json::serialize(s);
+  EXPECT_EQ(rollback_reason(s), "error_rate") << json::serialize(s);
+  // What the judge counted for green is what green answered, not the floods.
+  const std::string detail = string_at(s.as_object().at("last_rollback"), "detail");
+  std::smatch judged;  // "error_rate: green 9.5% (19/200) > 2%": errors/requests judged
+  ASSERT_TRUE(
+      std::regex_search(detail, judged, std::regex(R"(error_rate: green \S+ \((\d+)/(\d+)\))")))
+      << detail;
+  EXPECT_LE(std::stoul(judged[2].str()), green.requests()) << detail;
+  EXPECT_GE(abandoned(), 500);
 }
 
 // HTTP/2-to-HTTP/1 smuggling: each request on its own stream of one connection. nghttp2's checks

@@ -213,6 +213,8 @@ TEST(StatsTotals, SinceCoversEveryLane) {
       shard.record_request(Route::split, Color::green, status, latency);
       shard.record_request(Route::override, Color::blue, status, latency);
       shard.record_request(Route::override, Color::green, status, latency);
+      shard.record_request(Route::abandoned, Color::blue, status, latency);
+      shard.record_request(Route::abandoned, Color::green, status, latency);
       shard.record_request(Route::refused, Color::blue, status, latency);
     }
   };
