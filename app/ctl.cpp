@@ -222,8 +222,9 @@ void print_status(const json::object& s) {
   if (text(s, "last_decision") != "" && text(s, "last_decision") != "-") {
     fmt::print("decision:  {}\n", text(s, "last_decision"));
   }
-  // The last rollback, unless a promotion came after it (it is history then, not news).
-  if (const auto* rb = object_at(s, "last_rollback"); rb && text(s, "state") != "stable") {
+  // The last rollback while it is the outcome; once a rollout starts again or a promotion comes
+  // after it, it is history, not news.
+  if (const auto* rb = object_at(s, "last_rollback"); rb && text(s, "state") == "rolled_back") {
     fmt::print("rollback:  {} ({}) {}\n", text(*rb, "at"), text(*rb, "reason"),
                text(*rb, "detail"));
   }

@@ -1,6 +1,7 @@
 // `bgproxy demo`: a newcomer's first run. Two demo backends (blue, green) and a steady load run
 // inside this process in front of a real bgproxy with a fast rollout; each verdict is printed as
 // it happens, and the demo ends promoted (or rolled back when green is made bad).
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -191,11 +192,17 @@ class Narrator {
 }  // namespace
 
 int demo_command(std::span<char*> args) {
+  constexpr std::string_view kDemoUsage =
+      "usage: bgproxy demo [--green-error-rate 0..1] [--green-latency 300ms] "
+      "[--step-duration 3s]\n";
+  const auto asks_for_help = [](std::string_view arg) { return arg == "--help" || arg == "-h"; };
+  if (std::any_of(args.begin(), args.end(), asks_for_help)) {
+    fmt::print("{}", kDemoUsage);
+    return 0;
+  }
   const auto options = parse_demo_options(args);
   if (!options) {
-    fmt::print(stderr,
-               "usage: bgproxy demo [--green-error-rate 0..1] [--green-latency 300ms] "
-               "[--step-duration 3s]\n");
+    fmt::print(stderr, "{}", kDemoUsage);
     return 2;
   }
   asio::io_context backends_io{1};

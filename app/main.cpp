@@ -1,4 +1,5 @@
 // bgproxy: argument dispatch only; every subcommand lives in its own file of app/.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -13,7 +14,7 @@ namespace {
 constexpr std::string_view kUsage = R"(usage:
   bgproxy [run] [-c FILE]        run the proxy (without -c: the built-in defaults)
   bgproxy check-config FILE      validate a config file, print every error
-  bgproxy demo [--green-error-rate R] [--green-latency D]
+  bgproxy demo [--green-error-rate R] [--green-latency D] [--step-duration D]
                                  a self-contained rollout demo
   bgproxy ctl [--admin URL] [--token T] [--json] COMMAND
                                  the operator CLI (bgproxy ctl --help lists its commands)
@@ -25,7 +26,21 @@ int usage_error(std::string_view message) {
   return 2;
 }
 
+bool is_help_option(std::string_view arg) {
+  return arg == "--help" || arg == "-h";
+}
+
+bool asks_for_help(std::span<char*> args) {
+  return std::any_of(args.begin(), args.end(), [](const char* arg) { return is_help_option(arg); });
+}
+
+int print_usage() {
+  fmt::print("{}", kUsage);
+  return 0;
+}
+
 int run_with_args(std::span<char*> args) {
+  if (asks_for_help(args)) return print_usage();
   std::optional<std::string> config_path;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
@@ -48,6 +63,7 @@ int main(int argc, char** argv) {
   if (command == "run") return run_with_args(rest);
   if (command == "-c" || command == "--config") return run_with_args(args);
   if (command == "check-config") {
+    if (asks_for_help(rest)) return print_usage();
     if (rest.size() != 1) return usage_error("check-config takes one FILE");
     return bgp::check_config_command(rest[0]);
   }
@@ -57,9 +73,6 @@ int main(int argc, char** argv) {
     fmt::print("bgproxy {} (commit {})\n", bgp::kVersion, bgp::kCommit);
     return 0;
   }
-  if (command == "help" || command == "--help" || command == "-h") {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
+  if (command == "help" || is_help_option(command)) return print_usage();
   return usage_error(fmt::format("unknown command '{}'", command));
 }

@@ -165,7 +165,7 @@ class Process {
     try {
       admin_.start(config_->admin.listen);
     } catch (const std::exception& e) {
-      log_.error("cannot listen on admin {}: {}", config_->admin.listen.to_string(), e.what());
+      log_.error("{}", e.what());  // names the address and why
       return false;
     }
     return true;

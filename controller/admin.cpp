@@ -1,6 +1,8 @@
 #include "controller/admin.h"
 #include "controller/dashboard.h"
 
+#include <stdexcept>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -48,6 +50,12 @@ bool is_own_origin(std::string_view origin, const tcp::endpoint& local) {
   std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   if (origin == "http://" + host + ":" + port) return true;
   return address.is_loopback() && origin == "http://localhost:" + port;
+}
+
+// One plain sentence: the address and the system's reason, no library internals.
+[[noreturn]] void throw_admin_listen_error(const Address& listen,
+                                           const boost::system::error_code& ec) {
+  throw std::runtime_error("cannot listen on admin " + listen.to_string() + ": " + ec.message());
 }
 
 }  // namespace
@@ -177,13 +185,20 @@ AdminServer::AdminServer(asio::io_context& io, AdminApi& api, Logger& log)
     : io_(io), api_(api), log_(log), acceptor_(io) {}
 
 void AdminServer::start(const Address& listen) {
+  boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(io_);
-  const auto endpoint =
-      resolver.resolve(listen.host, std::to_string(listen.port)).begin()->endpoint();
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(endpoint);
-  acceptor_.listen();
+  const auto results = resolver.resolve(listen.host, std::to_string(listen.port), ec);
+  if (ec || results.empty()) throw_admin_listen_error(listen, ec);
+  const auto endpoint = results.begin()->endpoint();
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    throw_admin_listen_error(listen, ec);
+  }
   api_.set_local_endpoint(acceptor_.local_endpoint());
   asio::co_spawn(io_, accept_loop(), asio::detached);
 }

@@ -52,7 +52,8 @@ class AdminServer {
  public:
   AdminServer(boost::asio::io_context& io, AdminApi& api, Logger& log);
 
-  // Binds admin.listen (throws std::system_error when it cannot) and starts accepting.
+  // Binds admin.listen (throws std::runtime_error "cannot listen on admin ADDRESS: why" when it
+  // cannot) and starts accepting.
   void start(const Address& listen);
   // admin.max_connections and admin.idle_timeout (at start and after a reload).
   void set_limits(std::uint64_t max_connections, Duration idle_timeout) noexcept {

@@ -205,6 +205,13 @@ void Controller::restore() {
       log_.info("restored rollout state from {}: {}, live {}, step {}", state_path_,
                 name(state_.phase), name(state_.live),
                 state_.step ? std::to_string(*state_.step) : "none");
+      if (state_.live != config_->backends.live) {
+        // The state file is the newer truth (a promotion or rollback made it); say so, once.
+        log_.warn(
+            "backends.live is {} in the config, but the state file {} has {} live: the state "
+            "file's live color is kept (promote or roll back to change it)",
+            name(config_->backends.live), state_path_, name(state_.live));
+      }
     }
     if (auto problem = endpoint_problem(*config_)) {
       throw std::runtime_error(fmt::format("state file {}: {}", state_path_, *problem));

@@ -130,6 +130,7 @@ void Notifier::post(boost::json::object event) {
   if (url_.empty()) return;
   if (queue_.size() >= kQueueLimit) {
     queue_.pop_front();
+    ++failures_;  // an event lost to a full queue is as lost as one given up
     log_.warn("webhook queue full: dropped the oldest event");
   }
   queue_.push_back(boost::json::serialize(event));

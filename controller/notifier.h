@@ -2,7 +2,7 @@
 // control thread one at a time, in order, with a timeout and a bounded queue, so a dead webhook
 // costs nothing but a log line and never touches the data plane. A failed delivery (no answer, a
 // certificate that does not verify, or not 2xx) is retried with backoff (0.5, 1, 2, 4 s); an event
-// given up counts in failures().
+// given up, or dropped because the queue was full, counts in failures().
 #pragma once
 
 #include <cstdint>
@@ -47,7 +47,7 @@ class Notifier {
   void set_webhook(const NotifyConfig& notify);
   void post(boost::json::object event);  // drops the oldest event when the queue is full
   std::size_t pending() const noexcept { return queue_.size(); }
-  std::uint64_t failures() const noexcept { return failures_; }  // events given up
+  std::uint64_t failures() const noexcept { return failures_; }  // events given up or dropped
 
  private:
   boost::asio::awaitable<void> drain_queue();

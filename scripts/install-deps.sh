@@ -6,8 +6,10 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
   libyaml-cpp-dev libfmt-dev libssl-dev openssl libnghttp2-dev)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
-  systemd chromium python3 nghttp2-client python3-h2 python3-grpcio)  # systemd-analyze verifies the shipped unit; chromium renders the
-# dashboard; python3's ssl is the TLS backend, client and webhook receiver of the TLS tests
+  systemd chromium python3 nghttp2-client python3-h2 python3-grpcio python3-yaml)  # systemd-analyze verifies the shipped unit; chromium renders the
+# dashboard (driven over its DevTools pipe by tests/integration/dashboard_driver.py, no module
+# needed); python3's ssl is the TLS backend, client and webhook receiver of the TLS tests;
+# python3-yaml parses the Kubernetes example
 bench=(wrk haproxy nginx-light libbenchmark-dev linux-perf nghttp2-client nghttp2-server python3-h2)
 # h2load (nghttp2-client) drives bench/h2.sh and bench/grpc.sh; nghttpd (nghttp2-server) is the gRPC
 # benchmark's h2c backend; python3-h2 the Rapid Reset benchmark's attacker and backend

@@ -1,5 +1,7 @@
-// The webhook URL in parts: what the Notifier connects to, verifies and sends as Host.
+// The webhook URL in parts: what the Notifier connects to, verifies and sends as Host; and the
+// bounded queue, whose dropped events count as failures.
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "controller/notifier.h"
 
@@ -42,6 +44,24 @@ TEST(WebhookUrl, Ipv6HostsLoseTheirBrackets) {
   EXPECT_EQ(without.host, "fe80::1");
   EXPECT_EQ(without.port, 443);
   EXPECT_EQ(without.target, "/x");
+}
+
+// The io_context never runs: events only queue up, nothing is sent.
+TEST(WebhookQueue, AnEventDroppedFromAFullQueueCountsAsAFailure) {
+  boost::asio::io_context io;
+  LogConfig quiet;
+  quiet.level = LogLevel::error;
+  Logger log(quiet);
+  Notifier notifier(io, log);
+  notifier.set_webhook(NotifyConfig{.webhook = "http://127.0.0.1:9/hook", .webhook_ca = ""});
+  for (std::size_t i = 0; i < Notifier::kQueueLimit; ++i) notifier.post({{"event", "step"}});
+  EXPECT_EQ(notifier.pending(), Notifier::kQueueLimit);
+  EXPECT_EQ(notifier.failures(), 0u);
+
+  notifier.post({{"event", "rollback"}});
+  notifier.post({{"event", "promote"}});
+  EXPECT_EQ(notifier.pending(), Notifier::kQueueLimit);
+  EXPECT_EQ(notifier.failures(), 2u);  // bgproxy_webhook_failures_total
 }
 
 }  // namespace

@@ -122,9 +122,40 @@ TEST_F(AdminTest, ReadyzIsUnavailableWhenTheLiveEndpointIsDown) {
   Bgproxy proxy(make_config(checked));
   ASSERT_TRUE(proxy.start());
   blue.stop();
-  EXPECT_TRUE(wait_until([&] { return proxy.admin("GET", "/readyz").status == 503; }, 5s));
+  HttpResponse unready;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        unready = proxy.admin("GET", "/readyz");
+        return unready.status == 503;
+      },
+      5s));
+  // The answer says why, as a JSON error (docs/admin-api.md).
+  expect_error(unready, 503);
+  EXPECT_EQ(string_at(unready.json(), "error"),
+            "not ready: no endpoint of the live color blue is healthy")
+      << unready.body;
   blue.restart();
   EXPECT_TRUE(wait_until([&] { return proxy.admin("GET", "/readyz").status == 200; }, 5s));
+}
+
+// HEAD answers what GET would, headers only: the length a GET gets, and not one byte of body.
+TEST_F(AdminTest, HeadMetricsAnswersTheHeadersWithoutTheBody) {
+  Bgproxy proxy(make_config(spec()));
+  ASSERT_TRUE(proxy.start());
+  const auto get = proxy.admin("GET", "/metrics");
+  ASSERT_EQ(get.status, 200u);
+  ASSERT_FALSE(get.body.empty());
+
+  const std::string raw = raw_exchange(
+      proxy.admin_port(), "HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(raw.starts_with("HTTP/1.1 200 ")) << raw;
+  const auto end_of_head = raw.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << raw;
+  EXPECT_EQ(raw.size(), end_of_head + 4) << "a body after the head: " << raw.substr(end_of_head);
+  const std::string head = raw.substr(0, end_of_head);
+  EXPECT_NE(head.find("Content-Type: text/plain"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Length: "), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length: 0\r"), std::string::npos) << head;
 }
 
 }  // namespace

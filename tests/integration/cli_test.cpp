@@ -22,12 +22,31 @@ bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 
+std::size_t occurrences(std::string_view text, std::string_view part) {
+  std::size_t count = 0;
+  for (auto at = text.find(part); at != std::string_view::npos; at = text.find(part, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// Built from a git checkout, the binary names its commit, one that checkout has; "unknown" only
+// without git (e.g. from a release tarball).
 TEST(CliTest, VersionPrintsTheVersion) {
   const auto result = run_cli({"version"});
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_TRUE(std::regex_search(result.out,
-                                std::regex(R"(\d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\))")))
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      result.out, m, std::regex(R"(^bgproxy \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\)\n$)")))
       << result.out;
+  const std::string commit = m[1];
+  const auto in_checkout =
+      run_process({"/usr/bin/git", "-C", BGPROXY_SOURCE_DIR, "rev-parse", "--is-inside-work-tree"});
+  if (in_checkout.exit_code != 0) GTEST_SKIP() << "not a git checkout: " << result.out;
+  ASSERT_NE(commit, "unknown") << "built from a git checkout but names no commit";
+  const auto known = run_process(
+      {"/usr/bin/git", "-C", BGPROXY_SOURCE_DIR, "cat-file", "-e", commit + "^{commit}"});
+  EXPECT_EQ(known.exit_code, 0) << commit << " is no commit of " << BGPROXY_SOURCE_DIR;
 }
 
 TEST(CliTest, CheckConfigAcceptsValidFiles) {
@@ -78,6 +97,25 @@ TEST(CliTest, RunExitsOneWhenTheListenPortIsTaken) {
   const auto result = run_cli({"run", "-c", dir.write("taken.yaml", yaml)}, 15s);
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_TRUE(contains(result.err, std::to_string(occupant.port()))) << result.err;
+  // Said once, in one plain sentence.
+  EXPECT_EQ(occurrences(result.err, "cannot listen on"), 1u) << result.err;
+  EXPECT_TRUE(contains(result.err, "cannot listen on 127.0.0.1:" + std::to_string(occupant.port()) +
+                                       ": Address already in use"))
+      << result.err;
+}
+
+TEST(CliTest, RunExitsOneWhenTheAdminPortIsTaken) {
+  TestBackend occupant("blue-occupant");  // listens on the port the admin API wants
+  TempDir dir;
+  const auto yaml = with_ports(make_config({.blue = {occupant.address()}}), 0, occupant.port());
+  const auto result = run_cli({"run", "-c", dir.write("taken.yaml", yaml)}, 15s);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_EQ(occurrences(result.err, "cannot listen on"), 1u) << result.err;
+  EXPECT_TRUE(
+      contains(result.err, "cannot listen on admin 127.0.0.1:" + std::to_string(occupant.port()) +
+                               ": Address already in use\n"))
+      << result.err;
+  EXPECT_FALSE(contains(result.err, "[system:")) << "library internals: " << result.err;
 }
 
 TEST(CliTest, CtlUsageErrorsExitTwo) {
@@ -112,6 +150,19 @@ TEST(CliTest, HelpEverywhereExitsZero) {
     const auto result = run_cli(args);
     EXPECT_EQ(result.exit_code, 0) << args.back() << ": " << result.err;
     EXPECT_TRUE(contains(result.out, "ctl")) << result.out;
+  }
+  // Each command's help: its usage on stdout, exit 0 (the usage names the command).
+  const std::vector<std::pair<std::vector<std::string>, std::string>> commands{
+      {{"run", "--help"}, "bgproxy [run] [-c FILE]"},
+      {{"run", "-c", "x.yaml", "-h"}, "bgproxy [run] [-c FILE]"},
+      {{"demo", "--help"}, "bgproxy demo [--green-error-rate"},
+      {{"check-config", "--help"}, "bgproxy check-config FILE"}};
+  for (const auto& [args, usage] : commands) {
+    const auto result = run_cli(args);
+    EXPECT_EQ(result.exit_code, 0) << args.front() << ": " << result.out << result.err;
+    EXPECT_TRUE(result.out.starts_with("usage:")) << args.front() << ": " << result.out;
+    EXPECT_TRUE(contains(result.out, usage)) << result.out;
+    EXPECT_TRUE(result.err.empty()) << result.err;
   }
   const auto help = run_cli({"ctl", "--help"});
   for (const char* word :
@@ -256,6 +307,92 @@ TEST_F(CtlTest, WaitExitsZeroWhenPromotedThreeWhenRolledBackFourOnTimeout) {
   r = ctl(proxy, {"wait", "--timeout", "300ms"});
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
   EXPECT_TRUE(contains(r.err, "timed out")) << r.err;
+}
+
+// A step over without min_requests is held, and says why; a manual promotion is then the last
+// decision (not the hold before it), and the color it replaced is retained.
+TEST_F(CtlTest, StatusShowsHeldTheLastDecisionAndTheRetainedColor) {
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "steps: [20, 100]\nstep_duration: 300ms\n"
+                                        "check_interval: 100ms\nmin_requests: 1000\n"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(ctl(proxy, {"start"}).exit_code, 0);
+  const auto held = wait_status(
+      proxy, [](const json::value& s) { return s.is_object() && s.at("held").as_bool(); }, 10s);
+  ASSERT_TRUE(held.is_object() && held.at("held").as_bool()) << json::serialize(held);
+
+  auto r = ctl(proxy, {"status"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "state:     progressing (held: too few requests)\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "decision:  hold: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "waiting for green to reach 1000 requests")) << r.out;
+  EXPECT_FALSE(contains(r.out, "retained:")) << r.out;
+
+  ASSERT_EQ(ctl(proxy, {"promote"}).exit_code, 0);
+  r = ctl(proxy, {"status"});
+  EXPECT_TRUE(contains(r.out, "state:     stable\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "decision:  promoted green by operator at step 1 (20%)")) << r.out;
+  EXPECT_FALSE(contains(r.out, "hold:")) << "a stale decision: " << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\nretained:  blue until \d{4}-\d\d-\d\dT)")))
+      << r.out;
+}
+
+// The last decision survives a restart with a state file (the last event's detail).
+TEST_F(CtlTest, StatusShowsTheLastDecisionAfterARestart) {
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "step_duration: 1h\ncheck_interval: 100ms\n",
+                             .top = "state_file: $DIR/state.json\n"}));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(ctl(proxy, {"start"}).exit_code, 0);
+  ASSERT_EQ(ctl(proxy, {"promote"}).exit_code, 0);
+  proxy.signal(SIGTERM);
+  ASSERT_EQ(proxy.wait_exit(10s), 0);
+  ASSERT_TRUE(proxy.restart());
+
+  const auto s = proxy.status();
+  const std::string decision = string_at(s, "last_decision");
+  EXPECT_TRUE(contains(decision, "by operator at step 1 (10%)")) << json::serialize(s);
+  const auto r = ctl(proxy, {"status"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "decision:  " + decision + "\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "retained:  blue until ")) << r.out;
+}
+
+// A rollback is shown with its reason while it is the outcome; a later rollout makes it history:
+// neither that rollout nor its promotion prints the old reason again.
+TEST_F(CtlTest, AnOldRollbackIsNotShownAfterALaterRolloutAndPromotion) {
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .rollout = "steps: [50, 100]\nstep_duration: 500ms\n"
+                                        "check_interval: 100ms\nmin_requests: 5\n"}));
+  ASSERT_TRUE(proxy.start());
+  green.set_status(500);
+  ASSERT_TRUE(start_and_drive_until_rolled_back(proxy, 30s));
+  const std::string reason = rollback_reason(proxy.status());
+  ASSERT_FALSE(reason.empty());
+  auto r = ctl(proxy, {"status"});
+  EXPECT_TRUE(contains(r.out, "state:     rolled_back\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "rollback:  ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "(" + reason + ")")) << r.out;
+
+  // Without traffic the new rollout's first step is held: it still runs when status reads it.
+  green.set_status(200);
+  ASSERT_EQ(ctl(proxy, {"start"}).exit_code, 0);
+  r = ctl(proxy, {"status"});
+  EXPECT_TRUE(contains(r.out, "state:     progressing")) << r.out;
+  EXPECT_FALSE(contains(r.out, "rollback:")) << "an old rollback during a new rollout: " << r.out;
+
+  TrafficLoop traffic(proxy.proxy_port(), {.connections = 1, .pause = 5ms, .max_duration = 60s});
+  r = run_cli({"ctl", "--admin", proxy.admin_url(), "wait", "--timeout", "30s"}, 40s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = ctl(proxy, {"status"});
+  EXPECT_TRUE(contains(r.out, "state:     stable\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "decision:  promoted green")) << r.out;
+  EXPECT_FALSE(contains(r.out, "rollback:")) << "an old rollback after a promotion: " << r.out;
+  // The API keeps it (last_rollback); only the human view leaves it out.
+  EXPECT_EQ(rollback_reason(proxy.status()), reason);
 }
 
 TEST_F(CtlTest, WatchPrintsEachEventUntilTheRolloutEnds) {

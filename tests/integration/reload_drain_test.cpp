@@ -44,6 +44,10 @@ TEST_F(ReloadDrainTest, SighupAppliesAnEditedFileWithoutDroppingConnections) {
                                     .routing = "override_header: X-Color"}));
   proxy.signal(SIGHUP);
   ASSERT_TRUE(proxy.wait_log("reloaded")) << proxy.log();
+  // The log line says what changed, and only that.
+  EXPECT_TRUE(proxy.wait_log("reloaded " + proxy.config_path() +
+                             ": changed backends.blue.endpoints, routing\n"))
+      << proxy.log();
 
   // The same connection, open across the reload, is served by the new config.
   EXPECT_EQ(backend_of(conn.get("/")), "blue-2");
@@ -52,6 +56,24 @@ TEST_F(ReloadDrainTest, SighupAppliesAnEditedFileWithoutDroppingConnections) {
   EXPECT_EQ(send_requests(proxy.proxy_port(), 10).of("blue"), 10);
   EXPECT_EQ(blue.requests(), 1u) << "the old blue endpoint still gets traffic";
   EXPECT_TRUE(proxy.running());
+}
+
+// The live color belongs to the rollout state: an edited backends.live is not applied by a
+// reload, and the log says so.
+TEST_F(ReloadDrainTest, SighupWarnsThatAChangedLiveColorIsNotApplied) {
+  Bgproxy proxy(make_config({.blue = {blue.address()}, .green = {green.address()}}));
+  ASSERT_TRUE(proxy.start());
+  proxy.rewrite_config(make_config(
+      {.blue = {blue.address()}, .green = {green.address()}, .backends = "live: green\n"}));
+  proxy.signal(SIGHUP);
+  ASSERT_TRUE(proxy.wait_log("reloaded")) << proxy.log();
+  EXPECT_TRUE(
+      proxy.wait_log("reload: backends.live changed in the file, but the live color is the "
+                     "rollout state's"))
+      << proxy.log();
+  EXPECT_EQ(string_at(proxy.status(), "live"), "blue");
+  const Tally t = send_requests(proxy.proxy_port(), 10);
+  EXPECT_EQ(t.of("blue"), 10) << t.to_string();
 }
 
 TEST_F(ReloadDrainTest, SighupWithAnInvalidFileKeepsTheRunningConfig) {

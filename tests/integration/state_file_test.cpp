@@ -1,6 +1,7 @@
 // Faults of the state file and of reloads (docs/configuration.md, docs/admin-api.md): a failed
 // write never loses a decision, two processes never share a state file, a missing directory is
-// found at start, and a reload that would leave a serving color without endpoints is refused.
+// found at start, a restart keeps the state file's live color (and says so), and a reload that
+// would leave a serving color without endpoints is refused.
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -132,7 +133,7 @@ TEST_F(StateFileTest, AStateFileInAMissingDirectoryIsAConfigError) {
 }
 
 // Green is live after a promotion though the file still says blue; blue is retained.
-class ReloadRefusalTest : public StateFileTest {
+class PromotedTest : public StateFileTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(proxy.start());
@@ -141,6 +142,28 @@ class ReloadRefusalTest : public StateFileTest {
     ASSERT_EQ(string_at(proxy.status(), "live"), "green");
   }
 
+  Bgproxy proxy{make_config(spec("state_file: $DIR/state.json\n"))};
+};
+
+// The state file is the newer truth: a restart keeps its live color over backends.live, and says
+// so (docs/configuration.md).
+TEST_F(PromotedTest, ARestartKeepsTheStateFilesLiveColorAndSaysSo) {
+  constexpr std::string_view kKept = "backends.live is blue in the config, but the state file ";
+  proxy.signal(SIGTERM);
+  ASSERT_EQ(proxy.wait_exit(10s), 0);
+  EXPECT_EQ(proxy.log().find(kKept), std::string::npos) << "said before any restart";
+  ASSERT_TRUE(proxy.restart());
+  ASSERT_TRUE(proxy.wait_log(kKept)) << proxy.log();
+  EXPECT_TRUE(proxy.wait_log(std::string(kKept) + proxy.dir() +
+                             "/state.json has green live: the state file's live color is kept"))
+      << proxy.log();
+  EXPECT_EQ(string_at(proxy.status(), "live"), "green");
+  const Tally t = send_requests(proxy.proxy_port(), 10);
+  EXPECT_EQ(t.of("green"), 10) << t.to_string();
+}
+
+class ReloadRefusalTest : public PromotedTest {
+ protected:
   void expect_refused_and_still_serving(std::string_view why) {
     proxy.signal(SIGHUP);
     ASSERT_TRUE(proxy.wait_log("reload refused")) << proxy.log();
@@ -153,8 +176,6 @@ class ReloadRefusalTest : public StateFileTest {
     EXPECT_EQ(back.status, 200u) << back.body;
     EXPECT_EQ(send_requests(proxy.proxy_port(), 20).of("blue"), 20);
   }
-
-  Bgproxy proxy{make_config(spec("state_file: $DIR/state.json\n"))};
 };
 
 TEST_F(ReloadRefusalTest, AReloadThatEmptiesTheLiveColorIsRefused) {
