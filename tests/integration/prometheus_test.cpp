@@ -106,6 +106,26 @@ TEST_F(PrometheusTest, MetricsPassPromtoolAndHaveTheContractNames) {
   EXPECT_EQ(metric_sum(metrics.body, "bgproxy_endpoint_upstream_errors_total", {blue_endpoint}), 0);
 }
 
+// After a rollback the exposition carries every family a dashboard reads (the color roles, the
+// judge's evidence, the last rollback's numbers), and promtool still takes all of it.
+TEST_F(PrometheusTest, AfterARollbackEveryFamilyPassesPromtool) {
+  green.set_status(500);
+  ASSERT_TRUE(proxy.start());
+  ASSERT_TRUE(start_and_drive_until_rolled_back(proxy));
+  HttpResponse metrics;
+  ASSERT_TRUE(wait_until([&] {
+    metrics = proxy.admin("GET", "/metrics");
+    return metric_sum(metrics.body, "bgproxy_rollbacks_total") == 1;
+  })) << metrics.body;
+  const auto lint = run_process({std::string(kPromtool), "check", "metrics"}, 30s, metrics.body);
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_color_role", {R"(color="blue")", R"(role="live")"}),
+            1);
+  EXPECT_EQ(metric_sum(metrics.body, "bgproxy_rollout_held"), 0);
+  EXPECT_GT(metric_sum(metrics.body, "bgproxy_last_rollback_timestamp_seconds"), 1.7e9);
+  EXPECT_NE(metrics.body.find("# TYPE bgproxy_judge_evidence gauge"), std::string::npos);
+}
+
 // A Prometheus server on a free loopback port scraping bgproxy's admin port every second.
 class PrometheusServer {
  public:
