@@ -79,9 +79,9 @@ void add_via(http::fields& fields, unsigned received_version) {
 }
 
 void add_forwarding_headers(http::fields& fields, std::string_view client_ip,
-                            unsigned received_version) {
+                            unsigned received_version, std::string_view scheme) {
   append_to_list(fields, kXForwardedFor, client_ip);
-  fields.set(kXForwardedProto, "http");
+  fields.set(kXForwardedProto, scheme);
   add_via(fields, received_version);
 }
 

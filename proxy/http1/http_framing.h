@@ -29,9 +29,10 @@ bool is_acceptable_response(const http::response_header<>& head) noexcept;
 void strip_hop_by_hop(http::fields& fields, bool upgrading);
 
 // Appends the client to X-Forwarded-For (all existing values kept, in one field), sets
-// X-Forwarded-Proto: http, and appends this proxy to Via.
+// X-Forwarded-Proto to `scheme` (how the client reached this proxy: http or https), and appends
+// this proxy to Via. The field-by-field model that relay_head.h's writers are tested against.
 void add_forwarding_headers(http::fields& fields, std::string_view client_ip,
-                            unsigned received_version);
+                            unsigned received_version, std::string_view scheme);
 
 // Appends "1.1 bgproxy" (or "1.0 bgproxy" for an HTTP/1.0 message) to Via.
 void add_via(http::fields& fields, unsigned received_version);

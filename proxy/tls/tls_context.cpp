@@ -242,10 +242,13 @@ TlsSessionCache::Entry& TlsSessionCache::entry(const std::string& endpoint) {
   return entries_.try_emplace(endpoint).first->second;
 }
 
+// A copy, never the cached session itself: OpenSSL marks a TLS 1.3 session it resumed as used up
+// (no longer resumable: tickets are single use, RFC 8446 appendix C.4). Handing out the cached one
+// made the next connection a full handshake: only every other connection resumed.
 SslSessionPtr TlsSessionCache::get(const Entry& entry) const {
   const std::lock_guard lock(mutex_);
-  if (!entry.session || SSL_SESSION_up_ref(entry.session.get()) != 1) return nullptr;
-  return SslSessionPtr(entry.session.get());
+  if (!entry.session) return nullptr;
+  return SslSessionPtr(SSL_SESSION_dup(entry.session.get()));
 }
 
 void TlsSessionCache::put(Entry& entry, SSL_SESSION* session) {

@@ -116,8 +116,9 @@ class TlsServerContextSlot {
   std::shared_ptr<const TlsServerContext> current_;
 };
 
-// The last resumable session of each upstream endpoint. Thread-safe; entries have stable
-// addresses (one per endpoint, never erased) so that an SSL can point at its own.
+// The last resumable session of each upstream endpoint, offered to every new connection to it
+// until the endpoint refuses it (then the full handshake brings a new one). Thread-safe; entries
+// have stable addresses (one per endpoint, never erased) so that an SSL can point at its own.
 class TlsSessionCache {
  public:
   struct Entry {
@@ -125,7 +126,7 @@ class TlsSessionCache {
   };
 
   Entry& entry(const std::string& endpoint);
-  SslSessionPtr get(const Entry& entry) const;  // nullptr when there is none
+  SslSessionPtr get(const Entry& entry) const;  // a copy for one SSL; nullptr when none
   void put(Entry& entry, SSL_SESSION* session);
   std::size_t size() const;
 

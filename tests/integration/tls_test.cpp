@@ -3,9 +3,10 @@
 #include <csignal>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "integration/harness.h"
@@ -22,15 +23,16 @@ class TlsTest : public ::testing::Test {
   TestBackend blue{"blue-1"};
   TestBackend green{"green-1"};
 
-  // A config with a TLS listener on $TLS_PORT (a free port picked here) serving $DIR/server.crt.
-  std::string config(std::string timeouts = "drain: 2s") {
+  // A config with a TLS listener on $TLS_PORT (a free port picked here) serving $DIR/server.crt,
+  // with `tls_keys` (lines indented under tls:) added.
+  std::string config(std::string timeouts = "drain: 2s", std::string_view tls_keys = "") {
     tls_port = free_port();
     return make_config({.blue = {blue.address()},
                         .green = {green.address()},
                         .timeouts = std::move(timeouts),
                         .top = fmt::format("tls:\n  listen: 127.0.0.1:{}\n  cert: $DIR/server.crt\n"
-                                           "  key: $DIR/server.key\n",
-                                           tls_port)});
+                                           "  key: $DIR/server.key\n{}",
+                                           tls_port, tls_keys)});
   }
 
   // Writes the listener's certificate and key into `dir` (the proxy's directory).
@@ -52,6 +54,20 @@ class TlsTest : public ::testing::Test {
                                   fmt::format("127.0.0.1:{}", tls_port)};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv, 20s, "");
+  }
+
+  // The handshake errors counted with `reason`, once at least `count` were counted (10 s).
+  static double handshake_errors(const Bgproxy& proxy, std::string_view reason, double count) {
+    const std::string label = fmt::format(R"(reason="{}")", reason);
+    double seen = 0;
+    wait_until(
+        [&] {
+          seen = metric_sum(proxy.admin("GET", "/metrics").body,
+                            "bgproxy_tls_handshake_errors_total", {label});
+          return seen >= count;
+        },
+        10s);
+    return seen;
   }
 
   std::uint16_t tls_port = 0;
@@ -109,6 +125,55 @@ TEST_F(TlsTest, OldVersionsAreRefusedAndAlpnWithoutOverlapGetsAlert120) {
       1);
   EXPECT_EQ(metric_sum(metrics, "bgproxy_tls_handshake_errors_total", {R"(reason="no_alpn")"}), 1);
   EXPECT_EQ(proxy.log().find("handshake"), std::string::npos) << "never logged per connection";
+}
+
+TEST_F(TlsTest, MinVersion13RefusesATls12ClientAndServesATls13One) {
+  Bgproxy proxy(config("drain: 2s", "  min_version: \"1.3\"\n"));
+  install(proxy.dir(), make_certificate("proxy.test"));
+  ASSERT_TRUE(proxy.start());
+
+  const auto tls12 = s_client({"-tls1_2"});
+  EXPECT_NE(tls12.exit_code, 0) << tls12.out;
+  EXPECT_NE(tls12.err.find("alert protocol version"), std::string::npos) << tls12.err;
+  const auto tls13 = s_client({"-tls1_3"});
+  EXPECT_EQ(tls13.exit_code, 0) << tls13.out << tls13.err;
+  EXPECT_NE(tls13.out.find("New, TLSv1.3"), std::string::npos) << tls13.out;
+  EXPECT_EQ(handshake_errors(proxy, "protocol_version", 1), 1);
+}
+
+// The suites are AEAD with ECDHE only and the groups X25519, P-256 and P-384 (tls_context.cpp):
+// a client offering only something else gets handshake_failure; one offering an allowed one is
+// served.
+TEST_F(TlsTest, AClientWithoutAnAeadSuiteOrAnAllowedGroupIsRefused) {
+  Bgproxy proxy(config());
+  install(proxy.dir(), make_certificate("proxy.test"));
+  ASSERT_TRUE(proxy.start());
+
+  const std::vector<std::vector<std::string>> refused = {
+      {"-tls1_2", "-cipher", "AES128-SHA"},              // CBC, RSA key exchange
+      {"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"},  // CBC with forward secrecy
+      {"-tls1_2", "-cipher", "AES128-GCM-SHA256"},       // AEAD without forward secrecy
+      {"-tls1_3", "-groups", "ffdhe2048"},
+      {"-tls1_3", "-groups", "secp521r1"},
+      {"-tls1_2", "-curves", "secp521r1"},
+  };
+  for (const auto& args : refused) {
+    const auto r = s_client(args);
+    EXPECT_NE(r.exit_code, 0) << fmt::format("{}", fmt::join(args, " ")) << r.out;
+    EXPECT_NE(r.err.find("alert handshake failure"), std::string::npos)
+        << fmt::format("{}", fmt::join(args, " ")) << r.err;
+  }
+  const std::vector<std::vector<std::string>> served = {
+      {"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", "-curves", "P-256"},
+      {"-tls1_3", "-groups", "X25519"},
+      {"-tls1_3", "-groups", "P-384"},
+  };
+  for (const auto& args : served) {
+    const auto r = s_client(args);
+    EXPECT_EQ(r.exit_code, 0) << fmt::format("{}", fmt::join(args, " ")) << r.out << r.err;
+  }
+  EXPECT_EQ(handshake_errors(proxy, "no_shared_cipher", refused.size()),
+            static_cast<double>(refused.size()));
 }
 
 TEST_F(TlsTest, AClientThatSaysNothingIsClosedAfterClientHeaderAndCounted) {
@@ -179,15 +244,34 @@ TEST_F(TlsTest, AReloadServesTheNewCertificateToNewConnectionsAndKeepsOpenOnes) 
       wait_until([&] { return read_file(client_log).find("before") != std::string::npos; }, 20s);
   ASSERT_TRUE(connected) << read_file(client_log);
 
-  // A pair that does not load is refused; the first stays.
+  const auto expiry = [&] {
+    return metric_sum(proxy.admin("GET", "/metrics").body,
+                      "bgproxy_tls_cert_expiry_timestamp_seconds");
+  };
+  const auto reloads = [&](std::string_view result) {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_config_reloads_total",
+                      {fmt::format(R"(result="{}")", result)});
+  };
+  const double first_expiry = expiry();
+  EXPECT_GT(first_expiry, 1.7e9);
+
+  // A pair that does not load is refused and counted; the first stays.
   write_to(proxy.dir() + "/server.key", make_certificate("other.test").key_pem);
   proxy.signal(SIGHUP);
   ASSERT_TRUE(proxy.wait_log("reload refused")) << proxy.log();
+  EXPECT_TRUE(wait_until([&] { return reloads("refused") == 1; }, 10s)) << reloads("refused");
+  EXPECT_EQ(reloads("ok"), 0);
+  EXPECT_EQ(expiry(), first_expiry);
 
-  const auto second = make_certificate("second.test");
+  // One day longer than the first (make_certificate's default is 24 h).
+  const auto second =
+      make_certificate("second.test", -std::chrono::hours(1), std::chrono::hours(48));
   install(proxy.dir(), second);
   proxy.signal(SIGHUP);
   ASSERT_TRUE(proxy.wait_log("reloaded")) << proxy.log();
+  EXPECT_TRUE(wait_until([&] { return reloads("ok") == 1; }, 10s)) << reloads("ok");
+  EXPECT_EQ(reloads("refused"), 1);
+  EXPECT_NEAR(expiry() - first_expiry, 24 * 3600, 120) << "the gauge follows the served pair";
   write_to(go, "");
   ASSERT_EQ(client.wait_exit(30s), std::optional<int>(0)) << read_file(client_log);
 
@@ -197,6 +281,62 @@ TEST_F(TlsTest, AReloadServesTheNewCertificateToNewConnectionsAndKeepsOpenOnes) 
   EXPECT_NE(lines.find("before 200 " + old_sha), std::string::npos) << lines;
   EXPECT_NE(lines.find("kept 200 " + old_sha), std::string::npos) << lines;
   EXPECT_NE(lines.find("new 200 " + new_sha), std::string::npos) << lines;
+}
+
+// openssl s_client saves its session (a ticket) and offers it again after a SIGHUP that loaded a
+// new certificate: the ticket keys belong to the process, so the session resumes.
+TEST_F(TlsTest, ASessionTicketResumesAcrossAReload) {
+  Bgproxy proxy(config());
+  install(proxy.dir(), make_certificate("first.test"));
+  ASSERT_TRUE(proxy.start());
+  const std::string session = proxy.dir() + "/session.pem";
+  // A request that closes the connection: s_client reads until the close, so a TLS 1.3 ticket
+  // (sent after the handshake) is in hand before it saves the session.
+  const std::string request = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  const auto get = [&](const char* version, const char* session_flag) {
+    std::vector<std::string> argv{"/usr/bin/openssl",
+                                  "s_client",
+                                  "-connect",
+                                  fmt::format("127.0.0.1:{}", tls_port),
+                                  version,
+                                  "-ign_eof",
+                                  session_flag,
+                                  session};
+    return run_process(argv, 20s, request);
+  };
+  const auto resumed = [&] {
+    return metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_tls_handshakes_total",
+                      {R"(resumed="true")"});
+  };
+  for (const char* version : {"-tls1_3", "-tls1_2"}) {
+    SCOPED_TRACE(version);
+    const double resumed_before = resumed();
+    const auto first = get(version, "-sess_out");
+    ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+    EXPECT_NE(first.out.find("\nNew, TLSv1."), std::string::npos) << first.out;
+    EXPECT_NE(first.out.find("HTTP/1.1 200"), std::string::npos) << first.out;
+
+    install(proxy.dir(), make_certificate("second.test"));
+    const std::size_t logged = proxy.log().size();
+    proxy.signal(SIGHUP);
+    ASSERT_TRUE(
+        wait_until([&] { return proxy.log().find("reloaded", logged) != std::string::npos; }, 10s))
+        << proxy.log();
+
+    const auto again = get(version, "-sess_in");
+    ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+    EXPECT_NE(again.out.find("\nReused, TLSv1."), std::string::npos) << again.out;
+    EXPECT_NE(again.out.find("HTTP/1.1 200"), std::string::npos) << again.out;
+    EXPECT_TRUE(wait_until([&] { return resumed() == resumed_before + 1; }, 10s))
+        << resumed() << " resumed handshakes, " << resumed_before << " before";
+  }
+  // The control: a new process has other ticket keys, so the same session does not resume.
+  proxy.signal(SIGTERM);
+  ASSERT_TRUE(proxy.wait_exit(20s).has_value());
+  ASSERT_TRUE(proxy.restart());
+  const auto after_restart = get("-tls1_2", "-sess_in");
+  ASSERT_EQ(after_restart.exit_code, 0) << after_restart.out << after_restart.err;
+  EXPECT_NE(after_restart.out.find("\nNew, TLSv1.2"), std::string::npos) << after_restart.out;
 }
 
 TEST_F(TlsTest, AnExpiredCertificateIsRefusedAtStartWithItsFile) {
@@ -283,15 +423,16 @@ class TlsUpstreamTest : public ::testing::Test {
   }
 
   // Green is the TLS backend, trusting the CA file `ca_pem` (written beside the config); with
-  // `probes`, health checks every 100 ms.
-  std::string config(std::uint16_t green_port, const std::string& ca_pem, bool probes) {
+  // `probes`, health checks every 100 ms; `tls_keys`: more lines under backends.green.tls.
+  std::string config(std::uint16_t green_port, const std::string& ca_pem, bool probes,
+                     std::string_view tls_keys = "") {
     const auto ca = dir.write("ca.pem", ca_pem);
     std::string yaml = make_config({.blue = {blue.address()},
                                     .green = {fmt::format("127.0.0.1:{}", green_port)},
                                     .backends = probes ? fast_health_check(1) : ""});
     const auto green_endpoints = yaml.find('\n', yaml.find("endpoints", yaml.find("green:")));
     yaml.insert(green_endpoints + 1,
-                fmt::format("    tls:\n      enabled: true\n      ca: {}\n", ca));
+                fmt::format("    tls:\n      enabled: true\n      ca: {}\n{}", ca, tls_keys));
     return yaml;
   }
 
@@ -345,6 +486,25 @@ TEST_F(TlsUpstreamTest, AnUnverifiedUpstreamIsA502AndAConnectErrorOfItsColorNeve
                        {R"(color="green")", R"(kind="connect")"}),
             3);
   EXPECT_EQ(answered(), 0) << "nothing reached the backend unverified";
+}
+
+// verify: false accepts a certificate the proxy cannot verify (another CA, another name): the
+// same upstream as in the test above is served, over TLS.
+TEST_F(TlsUpstreamTest, VerifyFalseServesAnUpstreamWhoseCertificateCannotBeVerified) {
+  const auto port = start_backend();
+  ASSERT_NE(port, 0) << read_file(dir.path() + "/backend.log");
+  Bgproxy proxy(config(port, make_certificate("someone-else.test").cert_pem, false,
+                       "      verify: false\n      server_name: not-the-backend.test\n"));
+  ASSERT_TRUE(proxy.start());
+  for (int i = 0; i < 3; ++i) {
+    const auto r = http_request(proxy.proxy_port(), "GET", "/", {{"X-Bluegreen", "green"}});
+    ASSERT_EQ(r.status, 200u) << r.error << proxy.log();
+    EXPECT_EQ(r.body, "tls-backend");
+  }
+  EXPECT_EQ(answered(), 3);
+  EXPECT_EQ(metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_upstream_errors_total",
+                       {R"(color="green")"}),
+            0);
 }
 
 }  // namespace

@@ -196,5 +196,23 @@ TEST_F(WebhookTlsTest, AReceiverWithAnUntrustedCertificateGetsNothing) {
   EXPECT_EQ(mentions, 2u) << log;
 }
 
+// Without notify.webhook_ca the system store decides, and it does not hold a self-signed
+// certificate made at test time: the receiver gets nothing. There is no accept-all default.
+TEST_F(WebhookTlsTest, WithoutWebhookCaASelfSignedReceiverIsNotTrusted) {
+  HttpsReceiver receiver(receiver_files, /*failures=*/0);
+  const auto port = receiver.wait_port();
+  ASSERT_NE(port, 0) << receiver.log();
+  Bgproxy proxy(config(port, /*ca=*/""));
+  ASSERT_TRUE(proxy.start());
+  ASSERT_EQ(proxy.admin("POST", "/rollout/start").status, 200u);
+
+  ASSERT_TRUE(wait_until([&] { return failures(proxy) == 1; }, 40s)) << proxy.log();
+  EXPECT_TRUE(receiver.received().empty());
+  const std::string log = proxy.log();
+  EXPECT_NE(log.find("certificate verify failed: self-signed certificate"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("an event is lost after 5 attempts"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace bgt

@@ -73,11 +73,12 @@ TEST(ForwardingHeaders, AppendToExistingValues) {
   fields.insert("X-Forwarded-For", "10.0.0.1");
   fields.insert("X-Forwarded-For", "10.0.0.2");
   fields.insert("Via", "1.1 edge");
-  fields.insert("X-Forwarded-Proto", "https");
-  add_forwarding_headers(fields, "127.0.0.1", 11);
+  fields.insert("X-Forwarded-Proto", "http");
+  add_forwarding_headers(fields, "127.0.0.1", 11, "https");
   EXPECT_EQ(fields["X-Forwarded-For"], "10.0.0.1, 10.0.0.2, 127.0.0.1");
   EXPECT_EQ(fields.count("X-Forwarded-For"), 1u);
-  EXPECT_EQ(fields["X-Forwarded-Proto"], "http");
+  EXPECT_EQ(fields["X-Forwarded-Proto"], "https") << "the scheme given, not the client's";
+  EXPECT_EQ(fields.count("X-Forwarded-Proto"), 1u);
   EXPECT_EQ(fields["Via"], "1.1 edge, 1.1 bgproxy");
 }
 

@@ -46,7 +46,7 @@ ParsedRequest parse_request(std::string_view bytes) {
 
 // What the session did before relay_head.h: rewrite the fields, then serialize the header.
 std::string rewritten_request(ParsedRequest request, std::string_view client_ip,
-                              std::string_view default_host) {
+                              std::string_view default_host, std::string_view scheme) {
   auto& head = request.head;
   const unsigned received_version = head.version();
   strip_hop_by_hop(head, request.upgrade);
@@ -58,7 +58,7 @@ std::string rewritten_request(ParsedRequest request, std::string_view client_ip,
     head.set(http::field::transfer_encoding, "chunked");
   }
   if (head.find(http::field::host) == head.end()) head.set(http::field::host, default_host);
-  add_forwarding_headers(head, client_ip, received_version);
+  add_forwarding_headers(head, client_ip, received_version, scheme);
   head.version(11);
   std::ostringstream out;
   out << head;
@@ -66,8 +66,9 @@ std::string rewritten_request(ParsedRequest request, std::string_view client_ip,
 }
 
 std::string written_request(const ParsedRequest& request, std::string_view client_ip,
-                            std::string_view default_host) {
+                            std::string_view default_host, std::string_view scheme) {
   UpstreamRequestOptions options;
+  options.scheme = scheme;
   options.client_ip = client_ip;
   options.default_host = default_host;
   options.framing = request.framing;
@@ -103,18 +104,20 @@ TEST(WriteUpstreamRequestHead, MatchesTheFieldRewriteByteForByte) {
   };
   for (const auto& bytes : heads) {
     const ParsedRequest request = parse_request(bytes);
-    EXPECT_EQ(written_request(request, "192.0.2.7", "10.0.0.9:9001"),
-              rewritten_request(request, "192.0.2.7", "10.0.0.9:9001"))
-        << bytes;
+    for (const std::string_view scheme : {"http", "https"}) {  // the plain and the TLS listener
+      EXPECT_EQ(written_request(request, "192.0.2.7", "10.0.0.9:9001", scheme),
+                rewritten_request(request, "192.0.2.7", "10.0.0.9:9001", scheme))
+          << scheme << " " << bytes;
+    }
   }
 }
 
 TEST(WriteUpstreamRequestHead, AddsForwardingHeadersAndNormalizesFraming) {
   const ParsedRequest request =
       parse_request("POST /p HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n");
-  EXPECT_EQ(written_request(request, "192.0.2.7", "up:1"),
+  EXPECT_EQ(written_request(request, "192.0.2.7", "up:1", "https"),
             "POST /p HTTP/1.1\r\nContent-Length: 3\r\nHost: up:1\r\n"
-            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nVia: 1.0 bgproxy\r\n\r\n");
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nVia: 1.0 bgproxy\r\n\r\n");
 }
 
 // --- responses -----------------------------------------------------------------------------

@@ -242,6 +242,55 @@ TEST_F(TlsStreamTest, TicketsResumeAcrossARebuiltServerContext) {
   }
 }
 
+// Two endpoints of one color, each a process with its own ticket keys: a session of one does not
+// resume on the other, so a cache with one slot for the color would make every alternate
+// connection a full handshake. Each endpoint keeps its own.
+TEST_F(TlsStreamTest, EachUpstreamEndpointResumesItsOwnSession) {
+  const auto client = h.client_context(h.server_files);
+  const auto server_a = h.server_context(h.server_files);
+  h.ticket_keys = std::make_shared<TicketKeys>();
+  const auto server_b = h.server_context(h.server_files);
+  tcp::acceptor acceptor_b{h.io, {net::ip::make_address("127.0.0.1"), 0}};
+  const Address endpoint_b{"127.0.0.1", acceptor_b.local_endpoint().port()};
+  const auto open_b = [&] {
+    tcp::socket socket(h.io);
+    socket.connect(acceptor_b.local_endpoint());
+    return Pair{TlsStream::server(acceptor_b.accept(), server_b),
+                TlsStream::client(std::move(socket), client, endpoint_b)};
+  };
+  for (const int round : {1, 2, 3}) {
+    SCOPED_TRACE(round);
+    auto a = open(server_a, client);
+    ASSERT_FALSE(h.handshake(a.server, a.client).client) << a.client.error_detail();
+    EXPECT_EQ(a.server.resumed(), round > 1);
+    EXPECT_EQ(echo_round(a, "abc"), "abc");  // 1.3 tickets arrive after the handshake
+    auto b = open_b();
+    ASSERT_FALSE(h.handshake(b.server, b.client).client) << b.client.error_detail();
+    EXPECT_EQ(b.server.resumed(), round > 1);
+    EXPECT_EQ(echo_round(b, "abc"), "abc");
+    EXPECT_EQ(client->sessions().size(), 2u);
+  }
+}
+
+// Every connection after the first resumes, in TLS 1.3 too, where OpenSSL marks a session it
+// resumed as used up (and the server's next ticket with it): the cache keeps its own copy.
+TEST_F(TlsStreamTest, EveryNextUpstreamConnectionResumes) {
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(version);
+    const auto client = h.client_context(h.server_files);
+    const auto server = h.server_context(h.server_files);
+    for (const int round : {1, 2, 3, 4}) {
+      SCOPED_TRACE(round);
+      auto pair = open(server, client);
+      SSL_set_max_proto_version(pair.client.native_handle(), version);
+      ASSERT_FALSE(h.handshake(pair.server, pair.client).client) << pair.client.error_detail();
+      EXPECT_EQ(pair.client.resumed(), round > 1);
+      EXPECT_EQ(pair.server.resumed(), round > 1);
+      EXPECT_EQ(echo_round(pair, "abc"), "abc");  // 1.3 tickets arrive after the handshake
+    }
+  }
+}
+
 TEST_F(TlsStreamTest, RotatedTicketKeysStillResume) {
   const auto client = h.client_context(h.server_files);
   const auto server = h.server_context(h.server_files);
