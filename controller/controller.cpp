@@ -141,7 +141,7 @@ ColorSamples judged_samples(const StatsTotals& totals) {
   ColorSamples out;
   for (Color c : kColors) {
     const ColorTotals& t = totals.of(c);
-    out.of(c) = Sample{t.requests, t.errors, t.latency, totals.abandoned_of(c).latency};
+    out.of(c) = Sample{t.requests, t.errors, t.latency};
   }
   return out;
 }

@@ -78,35 +78,6 @@ std::vector<std::uint64_t> counts_at_or_above(const LatencyHistogram& h) {
   return suffix;
 }
 
-// A color's latencies as a rule counts them against a bar at bucket k ("at or above k"). An
-// abandoned request (its client left before an answer) has only a wait, a lower bound of its
-// latency: at or above k it is certainly slow; below k its latency may lie either side of the bar.
-// Each side treats that unknown so that it cannot make evidence against the candidate:
-// - the candidate's (evidence that it is slow) leaves it out, which cannot raise the share of slow
-//   requests whatever the clients' patience;
-// - the reference's (evidence that the live color is fast) counts it as slow.
-// So a flood of abandoned requests can neither dilute a bad candidate nor sink a good one.
-struct Tail {
-  std::vector<std::uint64_t> answered_above, abandoned_above;
-  std::uint64_t answered;  // the requests with an outcome
-
-  explicit Tail(const Sample& s)
-      : answered_above(counts_at_or_above(s.latency)),
-        abandoned_above(counts_at_or_above(s.abandoned)),
-        answered(s.requests) {}
-
-  // The candidate side: slow requests at bar k, and the requests that say so either way.
-  std::uint64_t slow(std::size_t k) const noexcept {
-    return answered_above[k] + abandoned_above[k];
-  }
-  std::uint64_t known(std::size_t k) const noexcept { return answered + abandoned_above[k]; }
-  // The reference side: every abandoned request counts as slow, at every bar.
-  std::uint64_t slow_or_unknown(std::size_t k) const noexcept {
-    return answered_above[k] + abandoned_above[0];
-  }
-  std::uint64_t all() const noexcept { return answered + abandoned_above[0]; }
-};
-
 // The first bucket whose every value is >= `micros` (kBuckets when none is).
 std::size_t first_bucket_from(double micros) noexcept {
   if (micros <= 0) return 0;
@@ -149,20 +120,20 @@ RuleEvidence error_rule(const Rules& config, const Sample& candidate) {
 }
 
 // "p99 <= max_p99" means at most 1% of requests are slower than max_p99.
-RuleEvidence slow_share_rule(const Rules& config, const Tail& candidate) {
+RuleEvidence slow_share_rule(const Rules& config, const Sample& candidate,
+                             const std::vector<std::uint64_t>& candidate_above) {
   constexpr double kShare = 0.01;
   const double limit_micros = static_cast<double>(config.thresholds.max_p99.count()) * 1000.0;
-  const std::size_t bar = first_bucket_from(limit_micros);
-  const std::uint64_t slow = candidate.slow(bar), known = candidate.known(bar);
+  const std::uint64_t slow = candidate_above[first_bucket_from(limit_micros)];
   RuleEvidence r;
   r.kind = RuleKind::slow_share;
   r.quantile = 0.99;
   r.limit_ms = limit_micros / 1000.0;
   r.events = slow;
-  r.estimate = known ? static_cast<double>(slow) / static_cast<double>(known) : 0.0;
+  r.estimate = candidate.requests ? static_cast<double>(slow) / candidate.requests : 0.0;
   r.threshold = kShare;
-  r.candidate_n = known;
-  r.log_e = log_evidence_above(slow, known, kShare);
+  r.candidate_n = candidate.requests;
+  r.log_e = log_evidence_above(slow, candidate.requests, kShare);
   r.bar = bar_of(config, 1);
   return r;
 }
@@ -172,26 +143,26 @@ RuleEvidence slow_share_rule(const Rules& config, const Tail& candidate) {
 // requests are >= g(hi). Each has its e-process; their product is one under "fine" (they see
 // disjoint requests), and the minimum over every b is at most the product at the true b.
 RuleEvidence latency_rule(const Rules& config, double q, const Sample& candidate,
-                          const Sample& reference, const Tail& candidate_tail,
-                          const Tail& reference_tail) {
+                          const Sample& reference,
+                          const std::vector<std::uint64_t>& candidate_above,
+                          const std::vector<std::uint64_t>& reference_above) {
   const double tau = 1 - q;
   const Mixture candidate_above_tau(tau, +1), reference_below_tau(tau, -1);
-  const std::uint64_t n_cand = candidate_tail.answered_above[0];
-  const std::uint64_t n_ref = reference_tail.answered_above[0];
+  const std::uint64_t n_cand = candidate_above[0];
+  const std::uint64_t n_ref = reference_above[0];
   // Over b, the live factor only grows and the candidate factor only shrinks: within a run of
   // buckets with the same candidate count the product is least at the run's first bucket, so only
-  // those are computed. (The same slow count means the same known count: both only fall with k.)
+  // those are computed.
   double min_log = std::numeric_limits<double>::infinity();
   std::uint64_t last_c = ~std::uint64_t{0};
   for (std::size_t b = 0; b < Layout::kBuckets && last_c != 0; ++b) {
     const double hi = static_cast<double>(Layout::lower_bound(b) + Layout::width(b));
-    const std::size_t k = first_bucket_from(allowed_micros(config.thresholds, hi));
-    const std::uint64_t c = candidate_tail.slow(k);
+    const std::uint64_t c =
+        candidate_above[first_bucket_from(allowed_micros(config.thresholds, hi))];
     if (c == last_c) continue;
     last_c = c;
-    const double log_s = log_hedged(reference_below_tau.log_e(reference_tail.slow_or_unknown(b),
-                                                              reference_tail.all())) +
-                         log_hedged(candidate_above_tau.log_e(c, candidate_tail.known(k)));
+    const double log_s = log_hedged(reference_below_tau.log_e(reference_above[b], n_ref)) +
+                         log_hedged(candidate_above_tau.log_e(c, n_cand));
     min_log = std::min(min_log, log_s);
   }
   RuleEvidence r;
@@ -233,7 +204,6 @@ Sample& Sample::operator+=(const Sample& other) noexcept {
   requests += other.requests;
   errors += other.errors;
   latency += other.latency;
-  abandoned += other.abandoned;
   return *this;
 }
 
@@ -296,16 +266,16 @@ std::vector<RuleEvidence> judge(const JudgeConfig& judge_config, const Threshold
                                 const Sample& candidate, const Sample& reference,
                                 std::size_t looks) {
   const Rules config{judge_config, thresholds, std::max<std::size_t>(looks, 1)};
-  const Tail candidate_tail(candidate);
+  const auto candidate_above = counts_at_or_above(candidate.latency);
   std::vector<RuleEvidence> rules;
   rules.reserve(2 + judge_config.quantiles.size());
   rules.push_back(error_rule(config, candidate));
-  rules.push_back(slow_share_rule(config, candidate_tail));
+  rules.push_back(slow_share_rule(config, candidate, candidate_above));
   if (!judge_config.quantiles.empty()) {
-    const Tail reference_tail(reference);
+    const auto reference_above = counts_at_or_above(reference.latency);
     for (double q : judge_config.quantiles) {
       rules.push_back(
-          latency_rule(config, q, candidate, reference, candidate_tail, reference_tail));
+          latency_rule(config, q, candidate, reference, candidate_above, reference_above));
     }
   }
   return rules;

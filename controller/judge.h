@@ -26,9 +26,6 @@ struct Sample {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;  // status >= 500, the proxy's own 502/503/504 included
   LatencyHistogram latency;
-  // How long the requests whose clients left before an answer had waited: not requests (they have
-  // no outcome), but each says its latency was at least that (docs/judge.md).
-  LatencyHistogram abandoned;
 
   double error_rate() const noexcept {
     return requests ? static_cast<double>(errors) / static_cast<double>(requests) : 0.0;

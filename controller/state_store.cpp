@@ -67,26 +67,17 @@ json::array history_json(const std::vector<HistoryEvent>& history) {
   return out;
 }
 
-// The non-empty buckets of a histogram as [bucket, count] pairs.
-json::array buckets_json_of(const LatencyHistogram& histogram) {
-  json::array buckets;
-  for (std::size_t b = 0; b < HistogramLayout::kBuckets; ++b) {
-    if (const auto n = histogram.bucket_count(b)) buckets.push_back(json::array{b, n});
-  }
-  return buckets;
-}
-
-// A window: per color its counts, its latencies and (when there are any) the waits of the
-// requests their clients abandoned.
+// A window: per color its counts and the non-empty latency buckets as [bucket, count] pairs.
 json::object samples_json_of(const ColorSamples& samples) {
   json::object out;
   for (Color c : kColors) {
     const Sample& sample = samples.of(c);
-    json::object window{{"requests", sample.requests},
-                        {"errors", sample.errors},
-                        {"latency", buckets_json_of(sample.latency)}};
-    if (sample.abandoned.count() > 0) window["abandoned"] = buckets_json_of(sample.abandoned);
-    out[name(c)] = std::move(window);
+    json::array buckets;
+    for (std::size_t b = 0; b < HistogramLayout::kBuckets; ++b) {
+      if (const auto n = sample.latency.bucket_count(b)) buckets.push_back(json::array{b, n});
+    }
+    out[name(c)] = json::object{
+        {"requests", sample.requests}, {"errors", sample.errors}, {"latency", std::move(buckets)}};
   }
   return out;
 }
@@ -248,19 +239,6 @@ std::vector<HistoryEvent> read_history(const Reader& r, const json::object& root
   return history;
 }
 
-// Buckets written by buckets_json_of, at `path`.
-void read_buckets(const Reader& r, const json::value& v, const std::string& path,
-                  LatencyHistogram& histogram) {
-  const json::array& buckets = r.array(v, path);
-  for (std::size_t i = 0; i < buckets.size(); ++i) {
-    const std::string item = fmt::format("{}[{}]", path, i);
-    const json::array& pair = r.array(buckets[i], item);
-    if (pair.size() != 2) r.fail(item, "expected [bucket, count]");
-    const auto bucket = r.at_most(pair[0], HistogramLayout::kBuckets - 1, item);
-    histogram.add_to_bucket(bucket, r.unsigned_int(pair[1], item));
-  }
-}
-
 // A window written by samples_json_of, at `path`.
 ColorSamples read_samples_at(const Reader& r, const json::value& v, std::string_view key) {
   ColorSamples samples;
@@ -274,10 +252,14 @@ ColorSamples read_samples_at(const Reader& r, const json::value& v, std::string_
     sample.requests =
         r.unsigned_int(r.field(w, "requests", path + ".requests"), path + ".requests");
     sample.errors = r.unsigned_int(r.field(w, "errors", path + ".errors"), path + ".errors");
-    read_buckets(r, r.field(w, "latency", path + ".latency"), path + ".latency", sample.latency);
-    // Absent in files from before abandoned requests were kept apart, and when there were none.
-    if (const json::value* abandoned = w.if_contains("abandoned")) {
-      read_buckets(r, *abandoned, path + ".abandoned", sample.abandoned);
+    const json::array& buckets =
+        r.array(r.field(w, "latency", path + ".latency"), path + ".latency");
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      const std::string item = fmt::format("{}.latency[{}]", path, i);
+      const json::array& pair = r.array(buckets[i], item);
+      if (pair.size() != 2) r.fail(item, "expected [bucket, count]");
+      const auto bucket = r.at_most(pair[0], HistogramLayout::kBuckets - 1, item);
+      sample.latency.add_to_bucket(bucket, r.unsigned_int(pair[1], item));
     }
     // A reading may catch a request's error a moment before the request itself: never refuse a
     // file for that.

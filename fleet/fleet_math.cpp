@@ -47,7 +47,6 @@ Sample difference(const Sample& after, const Sample& before) {
   d.requests -= std::min(before.requests, after.requests);
   d.errors -= std::min(before.errors, after.errors);
   d.latency -= before.latency;
-  d.abandoned -= before.abandoned;
   return d;
 }
 

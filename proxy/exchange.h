@@ -41,4 +41,16 @@ struct Exchange {
   std::uint64_t bytes_sent = 0;  // bytes of the response written to the client, head included
 };
 
+// The route a finished exchange is counted under. Split traffic whose client left before the
+// proxy began its first upstream attempt never reached the color: it is counted apart
+// (Route::abandoned) and never judged, so that a flood of resets cannot dilute a candidate's
+// numbers (docs/judge.md, "What counts"). Once an attempt began, a client that leaves is judged:
+// a slow color is what makes clients give up.
+constexpr Route recorded_route(const Exchange& exchange) noexcept {
+  const bool abandoned = exchange.route == Route::split &&
+                         exchange.status == kClientClosedRequest &&
+                         exchange.upstream_at == Clock::time_point{};
+  return abandoned ? Route::abandoned : exchange.route;
+}
+
 }  // namespace bgp

@@ -138,17 +138,6 @@ void WorkerContext::upstream_connect_failed(const Exchange& exchange,
   upstream_failed(exchange, UpstreamError::connect);
 }
 
-namespace {
-
-// Split traffic whose client left before the color answered has no outcome, only a wait the
-// judge reads as a lower bound of the latency (docs/judge.md, "Requests their clients abandon").
-Route judged_route(const Exchange& exchange) noexcept {
-  const bool abandoned = exchange.route == Route::split && exchange.status == kClientClosedRequest;
-  return abandoned ? Route::abandoned : exchange.route;
-}
-
-}  // namespace
-
 void WorkerContext::record(const Exchange& exchange, std::string_view client,
                            const RoutingSnapshot& snapshot) noexcept {
   const auto end =
@@ -157,7 +146,7 @@ void WorkerContext::record(const Exchange& exchange, std::string_view client,
       std::chrono::duration_cast<std::chrono::microseconds>(end - exchange.received_at);
   const bool error =
       counts_as_error(exchange.status, exchange.grpc_status, config_of(snapshot).grpc.error_codes);
-  stats.record_request(judged_route(exchange), exchange.color, exchange.status, latency,
+  stats.record_request(recorded_route(exchange), exchange.color, exchange.status, latency,
                        exchange.grpc_status, error);
   if (exchange.endpoint) {
     stats.record_endpoint_request(exchange.endpoint->stats_slot, exchange.status, latency);
@@ -180,7 +169,7 @@ void WorkerContext::log_access(const Exchange& exchange, std::string_view client
   line.version = exchange.version;
   line.status = exchange.status;
   line.bytes = exchange.bytes_sent;
-  line.route = exchange.route;
+  line.route = recorded_route(exchange);
   line.color = exchange.route == Route::refused ? name(exchange.route) : name(exchange.color);
   if (exchange.endpoint) line.endpoint = exchange.endpoint->label;
   if (exchange.response_head_at != Clock::time_point{}) {

@@ -421,7 +421,7 @@ class Http2Front final : public http2::ServerEvents {
     stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
     for (;;) {
       if (stream.client_gone) {
-        ex.status = kClientClosedRequest;
+        if (!stream.response_started) ex.status = kClientClosedRequest;  // else: what it got
         co_return Step::failed;
       }
       bool progress = false;
@@ -850,7 +850,7 @@ class Http2Front final : public http2::ServerEvents {
   Step upstream_failed(Http2Stream& stream, const error_code& ec, bool request_written) {
     Exchange& ex = stream.exchange;
     if (stream.client_gone) {
-      ex.status = kClientClosedRequest;
+      if (!stream.response_started) ex.status = kClientClosedRequest;  // else: what it got
       return Step::failed;
     }
     RetryFacts facts;

@@ -161,9 +161,9 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   RecordProperty("blue_max_in_flight", static_cast<int>(blue.max_in_flight()));
 }
 
-// Streams their clients reset have no outcome (docs/judge.md, "Requests their clients
-// abandon"): Rapid Reset floods during a rollout are counted as abandoned, never as answers of
-// the candidate, so they cannot dilute its errors; the failing candidate is rolled back.
+// Streams reset before they went upstream never reached a color (docs/judge.md, "What counts"):
+// Rapid Reset floods during a rollout are counted as abandoned, never judged, so they cannot
+// dilute a failing candidate's errors; it is rolled back on what it answered.
 TEST_F(Http2AttackTest, RapidResetFloodsCannotSaveAFailingCandidate) {
   blue.set_latency(20ms);
   green.set_latency(20ms);  // resets arrive before answers

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/exchange.h"
+
 namespace bgp {
 namespace {
 
@@ -158,6 +160,29 @@ TEST(EndpointCursor, NoneWhenNoEndpointIsHealthy) {
   EndpointCursor cursor;
   EXPECT_EQ(cursor.next_healthy(snapshot, Color::blue), nullptr);
   EXPECT_EQ(cursor.next_healthy(snapshot, Color::green), nullptr);  // no endpoints at all
+}
+
+// A split request whose client left before the first upstream attempt never reached its color:
+// counted apart, never judged. Every other exchange keeps the route it was routed by.
+TEST(RecordedRoute, OnlyASplitRequestLeftBeforeItsUpstreamAttemptIsAbandoned) {
+  Exchange left_early;
+  left_early.route = Route::split;
+  left_early.status = kClientClosedRequest;
+  EXPECT_EQ(recorded_route(left_early), Route::abandoned);
+
+  Exchange left_waiting = left_early;  // the color had it: a slow color makes clients give up
+  left_waiting.upstream_at = Clock::now();
+  EXPECT_EQ(recorded_route(left_waiting), Route::split);
+
+  Exchange answered = left_early;
+  answered.status = 200;
+  EXPECT_EQ(recorded_route(answered), Route::split);
+
+  for (const Route route : {Route::override, Route::refused}) {
+    Exchange other = left_early;
+    other.route = route;
+    EXPECT_EQ(recorded_route(other), route);
+  }
 }
 
 }  // namespace
