@@ -743,6 +743,8 @@ Fields Loader::timeouts_fields(TimeoutsConfig& t) {
       duration("upstream_connect", t.upstream_connect, kPositive),
       duration("upstream_response", t.upstream_response, kPositive),
       duration("upstream_idle", t.upstream_idle, kPositive),
+      duration("http2_ping_interval", t.http2_ping_interval, kPositive),
+      duration("http2_ping_timeout", t.http2_ping_timeout, kPositive),
       duration("drain", t.drain, kZeroAllowed),  // 0 = close at once
   };
 }

@@ -132,7 +132,9 @@ struct TimeoutsConfig {
   Duration client_idle = 60s;
   Duration upstream_connect = 1s;
   Duration upstream_response = 30s;
-  Duration upstream_idle = 30s;  // a pooled upstream connection unused this long is closed
+  Duration upstream_idle = 30s;        // a pooled upstream connection unused this long is closed
+  Duration http2_ping_interval = 10s;  // an HTTP/2 upstream connection silent this long is pinged
+  Duration http2_ping_timeout = 5s;    // ...and dead when the PING is not answered this soon
   Duration drain = 15s;
   bool operator==(const TimeoutsConfig&) const = default;
 };

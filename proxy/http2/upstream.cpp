@@ -25,12 +25,11 @@ http2::ClientLimits client_limits() {
 }  // namespace
 
 Http2Upstream::Http2Upstream(WorkerContext& worker, const Endpoint& endpoint,
-                             Duration connect_timeout, Duration idle_timeout)
+                             const TimeoutsConfig& timeouts)
     : worker_(worker),
       endpoint_(endpoint),
       key_(UpstreamKey::of(endpoint)),
-      connect_timeout_(connect_timeout),
-      idle_timeout_(idle_timeout),
+      timeouts_(timeouts),
       socket_(tcp::socket(worker.pool_timer.get_executor())),
       codec_(*this, client_limits()),
       writer_wake_(worker.pool_timer.get_executor()),
@@ -121,7 +120,7 @@ net::awaitable<void> Http2Upstream::write_loop() {
 // Once a second (and at the connect's deadline): a connect that takes too long, a connection idle
 // for idle_timeout (closed with GOAWAY), a silent one (PING), a PING not answered (dead).
 net::awaitable<void> Http2Upstream::watch() {
-  const auto connect_deadline = Clock::now() + connect_timeout_;
+  const auto connect_deadline = Clock::now() + timeouts_.upstream_connect;
   while (!over_) {
     const auto now = Clock::now();
     if (!connected_) {
@@ -133,12 +132,13 @@ net::awaitable<void> Http2Upstream::watch() {
       }
       watch_timer_.expires_at(next);
     } else {
-      if (calls_.empty() && (worker_.draining || now - idle_since_ >= idle_timeout_)) shutdown();
-      if (codec_.ping_outstanding() && now - ping_sent_at_ >= kPingTimeout) {
+      if (calls_.empty() && (worker_.draining || now - idle_since_ >= timeouts_.upstream_idle))
+        shutdown();
+      if (codec_.ping_outstanding() && now - ping_sent_at_ >= timeouts_.http2_ping_timeout) {
         worker_.log.debug("upstream {} did not answer a PING: closed", endpoint_.label);
         error_code ignored;
         socket_.socket().close(ignored);
-      } else if (!codec_.ping_outstanding() && now - last_read_ >= kPingAfterSilence) {
+      } else if (!codec_.ping_outstanding() && now - last_read_ >= timeouts_.http2_ping_interval) {
         codec_.ping();
         ping_sent_at_ = now;
         wake_writer();
@@ -278,8 +278,7 @@ std::shared_ptr<Http2Upstream> Http2UpstreamPool::connection_for(WorkerContext& 
     }
   }
   if (found) return found;
-  auto connection = std::make_shared<Http2Upstream>(
-      worker, endpoint, config.timeouts.upstream_connect, config.timeouts.upstream_idle);
+  auto connection = std::make_shared<Http2Upstream>(worker, endpoint, config.timeouts);
   connections_.push_back(connection);
   net::co_spawn(
       worker.pool_timer.get_executor(), connection->run(),

@@ -57,13 +57,10 @@ class Http2Upstream final : public http2::ClientEvents,
  public:
   using Clock = std::chrono::steady_clock;
 
-  // A connection silent this long is sent a PING; one whose PING is not answered within
-  // kPingTimeout is dead, and its streams fail.
-  static constexpr Clock::duration kPingAfterSilence = std::chrono::seconds(10);
-  static constexpr Clock::duration kPingTimeout = std::chrono::seconds(5);
-
-  Http2Upstream(WorkerContext& worker, const Endpoint& endpoint, Duration connect_timeout,
-                Duration idle_timeout);
+  // `timeouts`: upstream_connect, upstream_idle, and http2_ping_interval (a connection silent
+  // this long is sent a PING) and http2_ping_timeout (one whose PING is not answered this soon is
+  // dead, and its streams fail).
+  Http2Upstream(WorkerContext& worker, const Endpoint& endpoint, const TimeoutsConfig& timeouts);
   ~Http2Upstream();
   Http2Upstream(const Http2Upstream&) = delete;
   Http2Upstream& operator=(const Http2Upstream&) = delete;
@@ -114,8 +111,7 @@ class Http2Upstream final : public http2::ClientEvents,
   WorkerContext& worker_;
   const Endpoint endpoint_;  // a copy: the snapshot it came from may go
   const UpstreamKey key_;
-  const Duration connect_timeout_;
-  const Duration idle_timeout_;
+  const TimeoutsConfig timeouts_;
   UpstreamStream socket_;
   http2::ClientSession codec_;
   std::unordered_map<std::int32_t, UpstreamCall*> calls_;  // open streams and who waits on them

@@ -126,6 +126,8 @@ TEST(ConfigErrors, ZeroDurationWhereItMakesNoSense) {
               one_error("2:21: timeouts.upstream_connect", "must be greater than 0"));
   EXPECT_THAT(errors("timeouts:\n  upstream_idle: 0s\n"),
               one_error("2:18: timeouts.upstream_idle", "must be greater than 0"));
+  EXPECT_THAT(errors("timeouts:\n  http2_ping_timeout: 0s\n"),
+              one_error("2:23: timeouts.http2_ping_timeout", "must be greater than 0"));
   EXPECT_THAT(errors("rollout:\n  thresholds:\n    max_p99: 0ms\n"),
               one_error("3:14: rollout.thresholds.max_p99", "must be greater than 0"));
 }

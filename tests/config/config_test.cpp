@@ -83,6 +83,8 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.timeouts.upstream_connect, 1s);
   EXPECT_EQ(c.timeouts.upstream_response, 30s);
   EXPECT_EQ(c.timeouts.upstream_idle, 30s);
+  EXPECT_EQ(c.timeouts.http2_ping_interval, 10s);
+  EXPECT_EQ(c.timeouts.http2_ping_timeout, 5s);
   EXPECT_EQ(c.timeouts.drain, 15s);
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.max_body_bytes, 10485760u);
