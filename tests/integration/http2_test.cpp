@@ -75,6 +75,13 @@ TEST_F(Http2Test, WithoutH2cThePrefaceIsNotServed) {
   ASSERT_TRUE(proxy.start());
   const auto r = h2c({"-o", "/dev/null", "-w", "%{http_code}", url(proxy)});
   EXPECT_NE(r.out, "200") << "h2c is off unless `protocols` lists it";
+  // The preface is an HTTP/1.1 request of version 2.0 there: 505, and nothing goes upstream.
+  Conn conn(proxy.proxy_port());
+  ASSERT_TRUE(conn.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+  const auto refused = conn.response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 505u);
+  EXPECT_EQ(blue.requests() + green.requests(), 0u);
   // HTTP/1.1 still works beside h2c.
   Bgproxy both(config());
   ASSERT_TRUE(both.start());

@@ -246,6 +246,9 @@ TEST(Http2Upstream, HealthChecksSpeakTheColorsProtocol) {
       << "an HTTP/1.1-only endpoint fails a check sent over HTTP/2";
   // Checks every 100 ms, one failure flips: by now the h2 endpoint passed several.
   EXPECT_EQ(healthy(h2.address()), 1);
+  for (const auto& request : h1_only.received()) {
+    EXPECT_NE(request.target, "/health") << "a check went over HTTP/1.1";
+  }
   EXPECT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
 }
 
