@@ -3,6 +3,7 @@
 # a file), against the same nginx backend, driven by wrk in alternating rounds in one run.
 #
 #   bench/access_log.sh [--bgproxy build/bgproxy] [--duration 5s] [--pairs 5] [--conns 64]
+#                       [--workers 1] [--format text|json]
 #
 # Prints the median rps and p99 of each, and the ratio (target: on >= 0.95 x off at c=64).
 set -euo pipefail
@@ -16,6 +17,8 @@ BGPROXY=$REPO_DIR/build/bgproxy
 DURATION=5s
 PAIRS=5
 CONNS=64
+WORKERS=1
+FORMAT=text
 PORT_BASE=18300
 while (($#)); do
   case $1 in
@@ -23,8 +26,10 @@ while (($#)); do
     --duration) DURATION=$2; shift 2 ;;
     --pairs) PAIRS=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --format) FORMAT=$2; shift 2 ;;
     --port-base) PORT_BASE=$2; shift 2 ;;
-    -h | --help) sed -n 2,8p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,9p "$0"; exit 0 ;;
     *) echo "access_log.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +66,8 @@ PIDS+=($!)
 
 start_bgproxy() { # name port admin_port [access log yaml]
   local name=$1 port=$2 admin=$3 extra=${4:-}
-  { bgproxy_bench_config "$port" 1 "$admin" "$P_BACKEND" "$P_BACKEND" 10000; printf '%s' "$extra"; } \
+  { bgproxy_bench_config "$port" "$WORKERS" "$admin" "$P_BACKEND" "$P_BACKEND" 10000
+    printf '  format: %s\n%s' "$FORMAT" "$extra"; } \
     >"$TMP/$name.yaml"
   "$BGPROXY" run -c "$TMP/$name.yaml" >"$TMP/$name.out" 2>&1 &
   PIDS+=($!)
@@ -105,6 +111,7 @@ on_rps=$(cut -d' ' -f1 "$TMP/on.tsv" | median)
 off_p99=$(cut -d' ' -f2 "$TMP/off.tsv" | median)
 on_p99=$(cut -d' ' -f2 "$TMP/on.tsv" | median)
 lines=$(wc -l <"$TMP/access.log")
+echo "$WORKERS worker(s), wrk -c$CONNS, $FORMAT lines, $PAIRS rounds of $DURATION"
 echo "| access log | median rps | median p99 (ms) |"
 echo "|---|---|---|"
 echo "| off | $off_rps | $off_p99 |"
