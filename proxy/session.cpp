@@ -33,6 +33,7 @@
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/http1/response_head.h"
 #include "proxy/http2/front.h"
 #include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
@@ -58,7 +59,6 @@ constexpr Duration kHoldWait = std::chrono::milliseconds(100);
 // A bigger head grows the buffer by kReadChunk reads; a smaller first read keeps the memory of
 // connections waiting for their next request small.
 constexpr std::size_t kFirstRead = BufferPool::kBlockSize;
-constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // What a buffer may hold beyond a head: one read. Bounds too what a chunk-size line or trailers
 // can take while a body is read (Beast waits for their end), so no peer grows a buffer at will.
 constexpr std::size_t kBufferSlack = kReadChunk;
@@ -879,64 +879,34 @@ class Session {
     co_return !ec;
   }
 
-  // Reads the upstream's final response head. A simple one (relay_head.h) is left in
-  // upstream_buffer_ for relay_simple_response(); any other goes through Beast's parser
-  // (response_), which the head is then consumed into.
+  // Reads the upstream's final response head (response_head.h, as the HTTP/2 front does). A simple
+  // one (relay_head.h) is left in upstream_buffer_ for relay_simple_response(); any other goes
+  // through Beast's parser (response_), which the head is then consumed into.
   net::awaitable<Step> receive_response_head(Http1Exchange& ex) {
     for (;;) {
       simple_.reset();
       response_.reset();
       handle_.arm(worker_.deadlines, Clock::now() + config_->timeouts.upstream_response);
-      std::size_t scanned = 0;
-      bool bare_lf = false;
-      for (;;) {
-        response_head_size_ = find_head_end(readable(upstream_buffer_), scanned, bare_lf);
-        if (response_head_size_ > 0 || bare_lf) break;
-        if (upstream_buffer_.size() >= kUpstreamHeaderLimit) {
-          co_return upstream_failed(ex, http::error::header_limit, false);
-        }
-        const std::size_t read_size = upstream_buffer_.size() == 0 ? kFirstRead : kReadChunk;
-        auto [read_ec, n] =
-            co_await upstream_->async_read_some(upstream_buffer_.prepare(read_size), as_values);
-        if (read_ec) {
-          const error_code ec = timed(read_ec);
-          co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
-        }
-        upstream_buffer_.commit(n);
+      ResponseHeadScan scan;
+      const error_code read_ec = co_await read_response_head(*upstream_, upstream_buffer_, scan);
+      if (read_ec == http::error::header_limit) co_return upstream_failed(ex, read_ec, false);
+      if (read_ec) {
+        const error_code ec = timed(read_ec);
+        co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
       }
-      const std::string_view head = readable(upstream_buffer_).substr(0, response_head_size_);
-      if (!bare_lf && !ex.upgrade) {
-        simple_ = parse_simple_response(head);
-        // A body delimited by the connection's end is left to Beast's parser.
-        if (simple_ && !simple_->content_length &&
-            !response_has_no_body(ex.verb, simple_->status)) {
-          simple_.reset();
-        }
+      response_head_size_ = scan.size;
+      if (!ex.upgrade) {
+        simple_ = simple_response_head(readable(upstream_buffer_), scan, ex.verb);
         if (simple_) co_return Step::done;
       }
-      // Beast's parser reads more than a strict reader would (obs-fold, control bytes): a head
-      // that the same raw-byte rules as a request's refuse is not relayed.
-      if (!bare_lf && !response_head_bytes_valid(head)) {
-        co_return upstream_failed(ex, http::error::bad_field, false);
-      }
-      ResponseParser& parser = response_.emplace();
-      parser.header_limit(kUpstreamHeaderLimit);
-      parser.body_limit(boost::none);
-      if (ex.verb == http::verb::head) parser.skip(true);
-      error_code ec;
-      const std::size_t used =
-          parser.put(bare_lf ? upstream_buffer_.data() : net::buffer(head.data(), head.size()), ec);
-      if (!ec && !parser.is_header_done()) ec = http::error::partial_message;
+      std::size_t used = 0;
+      const error_code ec =
+          parse_response_head(readable(upstream_buffer_), scan, ex.verb, response_.emplace(), used);
+      // A refused head is not relayed, and its connection not reused (fail() closes it).
       if (ec) co_return upstream_failed(ex, ec, false);
       upstream_buffer_.consume(used);
-      const unsigned status = parser.get().result_int();
       // Interim responses (100, 103) are not relayed; the final response follows.
-      if (status / 100 == 1 && status != 101) continue;
-      // An ambiguous response is not relayed, and its connection not reused (fail() closes it).
-      if (!is_acceptable_response(parser.get())) {
-        co_return upstream_failed(ex, http::error::bad_transfer_encoding, false);
-      }
-      co_return Step::done;
+      if (!is_interim_status(response_->get().result_int())) co_return Step::done;
     }
   }
 
@@ -1241,7 +1211,7 @@ class Session {
     upstream_.emplace(std::move(connection));
     upstream_reused_ = reused;
     upstream_buffer_.clear();
-    upstream_buffer_.max_size(kUpstreamHeaderLimit + kBufferSlack);
+    upstream_buffer_.max_size(kUpstreamHeadLimit + kBufferSlack);
     handle_.set_upstream(&*upstream_);
   }
 

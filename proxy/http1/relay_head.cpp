@@ -153,6 +153,7 @@ enum class FieldKind {
   hop_by_hop,  // Keep-Alive, TE, Trailer, Upgrade
   connection,
   proxy_connection,  // Beast's parser checks it as a token list: left to it
+  close,  // `Connection: close` removes a field named Close (strip_hop_by_hop): left to Beast
   via,
   content_length,
   transfer_encoding
@@ -164,6 +165,8 @@ FieldKind classify(std::string_view name) noexcept {
       return same_lower(name, "te") ? FieldKind::hop_by_hop : FieldKind::other;
     case 3:
       return same_lower(name, "via") ? FieldKind::via : FieldKind::other;
+    case 5:
+      return same_lower(name, "close") ? FieldKind::close : FieldKind::other;
     case 7:
       return same_lower(name, "trailer") || same_lower(name, "upgrade") ? FieldKind::hop_by_hop
                                                                         : FieldKind::other;
@@ -501,6 +504,7 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
         continue;
       case FieldKind::transfer_encoding:
       case FieldKind::proxy_connection:
+      case FieldKind::close:
         return std::nullopt;
       case FieldKind::content_length:
         if (response.content_length) return std::nullopt;

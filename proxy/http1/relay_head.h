@@ -79,8 +79,9 @@ void response_fields_for_http2(const http::response_header<>& response,
 
 // An upstream response head the fast path relays without Beast's parser: a final status (200 to
 // 599), HTTP/1.0 or 1.1, strictly formed lines, no Transfer-Encoding, at most one Content-Length
-// (plain digits), at most one Connection field listing only `close` or `keep-alive`, and at most a
-// few fields to drop or rewrite. Every such head means the same to Beast's parser; anything else
+// (plain digits), at most one Connection field listing only `close` or `keep-alive`, no field
+// named Close (which `Connection: close` would remove), and at most a few fields to drop or
+// rewrite. Every such head means the same to Beast's parser; anything else
 // goes to it. Its lines are at least as strict as response_head_bytes_valid (request_head.h)
 // wants, without a second pass over the head: whatever that refuses, this refuses too.
 struct SimpleResponse {

@@ -22,6 +22,7 @@
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/relay_head.h"
+#include "proxy/http1/response_head.h"
 #include "proxy/http1/syntax.h"
 #include "proxy/http2/server_session.h"
 #include "proxy/http2/upstream.h"
@@ -47,7 +48,6 @@ constexpr std::size_t kRelayChunk = 16 * 1024;  // response body bytes moved per
 // Response bytes a stream may have waiting in the codec before it stops reading its upstream:
 // about one stream window, so that a client that reads slowly holds this much per stream.
 constexpr std::size_t kMaxQueued = 64 * 1024;
-constexpr std::uint32_t kUpstreamHeaderLimit = 64 * 1024;
 // How long, and for how many body bytes, a request is held before it goes upstream
 // (hold_request_body).
 constexpr Duration kHoldWait = std::chrono::milliseconds(100);
@@ -346,7 +346,7 @@ class Http2Front final : public http2::ServerEvents {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
     beast::flat_buffer buffer;
-    buffer.max_size(kUpstreamHeaderLimit + kRelayChunk);
+    buffer.max_size(kUpstreamHeadLimit + kRelayChunk);
     for (;; ++ex.attempt) {
       if (!co_await open_upstream(stream, snapshot)) break;
       buffer.clear();
@@ -734,23 +734,29 @@ class Http2Front final : public http2::ServerEvents {
   }
 
   // Reads the final response head into a fresh `parser`; interim ones (100, 103) are passed over.
+  // Read and judged as the HTTP/1 session does (response_head.h): what it refuses with a 502, so
+  // does this front.
   net::awaitable<Step> receive_response_head(Http2Stream& stream, const Config& config,
                                              std::optional<ResponseParser>& parser,
                                              beast::flat_buffer& buffer) {
+    const http::verb method = method_of(stream);
     for (;;) {
       if (stream.client_gone)
         co_return upstream_failed(stream, net::error::operation_aborted, true);
-      parser.emplace();
-      parser->header_limit(kUpstreamHeaderLimit);
-      parser->body_limit(boost::none);
-      if (stream.head.method == "HEAD") parser->skip(true);
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
-      auto [read_ec, n] =
-          co_await http::async_read_header(*stream.upstream, buffer, *parser, as_values);
+      ResponseHeadScan scan;
+      const error_code read_ec = co_await read_response_head(*stream.upstream, buffer, scan);
       if (read_ec) co_return upstream_failed(stream, stream.timed(read_ec), true);
+      const auto data = buffer.data();
+      std::size_t used = 0;
+      const error_code ec =
+          parse_response_head({static_cast<const char*>(data.data()), data.size()}, scan, method,
+                              parser.emplace(), used);
+      if (ec) co_return upstream_failed(stream, ec, true);
+      buffer.consume(used);
       const unsigned status = parser->get().result_int();
       if (status == 101) co_return upstream_failed(stream, http::error::bad_status, true);
-      if (status >= 200) co_return Step::done;
+      if (!is_interim_status(status)) co_return Step::done;
     }
   }
 

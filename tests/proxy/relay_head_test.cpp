@@ -233,6 +233,8 @@ TEST(WriteClientResponseHead, HasTheFieldsOfTheFieldRewrite) {
 
 TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
   const std::vector<std::string> heads = {
+      // a field `Connection: close` removes
+      "HTTP/1.1 200 OK\r\nClose: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: 3x\r\n\r\n",
