@@ -1,7 +1,7 @@
 // An HTTP/1.1 upstream's response head, read and judged in one place for both fronts (the HTTP/1
 // session and the HTTP/2 front), so that a response one of them refuses with a 502 the other
-// refuses too (docs/proxying.md). Reading: ResponseHeadScan. Judging,
-// with no I/O: simple_response_head() for the fast path, else parse_response_head().
+// refuses too (docs/proxying.md). Reading: ResponseHeadScan. Judging, with no I/O:
+// simple_response_head() for the fast path, else parse_response_head().
 #pragma once
 
 #include <cstddef>
