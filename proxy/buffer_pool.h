@@ -6,7 +6,10 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <string_view>
 #include <vector>
+
+#include <boost/beast/core/flat_buffer.hpp>
 
 namespace bgp {
 
@@ -68,5 +71,14 @@ class PoolAllocator {
  private:
   BufferPool* pool_;
 };
+
+// A read buffer (the HTTP/1 session's, the HTTP/2 front's for an upstream response): its memory
+// comes from the worker's BufferPool.
+using IoBuffer = boost::beast::basic_flat_buffer<PoolAllocator<char>>;
+
+inline std::string_view readable(const IoBuffer& buffer) noexcept {
+  const auto data = buffer.data();
+  return {static_cast<const char*>(data.data()), data.size()};
+}
 
 }  // namespace bgp

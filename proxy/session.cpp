@@ -147,14 +147,6 @@ std::size_t write_size_line(std::array<char, kChunkSizeLine>& line, std::size_t 
   return static_cast<std::size_t>(end - line.data());
 }
 
-// A session's read buffer: its memory comes from the worker's BufferPool.
-using IoBuffer = beast::basic_flat_buffer<PoolAllocator<char>>;
-
-std::string_view readable(const IoBuffer& buffer) noexcept {
-  const auto data = buffer.data();
-  return {static_cast<const char*>(data.data()), data.size()};
-}
-
 bool is_http_error(const error_code& ec) noexcept {
   return ec.category() == http::make_error_code(http::error::end_of_stream).category();
 }
@@ -888,12 +880,17 @@ class Session {
       response_.reset();
       handle_.arm(worker_.deadlines, Clock::now() + config_->timeouts.upstream_response);
       ResponseHeadScan scan;
-      const error_code read_ec = co_await read_response_head(*upstream_, upstream_buffer_, scan);
-      if (read_ec == http::error::header_limit) co_return upstream_failed(ex, read_ec, false);
-      if (read_ec) {
-        const error_code ec = timed(read_ec);
-        co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
+      error_code limit_ec;
+      while (const std::size_t want = scan.next_read(readable(upstream_buffer_), limit_ec)) {
+        auto [read_ec, n] =
+            co_await upstream_->async_read_some(upstream_buffer_.prepare(want), as_values);
+        if (read_ec) {
+          const error_code ec = timed(read_ec);
+          co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
+        }
+        upstream_buffer_.commit(n);
       }
+      if (limit_ec) co_return upstream_failed(ex, limit_ec, false);
       response_head_size_ = scan.size;
       if (!ex.upgrade) {
         simple_ = simple_response_head(readable(upstream_buffer_), scan, ex.verb);

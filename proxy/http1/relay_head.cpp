@@ -159,7 +159,8 @@ enum class FieldKind {
   transfer_encoding
 };
 
-FieldKind classify(std::string_view name) noexcept {
+// Inlined into parse_simple_response, as when it was the only caller (the HTTP/1 hot path).
+[[gnu::always_inline]] inline FieldKind classify(std::string_view name) noexcept {
   switch (name.size()) {
     case 2:
       return same_lower(name, "te") ? FieldKind::hop_by_hop : FieldKind::other;
@@ -245,8 +246,9 @@ std::size_t read_status_line(std::string_view head, SimpleResponse& response) no
 
 // One strict field line at `pos`: token ":" value CRLF, the value all text. Sets `line_end` (just
 // past the CRLF), the name and the trimmed value; false when the line is not strict.
-bool read_field_line(std::string_view head, std::size_t pos, std::size_t& line_end,
-                     std::string_view& name, std::string_view& value) noexcept {
+[[gnu::always_inline]] inline bool read_field_line(std::string_view head, std::size_t pos,
+                                                   std::size_t& line_end, std::string_view& name,
+                                                   std::string_view& value) noexcept {
   const char* const first = head.data() + pos;
   const char* p = first;
   while (is_token_char(*p)) ++p;
@@ -529,6 +531,31 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
   response.fields_end = static_cast<std::uint16_t>(pos);
   response.keep_alive = response.version >= 11 ? !close : keep_alive;
   return response;
+}
+
+void response_fields_for_http2(std::string_view upstream_head, const SimpleResponse& response,
+                               std::vector<HeaderField>& out) {
+  std::size_t pos = response.status_line_end;
+  while (pos < response.fields_end) {
+    std::size_t line_end = 0;
+    std::string_view name;
+    std::string_view value;
+    if (!read_field_line(upstream_head, pos, line_end, name, value)) break;  // checked already
+    pos = line_end;
+    const FieldKind kind = classify(name);
+    // Connection lists only close and keep-alive, and no field is named Close: the fields it
+    // removes are the hop-by-hop ones.
+    if (kind != FieldKind::other && kind != FieldKind::content_length) continue;
+    out.push_back({lower_name(name), std::string(value)});
+  }
+  Names via;
+  for (std::size_t i = 0; i < response.via_count; ++i) {
+    const SimpleResponse::Span span = response.via[i];
+    via.push_back(upstream_head.substr(span.begin, span.end - span.begin));
+  }
+  HeaderField& via_field = out.emplace_back();
+  via_field.name = "via";
+  append_joined(via_field.value, via, response.version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
 }
 
 void write_client_response_head(std::string_view upstream_head, const SimpleResponse& response,

@@ -108,6 +108,12 @@ struct SimpleResponse {
 // Beast's parser).
 std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexcept;
 
+// The fields an HTTP/2 client gets for a simple response (as response_fields_for_http2 gives for
+// the same head parsed by Beast, which lists a repeated name's fields together; here they keep
+// the head's order), read from `upstream_head` without a parser.
+void response_fields_for_http2(std::string_view upstream_head, const SimpleResponse& response,
+                               std::vector<HeaderField>& out);
+
 // Appends the client's head for a simple response: the status line with the client's version,
 // the fields without hop-by-hop ones, Via appended, and Connection as `keep_alive` needs it.
 void write_client_response_head(std::string_view upstream_head, const SimpleResponse& response,

@@ -2,10 +2,22 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include "proxy/buffer_pool.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/request_head.h"
 
 namespace bgp {
+
+std::size_t ResponseHeadScan::next_read(std::string_view buffered, error_code& ec) noexcept {
+  size = find_head_end(buffered, scanned, bare_lf);
+  if (done()) return 0;
+  if (buffered.size() >= kUpstreamHeadLimit) {
+    ec = http::error::header_limit;
+    return 0;
+  }
+  // The first read takes a pool block (almost any head fits); a longer head reads more at once.
+  return buffered.empty() ? BufferPool::kBlockSize : 16 * 1024;
+}
 
 std::optional<SimpleResponse> simple_response_head(std::string_view buffered,
                                                    const ResponseHeadScan& scan,

@@ -1,22 +1,18 @@
 // An HTTP/1.1 upstream's response head, read and judged in one place for both fronts (the HTTP/1
 // session and the HTTP/2 front), so that a response one of them refuses with a 502 the other
-// refuses too (docs/proxying.md, "Upstream responses"). Reading: read_response_head(). Judging,
-// with no I/O: simple_response_head() for the fast path, else parse_response_head().
+// refuses too (docs/proxying.md). Reading: ResponseHeadScan. Judging, with no I/O:
+// simple_response_head() for the fast path, else parse_response_head().
 #pragma once
 
 #include <cstddef>
 #include <optional>
 #include <string_view>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/verb.hpp>
 
-#include "proxy/buffer_pool.h"
 #include "proxy/http1/relay_head.h"
 
 namespace bgp {
@@ -29,35 +25,22 @@ using UpstreamResponseParser = http::response_parser<http::buffer_body>;
 // The most a response head may take; a longer one is refused (502).
 constexpr std::size_t kUpstreamHeadLimit = 64 * 1024;
 
-// Where the head at the start of the bytes read so far ends.
+// Where the head at the start of the bytes read so far ends, and what to read until it does. The
+// read loop each front runs (awaited in place: the HTTP/1 session's hot path has no coroutine
+// frame to spare):
+//   ResponseHeadScan scan;
+//   while (std::size_t want = scan.next_read(bytes read so far, ec)) read up to `want` more bytes;
 struct ResponseHeadScan {
   std::size_t size = 0;     // just past the empty line that ends it; 0 while incomplete
   std::size_t scanned = 0;  // bytes searched already (find_head_end, relay_head.h)
   bool bare_lf = false;     // a line ends in LF alone: the head is left to Beast's parser
   bool done() const noexcept { return size > 0 || bare_lf; }
-};
 
-// Reads from `upstream` into `buffer` (a flat DynamicBuffer, which may hold bytes already) until
-// the head at its start is whole or has a bare LF. Errors: the read's, or http::error::header_limit
-// when kUpstreamHeadLimit bytes hold no end of a head. The caller's deadline bounds the reads.
-template <typename Stream, typename Buffer>
-boost::asio::awaitable<error_code> read_response_head(Stream& upstream, Buffer& buffer,
-                                                      ResponseHeadScan& scan) {
-  constexpr auto as_values = boost::asio::as_tuple(boost::asio::deferred);
-  scan = {};
-  for (;;) {
-    const auto data = buffer.data();
-    scan.size = find_head_end({static_cast<const char*>(data.data()), data.size()}, scan.scanned,
-                              scan.bare_lf);
-    if (scan.done()) co_return error_code{};
-    if (buffer.size() >= kUpstreamHeadLimit) co_return http::error::header_limit;
-    // The first read takes a pool block (almost any head fits); a longer head reads more at once.
-    const std::size_t want = buffer.size() == 0 ? BufferPool::kBlockSize : 16 * 1024;
-    auto [ec, n] = co_await upstream.async_read_some(buffer.prepare(want), as_values);
-    if (ec) co_return ec;
-    buffer.commit(n);
-  }
-}
+  // Looks for the head's end in `buffered` (all bytes read so far; those scanned before are not
+  // searched again). Returns how many bytes to read next: 0 when done() or when `buffered` holds
+  // kUpstreamHeadLimit bytes without the end of a head (then `ec` is http::error::header_limit).
+  std::size_t next_read(std::string_view buffered, error_code& ec) noexcept;
+};
 
 // A status passed over before the final response (100, 103; not 101, which ends the exchange).
 constexpr bool is_interim_status(unsigned status) noexcept {

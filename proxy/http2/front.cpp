@@ -11,7 +11,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -60,6 +59,21 @@ constexpr std::uint32_t kCancel = 0x8;
 
 enum class Step { done, retry, failed };
 
+constexpr std::size_t kFieldsReserve = 8;  // a response's fields, as most have no more
+constexpr std::size_t kHeadReserve = 512;  // an upstream request head, as most take no more
+
+// What a stream read of its HTTP/1.1 upstream's response: the bytes, the head either simple (left
+// at the start of the buffer) or parsed.
+struct UpstreamResponse {
+  explicit UpstreamResponse(BufferPool& pool) : buffer(PoolAllocator<char>(pool)) {
+    buffer.max_size(kUpstreamHeadLimit + kRelayChunk);
+  }
+  IoBuffer buffer;
+  std::optional<SimpleResponse> simple;
+  std::size_t head_size = 0;  // of a simple head
+  std::optional<ResponseParser> parser;
+};
+
 // One request stream, from its head to its record. Its forwarder owns it; the connection's map
 // shares it while the client side of the stream is open.
 struct Http2Stream final : DeadlineWheel::Entry {
@@ -100,6 +114,33 @@ struct Http2Stream final : DeadlineWheel::Entry {
   std::optional<UpstreamCall> call;
 };
 
+// A relay chunk for a body read through Beast's parser, taken from a connection's free list and
+// given back when the relay ends: a busy connection allocates none per response.
+class RelayChunk {
+ public:
+  static constexpr std::size_t kMaxSpare = 4;  // the free list's room, reserved up front
+
+  explicit RelayChunk(std::vector<std::unique_ptr<char[]>>& spares) : spares_(spares) {
+    if (spares_.empty()) {
+      chunk_ = std::make_unique_for_overwrite<char[]>(kRelayChunk);  // not zeroed: written first
+    } else {
+      chunk_ = std::move(spares_.back());
+      spares_.pop_back();
+    }
+  }
+  ~RelayChunk() {
+    if (spares_.size() < kMaxSpare) spares_.push_back(std::move(chunk_));
+  }
+  RelayChunk(const RelayChunk&) = delete;
+  RelayChunk& operator=(const RelayChunk&) = delete;
+
+  char* get() const noexcept { return chunk_.get(); }
+
+ private:
+  std::vector<std::unique_ptr<char[]>>& spares_;
+  std::unique_ptr<char[]> chunk_;
+};
+
 http2::ServerLimits limits_of(const Config& config) {
   http2::ServerLimits limits;
   limits.max_header_bytes = static_cast<std::size_t>(config.limits.max_header_bytes);
@@ -116,7 +157,9 @@ class Http2Front final : public http2::ServerEvents {
         limits_(limits_of(worker_.config_of(worker_.snapshots.get()))),
         codec_(*this, limits_),
         writer_wake_(client_.get_executor()),
-        done_wake_(client_.get_executor()) {}
+        done_wake_(client_.get_executor()) {
+    spare_chunks_.reserve(RelayChunk::kMaxSpare);
+  }
   Http2Front(const Http2Front&) = delete;
   Http2Front& operator=(const Http2Front&) = delete;
   ~Http2Front() = default;
@@ -311,12 +354,11 @@ class Http2Front final : public http2::ServerEvents {
       ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
       if (ex.endpoint == nullptr) {
         respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
-      } else if (co_await hold_for_upstream(stream, config)) {
-        if (ex.endpoint->http2) {
-          co_await proxy_http2(stream, *snapshot);
-        } else {
-          co_await proxy(stream, *snapshot);
-        }
+      } else {
+        answer_expect_continue(stream);
+        // Most requests end with their head: no hold, and no coroutine frame for one.
+        if (!stream.request_ended) co_await hold_request_body(stream, config);
+        if (ready_for_upstream(stream)) co_await proxy_either(stream, *snapshot);
       }
     }
     stream.disarm();
@@ -326,18 +368,23 @@ class Http2Front final : public http2::ServerEvents {
     worker_.record(ex, connection_.client_ip, *snapshot);
   }
 
-  // What comes before the request goes upstream, whatever the upstream's protocol: 100-continue
-  // answered, the body held a moment. false when the client reset the stream meanwhile (a Rapid
-  // Reset's stream, a body nghttp2 found at odds with its content-length): nothing is sent.
-  net::awaitable<bool> hold_for_upstream(Http2Stream& stream, const Config& config) {
-    answer_expect_continue(stream);
-    co_await hold_request_body(stream, config);
+  // To the upstream in its protocol.
+  net::awaitable<void> proxy_either(Http2Stream& stream, const RoutingSnapshot& snapshot) {
+    return stream.exchange.endpoint->http2 ? proxy_http2(stream, snapshot)
+                                           : proxy(stream, snapshot);
+  }
+
+  // After what comes before the request goes upstream, whatever the upstream's protocol (in
+  // forward(): 100-continue answered, the body held a moment): false when the client reset the
+  // stream meanwhile (a Rapid Reset's stream, a body nghttp2 found at odds with its
+  // content-length), and nothing is sent.
+  static bool ready_for_upstream(Http2Stream& stream) {
     if (stream.client_gone) {
       stream.exchange.status = kClientClosedRequest;
-      co_return false;
+      return false;
     }
     stream.exchange.upstream_at = Clock::now();
-    co_return true;
+    return true;
   }
 
   // Sends the request to ex.endpoint over HTTP/1.1 and relays the response; a reused connection
@@ -345,16 +392,19 @@ class Http2Front final : public http2::ServerEvents {
   net::awaitable<void> proxy(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
-    beast::flat_buffer buffer;
-    buffer.max_size(kUpstreamHeadLimit + kRelayChunk);
+    UpstreamResponse response(worker_.buffers);
     for (;; ++ex.attempt) {
-      if (!co_await open_upstream(stream, snapshot)) break;
-      buffer.clear();
-      std::optional<ResponseParser> parser;
+      // The usual case, a pooled connection, needs no coroutine frame of its own.
+      if (!take_pooled(stream) && !co_await open_upstream(stream, snapshot)) break;
+      response.buffer.clear();
       Step step = co_await send_request(stream, config);
-      if (step == Step::done) step = co_await receive_response_head(stream, config, parser, buffer);
+      if (step == Step::done) step = co_await receive_response_head(stream, config, response);
       if (step == Step::retry) continue;
-      if (step == Step::done) co_await relay_response(stream, config, *parser, buffer);
+      if (step == Step::done && response.simple) {
+        co_await relay_simple_response(stream, config, response);
+      } else if (step == Step::done) {
+        co_await relay_response(stream, config, *response.parser, response.buffer);
+      }
       break;
     }
     if (!stream.response_started) respond_own(stream, ex.status);
@@ -612,20 +662,25 @@ class Http2Front final : public http2::ServerEvents {
     stream.disarm();
   }
 
-  // A pooled connection to ex.endpoint on the first attempt, else a fresh one (a failed connect
-  // is tried once more on the color's next healthy endpoint).
+  // A pooled connection to ex.endpoint, on the first attempt only.
+  bool take_pooled(Http2Stream& stream) {
+    Exchange& ex = stream.exchange;
+    if (ex.attempt != 0) return false;
+    auto pooled = worker_.upstreams.take(*ex.endpoint);
+    if (!pooled) return false;
+    discard_upstream(stream);
+    stream.upstream.emplace(std::move(*pooled));
+    stream.upstream_reused = true;
+    worker_.stats.upstream_connection_reused(ex.endpoint->stats_slot);
+    return true;
+  }
+
+  // A fresh connection to ex.endpoint (a failed connect is tried once more on the color's next
+  // healthy endpoint).
   net::awaitable<bool> open_upstream(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
     discard_upstream(stream);
-    if (ex.attempt == 0) {
-      if (auto pooled = worker_.upstreams.take(*ex.endpoint)) {
-        stream.upstream.emplace(std::move(*pooled));
-        stream.upstream_reused = true;
-        worker_.stats.upstream_connection_reused(ex.endpoint->stats_slot);
-        co_return true;
-      }
-    }
     for (int tries = 0; tries < 2; ++tries) {
       if (co_await connect(stream, config)) co_return true;
       if (stream.client_gone) co_return false;
@@ -667,6 +722,7 @@ class Http2Front final : public http2::ServerEvents {
     options.framing = framing;
     options.scheme = scheme_of(static_cast<const Client*>(nullptr));
     std::string out;
+    out.reserve(kHeadReserve);
     write_upstream_request_head(Http2RequestHead{stream.head.method, stream.head.path,
                                                  stream.head.authority, stream.head.fields},
                                 options, out);
@@ -733,50 +789,117 @@ class Http2Front final : public http2::ServerEvents {
     co_return false;
   }
 
-  // Reads the final response head into a fresh `parser`; interim ones (100, 103) are passed over.
-  // Read and judged as the HTTP/1 session does (response_head.h): what it refuses with a 502, so
-  // does this front.
+  // Reads the final response head: a simple one (relay_head.h) stays in response.buffer for
+  // relay_simple_response(), any other is parsed into a fresh response.parser; interim ones (100,
+  // 103) are passed over. Read and judged as the HTTP/1 session does (response_head.h): what it
+  // refuses with a 502, so does this front.
   net::awaitable<Step> receive_response_head(Http2Stream& stream, const Config& config,
-                                             std::optional<ResponseParser>& parser,
-                                             beast::flat_buffer& buffer) {
+                                             UpstreamResponse& response) {
     const http::verb method = method_of(stream);
+    IoBuffer& buffer = response.buffer;
     for (;;) {
+      response.simple.reset();
       if (stream.client_gone)
         co_return upstream_failed(stream, net::error::operation_aborted, true);
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
       ResponseHeadScan scan;
-      const error_code read_ec = co_await read_response_head(*stream.upstream, buffer, scan);
-      if (read_ec) co_return upstream_failed(stream, stream.timed(read_ec), true);
-      const auto data = buffer.data();
+      error_code limit_ec;
+      while (const std::size_t want = scan.next_read(readable(buffer), limit_ec)) {
+        auto [read_ec, n] =
+            co_await stream.upstream->async_read_some(buffer.prepare(want), as_values);
+        if (read_ec) co_return upstream_failed(stream, stream.timed(read_ec), true);
+        buffer.commit(n);
+      }
+      if (limit_ec) co_return upstream_failed(stream, limit_ec, true);
+      response.head_size = scan.size;
+      response.simple = simple_response_head(readable(buffer), scan, method);
+      if (response.simple) co_return Step::done;
       std::size_t used = 0;
       const error_code ec =
-          parse_response_head({static_cast<const char*>(data.data()), data.size()}, scan, method,
-                              parser.emplace(), used);
+          parse_response_head(readable(buffer), scan, method, response.parser.emplace(), used);
       if (ec) co_return upstream_failed(stream, ec, true);
       buffer.consume(used);
-      const unsigned status = parser->get().result_int();
+      const unsigned status = response.parser->get().result_int();
       if (status == 101) co_return upstream_failed(stream, http::error::bad_status, true);
       if (!is_interim_status(status)) co_return Step::done;
+    }
+  }
+
+  // The fast path: a simple response (relay_head.h), its body delimited by Content-Length (or
+  // none). Its fields are read from the head in the buffer, and its body goes to the codec from
+  // the buffer as it arrives, at the client's pace.
+  net::awaitable<void> relay_simple_response(Http2Stream& stream, const Config& config,
+                                             UpstreamResponse& response) {
+    Exchange& ex = stream.exchange;
+    const SimpleResponse& simple = *response.simple;
+    IoBuffer& buffer = response.buffer;
+    ex.status = simple.status;
+    ex.response_head_at = Clock::now();
+    if (stream.client_gone) co_return;
+    std::uint64_t remaining =
+        response_has_no_body(method_of(stream), ex.status) ? 0 : simple.content_length.value_or(0);
+    std::vector<http2::Field> fields;
+    fields.reserve(kFieldsReserve);
+    response_fields_for_http2(readable(buffer).substr(0, response.head_size), simple, fields);
+    buffer.consume(response.head_size);
+    const bool body = remaining > 0;
+    codec_.submit_response(stream.id, ex.status, fields, !body);
+    stream.response_started = true;
+    wake_writer();
+    while (remaining > 0) {
+      const std::size_t taken =
+          static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
+      if (taken > 0) {
+        if (stream.client_gone) co_return;
+        codec_.submit_data(stream.id, readable(buffer).substr(0, taken));
+        ex.bytes_sent += taken;
+        wake_writer();
+        buffer.consume(taken);
+        remaining -= taken;
+        if (remaining == 0) break;
+        if (!co_await wait_for_room(stream, config)) co_return;
+      }
+      stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
+      auto [read_ec, n] =
+          co_await stream.upstream->async_read_some(buffer.prepare(want), as_values);
+      if (read_ec) {
+        body_failed(stream, stream.timed(read_ec));
+        co_return;
+      }
+      buffer.commit(n);
+    }
+    if (body) {
+      codec_.submit_end(stream.id, {});
+      wake_writer();
+    }
+    ex.finished_at = Clock::now();
+    note_grpc_status(stream, ex.status, fields);  // a length-delimited body has no trailers
+    if (simple.keep_alive && buffer.size() == 0 && stream.upstream->buffered_input() == 0 &&
+        !worker_.draining) {
+      worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
+      stream.upstream.reset();
     }
   }
 
   // The response head, then its body at the client's pace: the upstream is read no faster than
   // the client takes the stream's bytes.
   net::awaitable<void> relay_response(Http2Stream& stream, const Config& config,
-                                      ResponseParser& parser, beast::flat_buffer& buffer) {
+                                      ResponseParser& parser, IoBuffer& buffer) {
     Exchange& ex = stream.exchange;
     ex.status = parser.get().result_int();
     ex.response_head_at = Clock::now();
     if (stream.client_gone) co_return;
     std::vector<http2::Field> fields;
+    fields.reserve(kFieldsReserve);
     response_fields_for_http2(parser.get(), fields);
     const bool body = !parser.is_done() && !response_has_no_body(method_of(stream), ex.status);
     if (!body) note_grpc_status(stream, parser.get());
     codec_.submit_response(stream.id, ex.status, fields, !body);
     stream.response_started = true;
     wake_writer();
-    // Not zeroed: the parser writes what it reads, and only that is read back.
-    const auto chunk = body ? std::make_unique_for_overwrite<char[]>(kRelayChunk) : nullptr;
+    std::optional<RelayChunk> chunk;
+    if (body) chunk.emplace(spare_chunks_);
     // A chunked body's lines are checked as they arrive, starting with what came behind the head.
     ChunkLines lines;
     ChunkCheckedStream<UpstreamStream> upstream(*stream.upstream,
@@ -788,13 +911,13 @@ class Http2Front final : public http2::ServerEvents {
       co_return;
     }
     while (body && !parser.is_done()) {
-      parser.get().body().data = chunk.get();
+      parser.get().body().data = chunk->get();
       parser.get().body().size = kRelayChunk;
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
       auto [read_ec, n] = co_await http::async_read(upstream, buffer, parser, as_values);
       const std::size_t got = kRelayChunk - parser.get().body().size;
       if (got > 0 && !stream.client_gone) {
-        codec_.submit_data(stream.id, {chunk.get(), got});
+        codec_.submit_data(stream.id, {chunk->get(), got});
         ex.bytes_sent += got;
         wake_writer();
       }
@@ -947,7 +1070,8 @@ class Http2Front final : public http2::ServerEvents {
   const http2::ServerLimits limits_;
   http2::ServerSession codec_;
   std::unordered_map<std::int32_t, std::shared_ptr<Http2Stream>> streams_;  // open client side
-  std::size_t forwarders_ = 0;  // streams whose forwarder has not ended
+  std::size_t forwarders_ = 0;                         // streams whose forwarder has not ended
+  std::vector<std::unique_ptr<char[]>> spare_chunks_;  // RelayChunk's free list
   net::steady_timer writer_wake_;
   net::steady_timer done_wake_;  // the writer or a forwarder ended
   bool writing_ = false;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <nghttp2/nghttp2.h>
+#include <boost/container/small_vector.hpp>
 
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/syntax.h"
@@ -45,9 +46,13 @@ nghttp2_nv header_nv(std::string_view name, std::string_view value) {
           name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
-std::vector<nghttp2_nv> header_nvs(std::span<const Field> fields) {
-  std::vector<nghttp2_nv> nvs;
-  nvs.reserve(fields.size() + 1);
+// A head's name-value pairs for nghttp2 (which copies them): on the stack for a usual head.
+using HeaderNvs = boost::container::small_vector<nghttp2_nv, 16>;
+
+// `fields`, after `status` when there is one.
+HeaderNvs header_nvs(std::span<const Field> fields, std::string_view status = {}) {
+  HeaderNvs nvs;
+  if (!status.empty()) nvs.push_back(header_nv(":status", status));
   for (const auto& field : fields) nvs.push_back(header_nv(field.name, field.value));
   return nvs;
 }
@@ -511,8 +516,7 @@ void ServerSession::submit_response(std::int32_t id, unsigned status, std::span<
   Stream* stream = find(id);
   if (stream == nullptr || stream->final_response) return;
   const std::string status_text = std::to_string(status);
-  std::vector<nghttp2_nv> nvs = header_nvs(fields);
-  nvs.insert(nvs.begin(), header_nv(":status", status_text));
+  const HeaderNvs nvs = header_nvs(fields, status_text);
   if (status < 200) {  // an interim response: the final one comes later
     nghttp2_submit_headers(session_.get(), NGHTTP2_FLAG_NONE, id, nullptr, nvs.data(), nvs.size(),
                            nullptr);

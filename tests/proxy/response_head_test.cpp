@@ -2,6 +2,8 @@
 // are refused and with what error, which go to the fast path, and what a parsed head leaves.
 #include "proxy/http1/response_head.h"
 
+#include "proxy/buffer_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -59,6 +61,31 @@ INSTANTIATE_TEST_SUITE_P(
         Refused{"BareCarriageReturn", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: b\rc\r\n\r\n",
                 http::error::bad_field}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ResponseHeadScan, AsksForBytesUntilTheHeadEndsOrIsTooLong) {
+  ResponseHeadScan scan;
+  error_code ec;
+  EXPECT_EQ(scan.next_read("", ec), BufferPool::kBlockSize);
+  std::string bytes = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n";
+  EXPECT_GT(scan.next_read(bytes, ec), 0u);
+  EXPECT_FALSE(scan.done());
+  bytes += "\r\nnext";
+  EXPECT_EQ(scan.next_read(bytes, ec), 0u);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(scan.size, bytes.size() - 4);
+
+  ResponseHeadScan long_scan;
+  const std::string long_head = "HTTP/1.1 200 OK\r\nX-A: " + std::string(kUpstreamHeadLimit, 'a');
+  EXPECT_EQ(long_scan.next_read(long_head, ec), 0u);
+  EXPECT_EQ(ec, http::error::header_limit);
+  EXPECT_FALSE(long_scan.done());
+
+  ResponseHeadScan bare;
+  error_code bare_ec;
+  EXPECT_EQ(bare.next_read("HTTP/1.1 200 OK\nX", bare_ec), 0u);
+  EXPECT_TRUE(bare.bare_lf);
+  EXPECT_FALSE(bare_ec);
+}
 
 TEST(ResponseHead, ASimpleHeadIsLeftToTheFastPath) {
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
