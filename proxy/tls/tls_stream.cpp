@@ -207,7 +207,8 @@ TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
 
 std::size_t TlsStream::buffered_input() const noexcept {
   const int pending = SSL_pending(ssl_.get());
-  return pending > 0 ? static_cast<std::size_t>(pending) : 0;
+  if (pending > 0) return static_cast<std::size_t>(pending);
+  return has_buffered_input() ? 1 : 0;  // record bytes read ahead, not yet decrypted
 }
 
 bool TlsStream::has_buffered_input() const noexcept {

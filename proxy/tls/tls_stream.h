@@ -105,8 +105,9 @@ class TlsStream {
     return start<false>([](TlsStream& s) { return s.shutdown_step(); }, std::forward<Token>(token));
   }
 
-  // Bytes already decrypted and waiting in OpenSSL: a caller that waits for the socket to be
-  // readable must read these first, or wait forever.
+  // Bytes already decrypted and waiting in OpenSSL (at least 1 when only record bytes read ahead
+  // wait): a caller that waits for the socket to be readable must read these first, or wait
+  // forever.
   std::size_t buffered_input() const noexcept;
   // Also true with a received record not yet decrypted.
   bool has_buffered_input() const noexcept;

@@ -210,6 +210,31 @@ TEST_F(TlsOverSocketpair, BytesDecryptedButNotReadAreReported) {
   EXPECT_FALSE(server_->has_buffered_input());
 }
 
+// Two requests in two records that arrive together: OpenSSL reads both off the socket (read
+// ahead) and a read returns the first record's bytes. The second waits in OpenSSL undecrypted:
+// buffered_input() must still say so, or a connection that parks on the socket waits forever.
+TEST_F(TlsOverSocketpair, RecordsReadAheadButNotDecryptedAreReported) {
+  ASSERT_TRUE(handshake());
+  const std::string a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string b = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(client_.write(a));
+  ASSERT_TRUE(client_.write(b));
+  ASSERT_TRUE(send_all(client_end_.get(), client_.take_output(64 * 1024)));  // both, at once
+  std::string got(a.size() + b.size(), '\0');
+  const auto first = read_now(net::buffer(got));
+  ASSERT_TRUE(first);
+  ASSERT_FALSE(first->ec) << first->ec.message();
+  ASSERT_EQ(first->bytes, a.size());  // one record per read
+  EXPECT_GT(server_->buffered_input(), 0u);
+
+  std::string rest(b.size(), '\0');
+  const auto second = read_now(net::buffer(rest));
+  ASSERT_TRUE(second) << "a record read ahead waited for the socket";
+  ASSERT_FALSE(second->ec) << second->ec.message();
+  EXPECT_EQ(rest.substr(0, second->bytes), b);
+  EXPECT_EQ(server_->buffered_input(), 0u);
+}
+
 TEST_F(TlsOverSocketpair, CloseNotifyInPiecesIsEof) {
   ASSERT_TRUE(handshake());
   client_.close_notify();
