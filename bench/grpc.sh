@@ -97,20 +97,10 @@ read -r -a LOAD_LIST <<<"$LOADS"
 for l in "${LOAD_LIST[@]}"; do
   [[ $l =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || die "--loads wants CxM items, e.g. \"64x10 8x10\" (got $l)"
 done
-if [[ ! $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 65000)); then die "bad --port-base"; fi
-
-H2LOAD=${H2LOAD:-$(find_tool h2load)}
-NGHTTPD=${NGHTTPD:-$(find_tool nghttpd)}
-HAPROXY=${HAPROXY:-$(find_tool haproxy)}
-NGINX=${NGINX:-$(find_tool nginx)}
-CURL=${CURL:-$(find_tool curl)}
-missing=()
-[[ -n $H2LOAD ]] || missing+=("h2load (apt-get install nghttp2-client)")
-[[ -n $NGHTTPD ]] || missing+=("nghttpd (apt-get install nghttp2-server)")
-[[ -n $HAPROXY ]] || missing+=("haproxy")
-[[ -n $NGINX ]] || missing+=("nginx (nginx-light)")
-[[ -n $CURL ]] || missing+=("curl")
-((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+check_port_base
+require_tools H2LOAD="h2load:h2load (apt-get install nghttp2-client)" \
+  NGHTTPD="nghttpd:nghttpd (apt-get install nghttp2-server)" HAPROXY="haproxy:haproxy" \
+  NGINX="nginx:nginx (nginx-light)" CURL="curl:curl"
 [[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY (build it, or pass --bgproxy PATH)"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -85,20 +85,9 @@ DUR_S=${BASH_REMATCH[1]}
 for v in ROUNDS CLIENTS STREAMS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--$(tr '[:upper:]' '[:lower:]' <<<"$v") must be a positive integer"
 done
-if [[ ! $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 65000)); then die "bad --port-base"; fi
-
-H2LOAD=${H2LOAD:-$(find_tool h2load)}
-HAPROXY=${HAPROXY:-$(find_tool haproxy)}
-NGINX=${NGINX:-$(find_tool nginx)}
-CURL=${CURL:-$(find_tool curl)}
-OPENSSL=${OPENSSL:-$(find_tool openssl)}
-missing=()
-[[ -n $H2LOAD ]] || missing+=("h2load (apt-get install nghttp2-client)")
-[[ -n $HAPROXY ]] || missing+=("haproxy")
-[[ -n $NGINX ]] || missing+=("nginx (nginx-light)")
-[[ -n $CURL ]] || missing+=("curl")
-[[ -n $OPENSSL ]] || missing+=("openssl")
-((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+check_port_base
+require_tools H2LOAD="h2load:h2load (apt-get install nghttp2-client)" HAPROXY="haproxy:haproxy" \
+  NGINX="nginx:nginx (nginx-light)" CURL="curl:curl" OPENSSL="openssl:openssl"
 [[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY (build it, or pass --bgproxy PATH)"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -16,6 +16,20 @@ find_tool() { # name -> its path, or "" when absent
   echo ""
 }
 
+# VAR=tool:"what to install" ... : sets each VAR to its tool's path (a value already in the
+# environment wins), then stops naming every tool that is missing.
+require_tools() {
+  local spec var tool missing=()
+  for spec in "$@"; do
+    var=${spec%%=*} tool=${spec#*=}
+    [[ -n ${!var:-} ]] || printf -v "$var" '%s' "$(find_tool "${tool%%:*}")"
+    [[ -n ${!var} && -x ${!var} ]] || missing+=("${tool#*:}")
+  done
+  ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+}
+
+check_port_base() { [[ $PORT_BASE =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) || die "bad --port-base"; }
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---------------------------------------------------------------- processes

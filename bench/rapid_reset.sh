@@ -119,7 +119,7 @@ read -r -a ATTACK_LIST <<<"$ATTACKS"
 for u in "${UPSTREAM_LIST[@]}"; do [[ $u == h1 || $u == h2c ]] || die "--upstreams: h1 and/or h2c (got $u)"; done
 for a in "${ATTACK_LIST[@]}"; do [[ $a == pairs || $a == split ]] || die "--attacks: pairs and/or split (got $a)"; done
 ((${#UPSTREAM_LIST[@]} > 0 && ${#ATTACK_LIST[@]} > 0)) || die "nothing to run"
-if [[ ! $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 65000)); then die "bad --port-base"; fi
+check_port_base
 
 H2LOAD=${H2LOAD:-$(find_tool h2load)}
 CURL=${CURL:-$(find_tool curl)}

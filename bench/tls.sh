@@ -106,23 +106,12 @@ DUR_S=${BASH_REMATCH[1]}
 for v in ROUNDS CONNS HS_PROCS HS_CONNS IDLE_CONNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") must be a positive integer"
 done
-[[ $PORT_BASE =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) || die "bad --port-base"
+check_port_base
 
 # ---------------------------------------------------------------- tools
-WRK=${WRK:-$(find_tool wrk)}
-HAPROXY=${HAPROXY:-$(find_tool haproxy)}
-NGINX=${NGINX:-$(find_tool nginx)}
-CURL=${CURL:-$(find_tool curl)}
-CXX=${CXX:-$(find_tool g++)}
-OPENSSL=${OPENSSL:-$(find_tool openssl)}
-missing=()
-[[ -n $WRK && -x $WRK ]] || missing+=("wrk (apt-get install wrk)")
-[[ -n $HAPROXY && -x $HAPROXY ]] || missing+=("haproxy (apt-get install haproxy)")
-[[ -n $NGINX && -x $NGINX ]] || missing+=("nginx (apt-get install nginx-light)")
-[[ -n $CURL && -x $CURL ]] || missing+=("curl (apt-get install curl)")
-[[ -n $CXX && -x $CXX ]] || missing+=("g++")
-[[ -n $OPENSSL && -x $OPENSSL ]] || missing+=("openssl")
-((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+require_tools WRK="wrk:wrk (apt-get install wrk)" HAPROXY="haproxy:haproxy (apt-get install haproxy)" \
+  NGINX="nginx:nginx (apt-get install nginx-light)" CURL="curl:curl (apt-get install curl)" \
+  CXX="g++:g++" OPENSSL="openssl:openssl"
 if command -v ldd >/dev/null && [[ $(ldd "$WRK" 2>/dev/null || true) != *libssl* ]]; then
   warn "$WRK does not seem to link OpenSSL: https runs may fail"
 fi
