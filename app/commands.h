@@ -1,6 +1,7 @@
 // The subcommands of the bgproxy executable (docs/cli.md). Each returns the process exit code.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <span>
 #include <string>
@@ -10,6 +11,14 @@ namespace bgp {
 
 inline constexpr std::string_view kVersion = BGPROXY_VERSION;
 inline constexpr std::string_view kCommit = BGPROXY_COMMIT;  // git, at configure time
+
+// --help or -h: every command answers it with its usage, exit 0.
+constexpr bool is_help_option(std::string_view arg) noexcept {
+  return arg == "--help" || arg == "-h";
+}
+inline bool asks_for_help(std::span<char*> args) noexcept {
+  return std::any_of(args.begin(), args.end(), [](const char* arg) { return is_help_option(arg); });
+}
 
 int run_command(const std::optional<std::string>& config_path);
 int check_config_command(const std::string& path);

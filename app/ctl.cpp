@@ -273,7 +273,7 @@ std::optional<CtlOptions> parse(std::span<char*> args, std::string& error) {
   }
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
-    if (arg == "--help" || arg == "-h") {
+    if (is_help_option(arg)) {
       options.command = "help";
     } else if (arg == "--json") {
       options.json = true;

@@ -195,8 +195,7 @@ int demo_command(std::span<char*> args) {
   constexpr std::string_view kDemoUsage =
       "usage: bgproxy demo [--green-error-rate 0..1] [--green-latency 300ms] "
       "[--step-duration 3s]\n";
-  const auto asks_for_help = [](std::string_view arg) { return arg == "--help" || arg == "-h"; };
-  if (std::any_of(args.begin(), args.end(), asks_for_help)) {
+  if (asks_for_help(args)) {
     fmt::print("{}", kDemoUsage);
     return 0;
   }

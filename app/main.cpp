@@ -26,21 +26,13 @@ int usage_error(std::string_view message) {
   return 2;
 }
 
-bool is_help_option(std::string_view arg) {
-  return arg == "--help" || arg == "-h";
-}
-
-bool asks_for_help(std::span<char*> args) {
-  return std::any_of(args.begin(), args.end(), [](const char* arg) { return is_help_option(arg); });
-}
-
 int print_usage() {
   fmt::print("{}", kUsage);
   return 0;
 }
 
 int run_with_args(std::span<char*> args) {
-  if (asks_for_help(args)) return print_usage();
+  if (bgp::asks_for_help(args)) return print_usage();
   std::optional<std::string> config_path;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
@@ -63,7 +55,7 @@ int main(int argc, char** argv) {
   if (command == "run") return run_with_args(rest);
   if (command == "-c" || command == "--config") return run_with_args(args);
   if (command == "check-config") {
-    if (asks_for_help(rest)) return print_usage();
+    if (bgp::asks_for_help(rest)) return print_usage();
     if (rest.size() != 1) return usage_error("check-config takes one FILE");
     return bgp::check_config_command(rest[0]);
   }
@@ -73,6 +65,6 @@ int main(int argc, char** argv) {
     fmt::print("bgproxy {} (commit {})\n", bgp::kVersion, bgp::kCommit);
     return 0;
   }
-  if (command == "help" || is_help_option(command)) return print_usage();
+  if (command == "help" || bgp::is_help_option(command)) return print_usage();
   return usage_error(fmt::format("unknown command '{}'", command));
 }

@@ -188,7 +188,8 @@ void AdminServer::start(const Address& listen) {
   boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(io_);
   const auto results = resolver.resolve(listen.host, std::to_string(listen.port), ec);
-  if (ec || results.empty()) throw_admin_listen_error(listen, ec);
+  if (!ec && results.empty()) ec = asio::error::host_not_found;
+  if (ec) throw_admin_listen_error(listen, ec);
   const auto endpoint = results.begin()->endpoint();
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
