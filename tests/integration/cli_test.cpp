@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "integration/harness.h"
+#include "support/http_reply.h"
 
 namespace bgt {
 namespace {
@@ -20,14 +21,6 @@ constexpr std::string_view kTwoErrors = "workers: many\nrollout:\n  step_duratio
 
 bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
-}
-
-std::size_t occurrences(std::string_view text, std::string_view part) {
-  std::size_t count = 0;
-  for (auto at = text.find(part); at != std::string_view::npos; at = text.find(part, at + 1)) {
-    ++count;
-  }
-  return count;
 }
 
 // Built from a git checkout, the binary names its commit, one that checkout has; "unknown" only
@@ -98,7 +91,7 @@ TEST(CliTest, RunExitsOneWhenTheListenPortIsTaken) {
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_TRUE(contains(result.err, std::to_string(occupant.port()))) << result.err;
   // Said once, in one plain sentence.
-  EXPECT_EQ(occurrences(result.err, "cannot listen on"), 1u) << result.err;
+  EXPECT_EQ(bgp::testing::count_nocase(result.err, "cannot listen on"), 1u) << result.err;
   EXPECT_TRUE(contains(result.err, "cannot listen on 127.0.0.1:" + std::to_string(occupant.port()) +
                                        ": Address already in use"))
       << result.err;
@@ -110,7 +103,7 @@ TEST(CliTest, RunExitsOneWhenTheAdminPortIsTaken) {
   const auto yaml = with_ports(make_config({.blue = {occupant.address()}}), 0, occupant.port());
   const auto result = run_cli({"run", "-c", dir.write("taken.yaml", yaml)}, 15s);
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
-  EXPECT_EQ(occurrences(result.err, "cannot listen on"), 1u) << result.err;
+  EXPECT_EQ(bgp::testing::count_nocase(result.err, "cannot listen on"), 1u) << result.err;
   EXPECT_TRUE(
       contains(result.err, "cannot listen on admin 127.0.0.1:" + std::to_string(occupant.port()) +
                                ": Address already in use\n"))

@@ -1056,4 +1056,16 @@ double metric_sum(const std::string& exposition, std::string_view name,
   return sum;
 }
 
+double wait_metric(const Bgproxy& proxy, std::string_view name,
+                   const std::vector<std::string>& labels, double at_least, Ms timeout) {
+  double sum = 0;
+  wait_until(
+      [&] {
+        sum = metric_sum(proxy.admin("GET", "/metrics").body, name, labels);
+        return sum >= at_least;
+      },
+      timeout, 50ms);
+  return sum;
+}
+
 }  // namespace bgt

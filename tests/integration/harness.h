@@ -381,5 +381,9 @@ std::string rollback_reason(const boost::json::value& status);  // last_rollback
 // every `label="value"` of `labels` (all samples of `name` when empty).
 double metric_sum(const std::string& exposition, std::string_view name,
                   const std::vector<std::string>& labels = {});
+// Polls the proxy's /metrics until metric_sum(name, labels) reaches `at_least` (requests are
+// recorded just after their answer went out); the last sum seen.
+double wait_metric(const Bgproxy& proxy, std::string_view name,
+                   const std::vector<std::string>& labels, double at_least, Ms timeout = 10s);
 
 }  // namespace bgt

@@ -81,17 +81,6 @@ class ProxyTest : public ::testing::Test {
   }
 
   // Polls /metrics until the sum of `name`{labels} reaches `at_least`; the last sum seen.
-  static double wait_metric(const Bgproxy& proxy, std::string_view name,
-                            const std::vector<std::string>& labels, double at_least) {
-    double sum = 0;
-    wait_until(
-        [&] {
-          sum = metric_sum(proxy.admin("GET", "/metrics").body, name, labels);
-          return sum >= at_least;
-        },
-        3s, 50ms);
-    return sum;
-  }
 };
 
 // --- split, stickiness, override ---------------------------------------------------------------

@@ -58,16 +58,8 @@ class TlsTest : public ::testing::Test {
 
   // The handshake errors counted with `reason`, once at least `count` were counted (10 s).
   static double handshake_errors(const Bgproxy& proxy, std::string_view reason, double count) {
-    const std::string label = fmt::format(R"(reason="{}")", reason);
-    double seen = 0;
-    wait_until(
-        [&] {
-          seen = metric_sum(proxy.admin("GET", "/metrics").body,
-                            "bgproxy_tls_handshake_errors_total", {label});
-          return seen >= count;
-        },
-        10s);
-    return seen;
+    return wait_metric(proxy, "bgproxy_tls_handshake_errors_total",
+                       {fmt::format(R"(reason="{}")", reason)}, count);
   }
 
   std::uint16_t tls_port = 0;
