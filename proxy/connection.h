@@ -37,11 +37,11 @@ inline tcp::socket& lowest_layer(tcp::socket& socket) noexcept {
 inline tcp::socket& lowest_layer(TlsStream& stream) noexcept {
   return stream.socket();
 }
-inline std::size_t buffered_input(const tcp::socket&) noexcept {
-  return 0;
+inline bool has_buffered_input(const tcp::socket&) noexcept {
+  return false;
 }
-inline std::size_t buffered_input(const TlsStream& stream) noexcept {
-  return stream.buffered_input();
+inline bool has_buffered_input(const TlsStream& stream) noexcept {
+  return stream.has_buffered_input();
 }
 constexpr std::string_view scheme_of(const tcp::socket*) noexcept {
   return "http";
@@ -50,11 +50,11 @@ constexpr std::string_view scheme_of(const TlsStream*) noexcept {
   return "https";
 }
 
-// Bytes the client sent that no read took yet: in the socket, or decrypted inside TLS.
+// Whether the client sent bytes no read took yet: in the socket, or inside TLS.
 template <typename Client>
-std::size_t unread_input(Client& client) noexcept {
+bool has_unread_input(Client& client) noexcept {
   error_code ignored;
-  return lowest_layer(client).available(ignored) + buffered_input(client);
+  return lowest_layer(client).available(ignored) > 0 || has_buffered_input(client);
 }
 
 // Ends the sending side: TLS says close_notify first, so the client can tell the end from a cut.

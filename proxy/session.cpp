@@ -280,7 +280,7 @@ class Session {
     // While draining, a request that arrives is still served (with Connection: close); once the
     // worker's grace for idle connections is over, one that has none waiting ends.
     error_code ignored;
-    if (worker_.closing_idle && unread_input(client_) == 0) return Wait::drained;
+    if (worker_.closing_idle && !has_unread_input(client_)) return Wait::drained;
     idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
     upstream_buffer_.shrink_to_fit();
@@ -301,7 +301,7 @@ class Session {
     // and served by the next wait; else the connection ends cleanly.
     if (ec == net::error::operation_aborted && !expired && worker_.closing_idle) {
       error_code ignored;
-      return unread_input(client_) > 0 ? Wait::again : Wait::drained;
+      return has_unread_input(client_) ? Wait::again : Wait::drained;
     }
     if (ec) return Wait::close;
     client_buffer_.commit(n);
@@ -1153,7 +1153,7 @@ class Session {
     arm(config_->timeouts.client_idle);
     co_await end_sending(client_);
     const bool request_read = request_ && request_->is_done() && client_buffer_.size() == 0;
-    if (request_read && unread_input(client_) == 0) {
+    if (request_read && !has_unread_input(client_)) {
       error_code ignored;
       lowest_layer(client_).close(ignored);
       co_return;
@@ -1214,7 +1214,7 @@ class Session {
 
   void release_upstream(const Http1Exchange& ex) {
     // Bytes decrypted beyond the response belong to no request: the connection is not reused.
-    if (worker_.draining || ex.body_unsent || upstream_->buffered_input() > 0) {
+    if (worker_.draining || ex.body_unsent || upstream_->has_buffered_input()) {
       return discard_upstream();
     }
     handle_.set_upstream(nullptr);
@@ -1288,7 +1288,7 @@ struct ExactAllocator {
 template <typename Client>
 void park(std::unique_ptr<Connection<Client>> connection) {
   Connection<Client>& parked = *connection;
-  if (buffered_input(parked.client) > 0) return spawn(std::move(connection));
+  if (has_buffered_input(parked.client)) return spawn(std::move(connection));
   if constexpr (std::is_same_v<Client, TlsStream>) parked.client.release_buffers();
   parked.handle.set_idle(true);
   parked.handle.arm(parked.worker.deadlines, parked.idle_deadline);

@@ -9,7 +9,7 @@ namespace bgp {
 
 bool idle_socket_looks_open(UpstreamStream& connection) noexcept {
   auto& socket = connection.socket();
-  if (!socket.is_open() || connection.buffered_input() > 0) return false;
+  if (!socket.is_open() || connection.has_buffered_input()) return false;
   char byte = 0;
   const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -30,8 +30,8 @@ class UpstreamStream {
   bool is_tls() const noexcept { return std::holds_alternative<TlsStream>(stream_); }
   TlsStream& tls() { return std::get<TlsStream>(stream_); }
   // Bytes already decrypted and not read (0 for plain TCP).
-  std::size_t buffered_input() const noexcept {
-    return is_tls() ? std::get<TlsStream>(stream_).buffered_input() : 0;
+  bool has_buffered_input() const noexcept {
+    return is_tls() && std::get<TlsStream>(stream_).has_buffered_input();
   }
 
   // Turns the connected socket into a TLS client (the handshake is the caller's next step).

@@ -875,11 +875,7 @@ class Http2Front final : public http2::ServerEvents {
     }
     ex.finished_at = Clock::now();
     note_grpc_status(stream, ex.status, fields);  // a length-delimited body has no trailers
-    if (simple.keep_alive && buffer.size() == 0 && stream.upstream->buffered_input() == 0 &&
-        !worker_.draining) {
-      worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
-      stream.upstream.reset();
-    }
+    pool_upstream(stream, simple.keep_alive, buffer);
   }
 
   // The response head, then its body at the client's pace: the upstream is read no faster than
@@ -933,11 +929,17 @@ class Http2Front final : public http2::ServerEvents {
     }
     ex.finished_at = Clock::now();
     note_grpc_status(stream, parser.get());  // trailers are among the fields once the body ended
-    if (parser.is_done() && parser.keep_alive() && buffer.size() == 0 &&
-        stream.upstream->buffered_input() == 0 && !worker_.draining) {
-      worker_.upstreams.put_back(*ex.endpoint, std::move(*stream.upstream));
-      stream.upstream.reset();
+    pool_upstream(stream, parser.is_done() && parser.keep_alive(), buffer);
+  }
+
+  // A connection whose response ended cleanly, with nothing read past it, goes back to the pool.
+  void pool_upstream(Http2Stream& stream, bool reusable, const IoBuffer& buffer) {
+    if (!reusable || buffer.size() > 0 || stream.upstream->has_buffered_input() ||
+        worker_.draining) {
+      return;
     }
+    worker_.upstreams.put_back(*stream.exchange.endpoint, std::move(*stream.upstream));
+    stream.upstream.reset();
   }
 
   // The upstream failed after the response head went to the client: the stream is reset, so the

@@ -49,7 +49,7 @@ std::string harden(SSL_CTX& ctx, TlsVersion min_version) {
   SSL_CTX_set_mode(&ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // A read takes what the socket holds, not a record's 5-byte header and then its body: one
   // syscall for the records a client sent together (an HTTP/2 client's many small ones) instead
-  // of two per record. What it read ahead counts as buffered input (TlsStream::buffered_input).
+  // of two per record. What it read ahead counts as buffered input (TlsStream::has_buffered_input).
   SSL_CTX_set_read_ahead(&ctx, 1);
   return {};
 }

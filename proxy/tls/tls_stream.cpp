@@ -205,12 +205,6 @@ TlsStream& TlsStream::operator=(TlsStream&& other) noexcept {
   return *this;
 }
 
-std::size_t TlsStream::buffered_input() const noexcept {
-  const int pending = SSL_pending(ssl_.get());
-  if (pending > 0) return static_cast<std::size_t>(pending);
-  return has_buffered_input() ? 1 : 0;  // record bytes read ahead, not yet decrypted
-}
-
 bool TlsStream::has_buffered_input() const noexcept {
   return SSL_has_pending(ssl_.get()) == 1;
 }

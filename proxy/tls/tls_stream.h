@@ -105,11 +105,8 @@ class TlsStream {
     return start<false>([](TlsStream& s) { return s.shutdown_step(); }, std::forward<Token>(token));
   }
 
-  // Bytes already decrypted and waiting in OpenSSL (at least 1 when only record bytes read ahead
-  // wait): a caller that waits for the socket to be readable must read these first, or wait
-  // forever.
-  std::size_t buffered_input() const noexcept;
-  // Also true with a received record not yet decrypted.
+  // Input waiting inside OpenSSL, decrypted or read ahead and not yet decrypted: a caller that
+  // waits for the socket to be readable must read it first, or wait forever.
   bool has_buffered_input() const noexcept;
 
   // Frees OpenSSL's read and write buffers (about 34 KB) while the connection idles; the next
