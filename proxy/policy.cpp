@@ -27,4 +27,8 @@ bool keep_client_alive(const KeepAliveFacts& facts) noexcept {
   return facts.client_version >= 11 || (!facts.response_chunked && !facts.response_until_close);
 }
 
+bool may_pool_upstream(const PoolFacts& facts) noexcept {
+  return facts.response_reusable && !facts.bytes_left && !facts.body_unsent && !facts.draining;
+}
+
 }  // namespace bgp

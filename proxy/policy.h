@@ -1,6 +1,7 @@
-// The data path's two decisions about connections, as pure functions of plain facts: whether a
-// failed upstream attempt is made again on a fresh connection, and whether the client connection
-// stays open after an answer. Session (proxy/session.cpp) gathers the facts and obeys; the tests
+// The data path's three decisions about connections, as pure functions of plain facts: whether a
+// failed upstream attempt is made again on a fresh connection, whether the client connection
+// stays open after an answer, and whether an upstream connection is pooled after it. The fronts
+// (proxy/session.cpp, proxy/http2/front.cpp) gather the facts and obey; the tests
 // (tests/proxy/policy_test.cpp) cover every case without a socket.
 #pragma once
 
@@ -54,5 +55,17 @@ struct KeepAliveFacts {
 
 // Whether the client connection stays open for another request after the answer.
 bool keep_client_alive(const KeepAliveFacts& facts) noexcept;
+
+struct PoolFacts {
+  // The response ended cleanly, and its head let the connection live (keep-alive, no body
+  // delimited by the close).
+  bool response_reusable = false;
+  bool bytes_left = false;   // bytes arrived beyond the response: they belong to no request
+  bool body_unsent = false;  // the upstream stopped taking the request body before its end
+  bool draining = false;     // the worker is draining: no connection is kept
+};
+
+// Whether an upstream connection goes back to the pool after an exchange, to carry another.
+bool may_pool_upstream(const PoolFacts& facts) noexcept;
 
 }  // namespace bgp

@@ -34,11 +34,11 @@
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/response_head.h"
+#include "proxy/http1/upstream_leg.h"
 #include "proxy/http2/front.h"
 #include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
-#include "proxy/upstream_connect.h"
 #include "proxy/upstream_stream.h"
 
 namespace bgp {
@@ -47,7 +47,7 @@ namespace {
 
 namespace beast = boost::beast;
 
-using ResponseParser = http::response_parser<http::buffer_body>;
+using ResponseParser = UpstreamResponseParser;
 
 constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
@@ -96,9 +96,10 @@ struct RelayResult {
 };
 
 // A request's stream on an HTTP/2 upstream (proxy/http2/upstream.h): the connection, the call,
-// and the timer its events wake.
-struct Http2Leg {
-  explicit Http2Leg(const net::any_io_executor& executor) : wake(executor) {}
+// and the timer its events wake. Its waits end at their deadline by the worker's wheel.
+struct Http2Leg final : DeadlineWheel::Entry {
+  Http2Leg(const net::any_io_executor& executor, DeadlineWheel& deadlines)
+      : wake(executor), wheel(deadlines) {}
   ~Http2Leg() { forget(); }
   Http2Leg(const Http2Leg&) = delete;
   Http2Leg& operator=(const Http2Leg&) = delete;
@@ -111,15 +112,23 @@ struct Http2Leg {
   // Waits for the call's next event; false when `deadline` passed first.
   net::awaitable<bool> wait(Clock::time_point deadline) {
     call->awaiting_room = true;
-    wake.expires_at(deadline);
-    auto [ec] = co_await wake.async_wait(as_values);
+    arm(wheel, deadline);
+    wake.expires_at(net::steady_timer::time_point::max());
+    co_await wake.async_wait(as_values);
+    const bool in_time = !expired();
+    disarm();
     call->awaiting_room = false;
-    co_return ec == net::error::operation_aborted;
+    co_return in_time;
   }
 
   net::steady_timer wake;
+  DeadlineWheel& wheel;
   std::shared_ptr<Http2Upstream> upstream;
   std::optional<UpstreamCall> call;
+  bool reused = false;  // the connection carried streams before this one
+
+ private:
+  void on_expired() noexcept override { wake.cancel(); }
 };
 
 // Request body bytes an HTTP/2 upstream's codec may hold for a stream before the client is read
@@ -173,6 +182,22 @@ HeadLimits head_limits(const LimitsConfig& limits) noexcept {
   return head;
 }
 
+// What guards the session's upstream leg (upstream_leg.h): the connection's one deadline, whose
+// expiry or abort also ends the upstream connection's operations. An HTTP/1 client's leaving
+// shows as an error on its own socket, never as an abandoned leg.
+struct SessionGuard {
+  ConnectionHandle& handle;
+  DeadlineWheel& wheel;
+
+  void arm(Clock::time_point deadline) noexcept { handle.arm(wheel, deadline); }
+  error_code timed(const error_code& ec) const noexcept {
+    if (ec == net::error::operation_aborted && handle.expired()) return net::error::timed_out;
+    return ec;
+  }
+  void watch(UpstreamStream* connection) noexcept { handle.set_upstream(connection); }
+  static bool abandoned() noexcept { return false; }
+};
+
 // How a session ends: the connection closes, waits parked, or goes on as HTTP/2.
 enum class Handoff { close, park, http2 };
 
@@ -196,10 +221,11 @@ class Session {
         idle_deadline_(connection.idle_deadline),
         first_request_(connection.first_request),
         client_buffer_(PoolAllocator<char>(worker_.buffers)),
-        upstream_buffer_(PoolAllocator<char>(worker_.buffers)) {}
+        guard_{handle_, worker_.deadlines},
+        upstream_(client_.get_executor(), worker_.buffers, guard_) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  ~Session() { handle_.set_upstream(nullptr); }
+  ~Session() = default;
 
   // Serves requests until the connection is to close, to be parked, or to go on as HTTP/2
   // (received() then holds what was read of it).
@@ -247,11 +273,8 @@ class Session {
 
   // The next operation on either socket must end within `timeout` (the worker's deadline wheel
   // cancels it otherwise; timed() then tells a timeout from other cancellations).
-  void arm(Duration timeout) noexcept { handle_.arm(worker_.deadlines, Clock::now() + timeout); }
-  error_code timed(const error_code& ec) const noexcept {
-    if (ec == net::error::operation_aborted && handle_.expired()) return net::error::timed_out;
-    return ec;
-  }
+  void arm(Duration timeout) noexcept { guard_.arm(Clock::now() + timeout); }
+  error_code timed(const error_code& ec) const noexcept { return guard_.timed(ec); }
 
   // One request after its first bytes arrived: its head, its answer, its record (exactly once).
   net::awaitable<Next> serve_one() {
@@ -261,7 +284,7 @@ class Session {
     if (head == Head::http2) co_return Next::http2;
     const Next next = head == Head::ready ? co_await handle(ex) : co_await refuse_head(ex);
     worker_.record(ex, client_ip_, *snapshot_);
-    if (next != Next::tunnel) discard_upstream();
+    if (next != Next::tunnel) upstream_.discard();
     co_return next;
   }
 
@@ -283,7 +306,7 @@ class Session {
     if (worker_.closing_idle && !has_unread_input(client_)) return Wait::drained;
     idle_deadline_ = first_request_ ? head_deadline_ : Clock::now() + config_->timeouts.client_idle;
     // What the wait does not need goes first (cheaply: the block back to the worker's pool).
-    upstream_buffer_.shrink_to_fit();
+    upstream_.buffer().shrink_to_fit();
     std::string().swap(head_out_);
     handle_.set_idle(true);
     handle_.arm(worker_.deadlines, std::min(idle_deadline_, Clock::now() + kParkAfter));
@@ -466,8 +489,12 @@ class Session {
     for (;; ++ex.attempt) {
       const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
       // The usual case, a pooled connection, needs no coroutine frame of its own.
-      const bool pooled = may_reuse && take_pooled(*ex.endpoint, retry_safe(ex));
-      if (!pooled && !co_await open_upstream(ex, may_reuse)) co_return co_await fail(ex);
+      const bool pooled = may_reuse && upstream_.take_pooled(worker_, *ex.endpoint, retry_safe(ex));
+      if (!pooled &&
+          !co_await upstream_.open(worker_, *snapshot_, config_->timeouts.upstream_connect, ex,
+                                   may_reuse, retry_safe(ex))) {
+        co_return co_await fail(ex);
+      }
       // The head goes with the held body (hold_request_body()) in one write. A dead reused
       // connection shows before any later body byte is taken from the client, so the request can
       // still be sent again.
@@ -480,15 +507,18 @@ class Session {
       // Without a body, one buffer: Asio's single-buffer write is the plain send().
       auto [write_ec, n] =
           net::buffer_size(held) == 0
-              ? co_await net::async_write(*upstream_, net::buffer(head_out_), as_values)
-              : co_await net::async_write(*upstream_, pieces, as_values);
+              ? co_await net::async_write(upstream_.connection(), net::buffer(head_out_), as_values)
+              : co_await net::async_write(upstream_.connection(), pieces, as_values);
       Step step = head_sent(ex, timed(write_ec));
       if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
-      if (step == Step::done) step = co_await receive_response_head(ex);
+      if (step == Step::done) {
+        const error_code head_ec = co_await read_response_head(ex);
+        step = response_head_read(ex, head_ec);
+      }
       if (step == Step::retry) continue;  // may_retry_upstream() allows one
       if (step != Step::done) co_return co_await fail(ex);
       ex.response_head_at = Clock::now();
-      if (simple_) co_return co_await relay_simple_response(ex, *simple_);
+      if (upstream_.simple()) co_return co_await relay_simple_response(ex, *upstream_.simple());
       co_return co_await relay_response(ex);
     }
   }
@@ -512,7 +542,7 @@ class Session {
     options.scheme = scheme_of(static_cast<const Client*>(nullptr));
     std::vector<http2::Field> fields;
     http2_upstream_fields(request_->get(), options, fields);
-    Http2Leg leg(client_.get_executor());
+    Http2Leg leg(client_.get_executor(), worker_.deadlines);
     bool endpoint_switched = false;
     for (;; ++ex.attempt) {
       Step step = co_await send_http2_request(ex, leg, fields);
@@ -535,7 +565,7 @@ class Session {
                                           std::span<const http2::Field> fields) {
     leg.upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, *config_);
     UpstreamCall& call = leg.call.emplace(leg.wake);
-    upstream_reused_ = leg.upstream->carried_streams();
+    leg.reused = leg.upstream->carried_streams();
     const bool whole = request_->is_done();
     const bool no_body = whole && held_ == 0;
     const auto host = ex.headers.first("host");
@@ -607,6 +637,7 @@ class Session {
                                                                 : http::status::bad_gateway));
     }
     RetryFacts facts = attempt_facts(ex, true);
+    facts.reused = leg.reused;
     facts.refused = call.refused();
     facts.failure = UpstreamFailure::closed;
     if (call.closed) {
@@ -706,20 +737,6 @@ class Session {
     co_return !ec;
   }
 
-  // A fresh connection to the chosen endpoint (take_pooled() found none, or may not be used); a
-  // failed connect (nothing was sent) is tried once more on the color's next healthy endpoint,
-  // pooled if allowed, and trusted without a look as far as the retry policy allows, as in
-  // forward().
-  net::awaitable<bool> open_upstream(Http1Exchange& ex, bool may_reuse) {
-    discard_upstream();
-    if (co_await connect(ex)) co_return true;
-    const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
-    if (next == nullptr || next == ex.endpoint) co_return false;
-    ex.endpoint = next;
-    if (may_reuse && take_pooled(*next, retry_safe(ex))) co_return true;
-    co_return co_await connect(ex);
-  }
-
   // Whether the request would be sent again on a fresh connection if a pooled one turned out
   // closed when its response is awaited: a recently pooled connection is then taken without a look.
   bool retry_safe(const Http1Exchange& ex) const noexcept {
@@ -734,12 +751,12 @@ class Session {
   RetryFacts attempt_facts(const Http1Exchange& ex, bool request_written) const noexcept {
     RetryFacts facts;
     facts.attempt = ex.attempt;
-    facts.reused = upstream_reused_;
+    facts.reused = upstream_.reused();
     facts.idempotent = is_idempotent(ex.verb);
     facts.request_read = request_->is_done();
     facts.body_streamed = ex.body_started;
     facts.request_written = request_written;
-    facts.response_started = upstream_buffer_.size() > 0;
+    facts.response_started = upstream_.response_started();
     return facts;
   }
 
@@ -749,34 +766,6 @@ class Session {
     RetryFacts facts = attempt_facts(ex, request_written);
     facts.failure = upstream_failure(ec);
     return may_retry_upstream(facts);
-  }
-
-  // Replaces any upstream connection by a pooled one to `endpoint`, if the pool has one.
-  bool take_pooled(const Endpoint& endpoint, bool retry_safe) {
-    discard_upstream();
-    auto pooled = worker_.upstreams.take(endpoint, retry_safe);
-    if (!pooled) return false;
-    use_upstream(std::move(*pooled), true);
-    stats_.upstream_connection_reused(endpoint.stats_slot);
-    return true;
-  }
-
-  // A fresh connection to ex.endpoint, with its TLS handshake when the color has TLS, all within
-  // timeouts.upstream_connect. A certificate that fails verification is a failed connect (502):
-  // nothing is sent.
-  net::awaitable<bool> connect(Http1Exchange& ex) {
-    use_upstream(UpstreamStream(tcp::socket(client_.get_executor())), false);
-    arm(config_->timeouts.upstream_connect);
-    const error_code ec = timed(co_await connect_upstream(*upstream_, *ex.endpoint, worker_.log));
-    if (!ec) {
-      stats_.upstream_connection_opened(ex.endpoint->stats_slot);
-      co_return true;
-    }
-    worker_.upstream_connect_failed(ex, ec);
-    ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
-                                                                  : http::status::bad_gateway);
-    discard_upstream();
-    co_return false;
   }
 
   Step head_sent(Http1Exchange& ex, const error_code& ec) {
@@ -808,7 +797,8 @@ class Session {
     if (!is_connection_closed(write_ec)) {
       co_return upstream_failed(ex, write_ec, may_retry(ex, write_ec, true));
     }
-    co_return co_await receive_response_head(ex);
+    const error_code head_ec = co_await read_response_head(ex);
+    co_return response_head_read(ex, head_ec);
   }
 
   // Moves the rest of a request body (after the held part) from the client, through Beast's
@@ -833,7 +823,8 @@ class Session {
       const auto pieces = body_piece(size_line, filled, parser.is_done());
       if (net::buffer_size(pieces) == 0) continue;  // a chunk's head was read, no data yet
       arm(write_timeout);
-      auto [write_ec, written] = co_await net::async_write(*upstream_, pieces, as_values);
+      auto [write_ec, written] =
+          co_await net::async_write(upstream_.connection(), pieces, as_values);
       if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
     }
     co_return RelayResult{};
@@ -871,40 +862,15 @@ class Session {
     co_return !ec;
   }
 
-  // Reads the upstream's final response head (response_head.h, as the HTTP/2 front does). A simple
-  // one (relay_head.h) is left in upstream_buffer_ for relay_simple_response(); any other goes
-  // through Beast's parser (response_), which the head is then consumed into.
-  net::awaitable<Step> receive_response_head(Http1Exchange& ex) {
-    for (;;) {
-      simple_.reset();
-      response_.reset();
-      handle_.arm(worker_.deadlines, Clock::now() + config_->timeouts.upstream_response);
-      ResponseHeadScan scan;
-      error_code limit_ec;
-      while (const std::size_t want = scan.next_read(readable(upstream_buffer_), limit_ec)) {
-        auto [read_ec, n] =
-            co_await upstream_->async_read_some(upstream_buffer_.prepare(want), as_values);
-        if (read_ec) {
-          const error_code ec = timed(read_ec);
-          co_return upstream_failed(ex, ec, may_retry(ex, ec, true));
-        }
-        upstream_buffer_.commit(n);
-      }
-      if (limit_ec) co_return upstream_failed(ex, limit_ec, false);
-      response_head_size_ = scan.size;
-      if (!ex.upgrade) {
-        simple_ = simple_response_head(readable(upstream_buffer_), scan, ex.verb);
-        if (simple_) co_return Step::done;
-      }
-      std::size_t used = 0;
-      const error_code ec =
-          parse_response_head(readable(upstream_buffer_), scan, ex.verb, response_.emplace(), used);
-      // A refused head is not relayed, and its connection not reused (fail() closes it).
-      if (ec) co_return upstream_failed(ex, ec, false);
-      upstream_buffer_.consume(used);
-      // Interim responses (100, 103) are not relayed; the final response follows.
-      if (!is_interim_status(response_->get().result_int())) co_return Step::done;
-    }
+  // The upstream's final response head, read and judged by the leg as the HTTP/2 front's is: a
+  // simple one (relay_head.h) for relay_simple_response(), any other parsed for relay_response().
+  net::awaitable<error_code> read_response_head(const Http1Exchange& ex) {
+    return upstream_.read_response_head(ex.verb, ex.upgrade, config_->timeouts.upstream_response);
+  }
+  // How the attempt goes on after the head's read: a failed one may be made again.
+  Step response_head_read(Http1Exchange& ex, const error_code& ec) {
+    if (!ec) return Step::done;
+    return upstream_failed(ex, ec, may_retry(ex, ec, true));
   }
 
   Step upstream_failed(Http1Exchange& ex, const error_code& ec, bool retry) {
@@ -924,7 +890,7 @@ class Session {
 
   // Answers with ex.status, unless the client is gone.
   net::awaitable<Next> fail(Http1Exchange& ex) {
-    discard_upstream();
+    upstream_.discard();
     if (ex.status == kClientClosedRequest) {
       ex.finished_at = Clock::now();
       co_return Next::close;
@@ -935,12 +901,8 @@ class Session {
   // --- the response ------------------------------------------------------------------------------
 
   net::awaitable<Next> relay_response(Http1Exchange& ex) {
-    ResponseParser& parser = *response_;
-    ex.status = parser.get().result_int();
-    if (ex.status == 101 && !ex.upgrade) {
-      upstream_failed(ex, http::error::bad_status, false);
-      co_return co_await fail(ex);
-    }
+    ResponseParser& parser = upstream_.parser();
+    ex.status = parser.get().result_int();  // a 101 only when the request asked for an upgrade
     const bool upstream_reusable = parser.get().keep_alive() && !parser.need_eof();
     const bool keep_alive = shape_response(ex, parser);
     http::response_serializer<http::buffer_body> serializer{parser.get()};
@@ -954,13 +916,13 @@ class Session {
     } else {
       // A chunked body's lines are checked as they arrive, starting with what came behind the head.
       response_lines_ = {};
-      ChunkCheckedStream<UpstreamStream> upstream(*upstream_,
+      ChunkCheckedStream<UpstreamStream> upstream(upstream_.connection(),
                                                   parser.chunked() ? &response_lines_ : nullptr);
       RelayResult relayed;
-      if (parser.chunked() && !response_lines_.feed(readable(upstream_buffer_))) {
+      if (parser.chunked() && !response_lines_.feed(readable(upstream_.buffer()))) {
         relayed = {RelayResult::Side::reader, http::error::bad_chunk};
       } else {
-        relayed = co_await relay_body(parser, upstream, upstream_buffer_,
+        relayed = co_await relay_body(parser, upstream, upstream_.buffer(),
                                       config_->timeouts.upstream_response, serializer, client_,
                                       config_->timeouts.client_idle);
       }
@@ -973,9 +935,7 @@ class Session {
       }
       if (relayed.failed != RelayResult::Side::none) co_return Next::close;
     }
-    if (upstream_reusable && parser.is_done() && upstream_buffer_.size() == 0) {
-      release_upstream(ex);
-    }
+    upstream_.finish(worker_, *ex.endpoint, upstream_reusable && parser.is_done(), ex.body_unsent);
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
     co_return Next::close;
@@ -991,17 +951,18 @@ class Session {
     const bool keep_alive = keep_client_alive(facts);
     head_out_.clear();
     head_out_.reserve(kHeadReserve);
-    write_client_response_head(readable(upstream_buffer_).substr(0, response_head_size_), response,
+    IoBuffer& buffer = upstream_.buffer();
+    write_client_response_head(readable(buffer).substr(0, upstream_.head_size()), response,
                                ex.version, keep_alive, head_out_);
-    upstream_buffer_.consume(response_head_size_);
+    buffer.consume(upstream_.head_size());
     std::uint64_t remaining =
         response_has_no_body(ex.verb, ex.status) ? 0 : response.content_length.value_or(0);
     std::size_t body_bytes =
-        static_cast<std::size_t>(std::min<std::uint64_t>(remaining, upstream_buffer_.size()));
+        static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
     net::const_buffer head = net::buffer(head_out_);
     for (;;) {
-      const std::array<net::const_buffer, 2> pieces{
-          head, net::buffer(upstream_buffer_.data().data(), body_bytes)};
+      const std::array<net::const_buffer, 2> pieces{head,
+                                                    net::buffer(buffer.data().data(), body_bytes)};
       arm(config_->timeouts.client_idle);
       auto [write_ec, written] = co_await net::async_write(client_, pieces, as_values);
       ex.bytes_sent += written;
@@ -1010,23 +971,23 @@ class Session {
         co_return Next::close;
       }
       head = {};
-      upstream_buffer_.consume(body_bytes);
+      buffer.consume(body_bytes);
       remaining -= body_bytes;
       if (remaining == 0) break;
       arm(config_->timeouts.upstream_response);
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
       auto [read_ec, n] =
-          co_await upstream_->async_read_some(upstream_buffer_.prepare(want), as_values);
+          co_await upstream_.connection().async_read_some(buffer.prepare(want), as_values);
       if (read_ec) {
         ex.finished_at = Clock::now();
         upstream_failed(ex, timed(read_ec), false);
         co_return Next::close;
       }
-      upstream_buffer_.commit(n);
+      buffer.commit(n);
       body_bytes = n;
     }
     ex.finished_at = Clock::now();
-    if (response.keep_alive && upstream_buffer_.size() == 0) release_upstream(ex);
+    upstream_.finish(worker_, *ex.endpoint, response.keep_alive, ex.body_unsent);
     if (keep_alive) co_return Next::keep_alive;
     co_await close_after_answer();
     co_return Next::close;
@@ -1107,7 +1068,7 @@ class Session {
   // The proxy's own answer; the connection stays open only when the request was read whole.
   net::awaitable<Next> respond_error(Http1Exchange& ex, http::status status) {
     ex.status = static_cast<unsigned>(status);
-    discard_upstream();
+    upstream_.discard();
     KeepAliveFacts facts = keep_alive_facts(ex);
     facts.own_answer = true;
     facts.refusal = is_refusal(status);
@@ -1169,12 +1130,13 @@ class Session {
     using namespace net::experimental::awaitable_operators;
     const auto idle = config_->timeouts.client_idle;
     // Bytes that arrived behind either head go first.
-    if (!co_await flush(client_buffer_, *upstream_) || !co_await flush(upstream_buffer_, client_)) {
-      discard_upstream();
+    UpstreamStream& upstream = upstream_.connection();
+    if (!co_await flush(client_buffer_, upstream) || !co_await flush(upstream_.buffer(), client_)) {
+      upstream_.discard();
       co_return;
     }
-    co_await (pump(client_, *upstream_, idle) && pump(*upstream_, client_, idle));
-    discard_upstream();
+    co_await (pump(client_, upstream, idle) && pump(upstream, client_, idle));
+    upstream_.discard();
   }
 
   template <typename To>
@@ -1202,35 +1164,6 @@ class Session {
     co_await end_sending(to);
   }
 
-  // --- the upstream connection -------------------------------------------------------------------
-
-  void use_upstream(UpstreamStream connection, bool reused) {
-    upstream_.emplace(std::move(connection));
-    upstream_reused_ = reused;
-    upstream_buffer_.clear();
-    upstream_buffer_.max_size(kUpstreamHeadLimit + kBufferSlack);
-    handle_.set_upstream(&*upstream_);
-  }
-
-  void release_upstream(const Http1Exchange& ex) {
-    // Bytes decrypted beyond the response belong to no request: the connection is not reused.
-    if (worker_.draining || ex.body_unsent || upstream_->has_buffered_input()) {
-      return discard_upstream();
-    }
-    handle_.set_upstream(nullptr);
-    worker_.upstreams.put_back(*ex.endpoint, std::move(*upstream_));
-    upstream_.reset();
-  }
-
-  void discard_upstream() noexcept {
-    handle_.set_upstream(nullptr);
-    if (!upstream_) return;
-    error_code ignored;
-    upstream_->socket().close(ignored);
-    upstream_.reset();
-    upstream_buffer_.clear();
-  }
-
   // The chunk bodies are relayed through, allocated by the first body of a busy period.
   std::array<char, kRelayChunk>& relay_buffer() { return relay_ ? *relay_ : relay_.emplace(); }
 
@@ -1251,18 +1184,14 @@ class Session {
 
   // Request-scoped memory: a parked connection has none (its session, and this, is gone).
   IoBuffer client_buffer_;
-  IoBuffer upstream_buffer_;
   std::string head_out_;  // the head being sent: the upstream's request, or the client's response
   HeapOptional<std::array<char, kRelayChunk>> relay_;
   std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
-  ChunkLines request_lines_;               // of the current request's chunked body
-  ChunkLines response_lines_;              // of the current response's chunked body
-  HeapOptional<ResponseParser> response_;  // a response the fast path does not take
-  std::optional<SimpleResponse> simple_;   // a response it takes, its head in upstream_buffer_
-  std::size_t response_head_size_ = 0;     // of the response head in upstream_buffer_
-  std::optional<UpstreamStream> upstream_;
-  bool upstream_reused_ = false;
+  ChunkLines request_lines_;   // of the current request's chunked body
+  ChunkLines response_lines_;  // of the current response's chunked body
+  SessionGuard guard_;         // declared before the leg, which uses it to its end
+  Http1UpstreamLeg<SessionGuard> upstream_;
 };
 
 template <typename Client>

@@ -23,9 +23,9 @@
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/response_head.h"
 #include "proxy/http1/syntax.h"
+#include "proxy/http1/upstream_leg.h"
 #include "proxy/http2/server_session.h"
 #include "proxy/http2/upstream.h"
-#include "proxy/upstream_connect.h"
 
 namespace bgp {
 
@@ -62,18 +62,6 @@ enum class Step { done, retry, failed };
 constexpr std::size_t kFieldsReserve = 8;  // a response's fields, as most have no more
 constexpr std::size_t kHeadReserve = 512;  // an upstream request head, as most take no more
 
-// What a stream read of its HTTP/1.1 upstream's response: the bytes, the head either simple (left
-// at the start of the buffer) or parsed.
-struct UpstreamResponse {
-  explicit UpstreamResponse(BufferPool& pool) : buffer(PoolAllocator<char>(pool)) {
-    buffer.max_size(kUpstreamHeadLimit + kRelayChunk);
-  }
-  IoBuffer buffer;
-  std::optional<SimpleResponse> simple;
-  std::size_t head_size = 0;  // of a simple head
-  std::optional<ResponseParser> parser;
-};
-
 // One request stream, from its head to its record. Its forwarder owns it; the connection's map
 // shares it while the client side of the stream is open.
 struct Http2Stream final : DeadlineWheel::Entry {
@@ -106,9 +94,9 @@ struct Http2Stream final : DeadlineWheel::Entry {
   bool awaiting_room = false;  // waits for the writer to take queued response bytes
   bool grpc = false;           // content-type application/grpc*: answered and judged as gRPC
   net::steady_timer wake;      // the forwarder's wait: body bytes, room, the client's reset
-  std::optional<UpstreamStream> upstream;
-  bool upstream_reused = false;
-  bool held_body_consumed = false;  // the client's window for the held body was given back
+  UpstreamStream* upstream = nullptr;  // the HTTP/1.1 upstream leg's connection (StreamGuard)
+  bool upstream_reused = false;        // the HTTP/2 upstream connection carried streams before
+  bool held_body_consumed = false;     // the client's window for the held body was given back
   // Over an HTTP/2 upstream (backends.<color>.protocol h2c or h2): the connection and the call.
   std::shared_ptr<Http2Upstream> http2_upstream;
   std::optional<UpstreamCall> call;
@@ -116,6 +104,19 @@ struct Http2Stream final : DeadlineWheel::Entry {
 
 // A relay chunk for a body read through Beast's parser, taken from a connection's free list and
 // given back when the relay ends: a busy connection allocates none per response.
+// What guards a stream's HTTP/1.1 upstream leg (proxy/http1/upstream_leg.h): the stream's
+// deadline, whose expiry, like the client's reset, cancels the leg's operations.
+struct StreamGuard {
+  Http2Stream& stream;
+  DeadlineWheel& wheel;
+
+  void arm(Clock::time_point deadline) noexcept { stream.arm(wheel, deadline); }
+  error_code timed(const error_code& ec) const noexcept { return stream.timed(ec); }
+  void watch(UpstreamStream* connection) noexcept { stream.upstream = connection; }
+  bool abandoned() const noexcept { return stream.client_gone; }
+};
+using Http1Leg = Http1UpstreamLeg<StreamGuard>;
+
 class RelayChunk {
  public:
   static constexpr std::size_t kMaxSpare = 4;  // the free list's room, reserved up front
@@ -363,7 +364,6 @@ class Http2Front final : public http2::ServerEvents {
     }
     stream.disarm();
     if (ex.finished_at == Clock::time_point{}) ex.finished_at = Clock::now();
-    discard_upstream(stream);
     forget_call(stream);
     worker_.record(ex, connection_.client_ip, *snapshot);
   }
@@ -392,18 +392,28 @@ class Http2Front final : public http2::ServerEvents {
   net::awaitable<void> proxy(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
-    UpstreamResponse response(worker_.buffers);
+    StreamGuard guard{stream, worker_.deadlines};
+    Http1Leg leg(client_.get_executor(), worker_.buffers, guard);
     for (;; ++ex.attempt) {
+      const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
+      const bool safe = retry_safe(stream);
       // The usual case, a pooled connection, needs no coroutine frame of its own.
-      if (!take_pooled(stream) && !co_await open_upstream(stream, snapshot)) break;
-      response.buffer.clear();
-      Step step = co_await send_request(stream, config);
-      if (step == Step::done) step = co_await receive_response_head(stream, config, response);
+      const bool pooled = may_reuse && leg.take_pooled(worker_, *ex.endpoint, safe);
+      if (!pooled && !co_await leg.open(worker_, snapshot, config.timeouts.upstream_connect, ex,
+                                        may_reuse, safe)) {
+        break;
+      }
+      Step step = co_await send_request(stream, config, leg);
+      if (step == Step::done) {
+        const error_code head_ec = co_await leg.read_response_head(
+            method_of(stream), false, config.timeouts.upstream_response);
+        if (head_ec) step = upstream_failed(stream, head_ec, leg_facts(stream, leg, true));
+      }
       if (step == Step::retry) continue;
-      if (step == Step::done && response.simple) {
-        co_await relay_simple_response(stream, config, response);
+      if (step == Step::done && leg.simple()) {
+        co_await relay_simple_response(stream, config, leg);
       } else if (step == Step::done) {
-        co_await relay_response(stream, config, *response.parser, response.buffer);
+        co_await relay_response(stream, config, leg);
       }
       break;
     }
@@ -575,13 +585,7 @@ class Http2Front final : public http2::ServerEvents {
       body_failed(stream, ec);
       return Step::failed;
     }
-    RetryFacts facts;
-    facts.attempt = ex.attempt;
-    facts.reused = stream.upstream_reused;
-    facts.idempotent = is_idempotent(method_of(stream));
-    facts.request_read = stream.request_ended && !stream.body_taken;
-    facts.body_streamed = stream.body_taken;
-    facts.request_written = true;
+    RetryFacts facts = attempt_facts(stream, stream.upstream_reused, true);
     facts.refused = call.refused();
     facts.failure = UpstreamFailure::closed;
     if (may_retry_upstream(facts)) return Step::retry;
@@ -662,60 +666,9 @@ class Http2Front final : public http2::ServerEvents {
     stream.disarm();
   }
 
-  // A pooled connection to ex.endpoint, on the first attempt only.
-  bool take_pooled(Http2Stream& stream) {
-    Exchange& ex = stream.exchange;
-    if (ex.attempt != 0) return false;
-    auto pooled = worker_.upstreams.take(*ex.endpoint);
-    if (!pooled) return false;
-    discard_upstream(stream);
-    stream.upstream.emplace(std::move(*pooled));
-    stream.upstream_reused = true;
-    worker_.stats.upstream_connection_reused(ex.endpoint->stats_slot);
-    return true;
-  }
-
-  // A fresh connection to ex.endpoint (a failed connect is tried once more on the color's next
-  // healthy endpoint).
-  net::awaitable<bool> open_upstream(Http2Stream& stream, const RoutingSnapshot& snapshot) {
-    const Config& config = worker_.config_of(snapshot);
-    Exchange& ex = stream.exchange;
-    discard_upstream(stream);
-    for (int tries = 0; tries < 2; ++tries) {
-      if (co_await connect(stream, config)) co_return true;
-      if (stream.client_gone) co_return false;
-      const Endpoint* next = worker_.endpoints.next_healthy(snapshot, ex.color);
-      if (next == nullptr || next == ex.endpoint) co_return false;
-      ex.endpoint = next;
-    }
-    co_return false;
-  }
-
-  net::awaitable<bool> connect(Http2Stream& stream, const Config& config) {
-    Exchange& ex = stream.exchange;
-    stream.upstream.emplace(tcp::socket(client_.get_executor()));
-    stream.upstream_reused = false;
-    stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_connect);
-    const error_code ec =
-        stream.timed(co_await connect_upstream(*stream.upstream, *ex.endpoint, worker_.log));
-    if (!ec && !stream.client_gone) {
-      worker_.stats.upstream_connection_opened(ex.endpoint->stats_slot);
-      co_return true;
-    }
-    discard_upstream(stream);
-    if (stream.client_gone) {
-      ex.status = kClientClosedRequest;
-      co_return false;
-    }
-    worker_.upstream_connect_failed(ex, ec);
-    ex.status = static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
-                                                                  : http::status::bad_gateway);
-    co_return false;
-  }
-
   // The head, then the body as it arrives: the window the client may fill is given back only
   // when its bytes were written upstream. A body of unknown length goes chunked.
-  net::awaitable<Step> send_request(Http2Stream& stream, const Config& config) {
+  net::awaitable<Step> send_request(Http2Stream& stream, const Config& config, Http1Leg& leg) {
     const BodyFraming framing = request_framing(stream);
     UpstreamRequestOptions options;
     options.client_ip = connection_.client_ip;
@@ -736,10 +689,13 @@ class Http2Front final : public http2::ServerEvents {
       if (last && framing.kind == BodyFraming::Kind::chunked) out += "0\r\n\r\n";
       // A reset may come while no upstream operation is pending to cancel: checked before each.
       if (stream.client_gone)
-        co_return upstream_failed(stream, net::error::operation_aborted, written);
+        co_return upstream_failed(stream, net::error::operation_aborted,
+                                  leg_facts(stream, leg, written));
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
-      auto [write_ec, n] = co_await net::async_write(*stream.upstream, net::buffer(out), as_values);
-      if (write_ec) co_return upstream_failed(stream, stream.timed(write_ec), written);
+      auto [write_ec, n] = co_await net::async_write(leg.connection(), net::buffer(out), as_values);
+      if (write_ec) {
+        co_return upstream_failed(stream, stream.timed(write_ec), leg_facts(stream, leg, written));
+      }
       written = true;
       if (taken > 0) {
         codec_.consume(stream.id, taken);
@@ -789,50 +745,14 @@ class Http2Front final : public http2::ServerEvents {
     co_return false;
   }
 
-  // Reads the final response head: a simple one (relay_head.h) stays in response.buffer for
-  // relay_simple_response(), any other is parsed into a fresh response.parser; interim ones (100,
-  // 103) are passed over. Read and judged as the HTTP/1 session does (response_head.h): what it
-  // refuses with a 502, so does this front.
-  net::awaitable<Step> receive_response_head(Http2Stream& stream, const Config& config,
-                                             UpstreamResponse& response) {
-    const http::verb method = method_of(stream);
-    IoBuffer& buffer = response.buffer;
-    for (;;) {
-      response.simple.reset();
-      if (stream.client_gone)
-        co_return upstream_failed(stream, net::error::operation_aborted, true);
-      stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
-      ResponseHeadScan scan;
-      error_code limit_ec;
-      while (const std::size_t want = scan.next_read(readable(buffer), limit_ec)) {
-        auto [read_ec, n] =
-            co_await stream.upstream->async_read_some(buffer.prepare(want), as_values);
-        if (read_ec) co_return upstream_failed(stream, stream.timed(read_ec), true);
-        buffer.commit(n);
-      }
-      if (limit_ec) co_return upstream_failed(stream, limit_ec, true);
-      response.head_size = scan.size;
-      response.simple = simple_response_head(readable(buffer), scan, method);
-      if (response.simple) co_return Step::done;
-      std::size_t used = 0;
-      const error_code ec =
-          parse_response_head(readable(buffer), scan, method, response.parser.emplace(), used);
-      if (ec) co_return upstream_failed(stream, ec, true);
-      buffer.consume(used);
-      const unsigned status = response.parser->get().result_int();
-      if (status == 101) co_return upstream_failed(stream, http::error::bad_status, true);
-      if (!is_interim_status(status)) co_return Step::done;
-    }
-  }
-
   // The fast path: a simple response (relay_head.h), its body delimited by Content-Length (or
   // none). Its fields are read from the head in the buffer, and its body goes to the codec from
   // the buffer as it arrives, at the client's pace.
   net::awaitable<void> relay_simple_response(Http2Stream& stream, const Config& config,
-                                             UpstreamResponse& response) {
+                                             Http1Leg& leg) {
     Exchange& ex = stream.exchange;
-    const SimpleResponse& simple = *response.simple;
-    IoBuffer& buffer = response.buffer;
+    const SimpleResponse& simple = *leg.simple();
+    IoBuffer& buffer = leg.buffer();
     ex.status = simple.status;
     ex.response_head_at = Clock::now();
     if (stream.client_gone) co_return;
@@ -840,8 +760,8 @@ class Http2Front final : public http2::ServerEvents {
         response_has_no_body(method_of(stream), ex.status) ? 0 : simple.content_length.value_or(0);
     std::vector<http2::Field> fields;
     fields.reserve(kFieldsReserve);
-    response_fields_for_http2(readable(buffer).substr(0, response.head_size), simple, fields);
-    buffer.consume(response.head_size);
+    response_fields_for_http2(readable(buffer).substr(0, leg.head_size()), simple, fields);
+    buffer.consume(leg.head_size());
     const bool body = remaining > 0;
     codec_.submit_response(stream.id, ex.status, fields, !body);
     stream.response_started = true;
@@ -862,7 +782,7 @@ class Http2Front final : public http2::ServerEvents {
       stream.arm(worker_.deadlines, Clock::now() + config.timeouts.upstream_response);
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
       auto [read_ec, n] =
-          co_await stream.upstream->async_read_some(buffer.prepare(want), as_values);
+          co_await leg.connection().async_read_some(buffer.prepare(want), as_values);
       if (read_ec) {
         body_failed(stream, stream.timed(read_ec));
         co_return;
@@ -875,14 +795,15 @@ class Http2Front final : public http2::ServerEvents {
     }
     ex.finished_at = Clock::now();
     note_grpc_status(stream, ex.status, fields);  // a length-delimited body has no trailers
-    pool_upstream(stream, simple.keep_alive, buffer);
+    leg.finish(worker_, *ex.endpoint, simple.keep_alive, false);
   }
 
   // The response head, then its body at the client's pace: the upstream is read no faster than
   // the client takes the stream's bytes.
-  net::awaitable<void> relay_response(Http2Stream& stream, const Config& config,
-                                      ResponseParser& parser, IoBuffer& buffer) {
+  net::awaitable<void> relay_response(Http2Stream& stream, const Config& config, Http1Leg& leg) {
     Exchange& ex = stream.exchange;
+    ResponseParser& parser = leg.parser();
+    IoBuffer& buffer = leg.buffer();
     ex.status = parser.get().result_int();
     ex.response_head_at = Clock::now();
     if (stream.client_gone) co_return;
@@ -898,7 +819,7 @@ class Http2Front final : public http2::ServerEvents {
     if (body) chunk.emplace(spare_chunks_);
     // A chunked body's lines are checked as they arrive, starting with what came behind the head.
     ChunkLines lines;
-    ChunkCheckedStream<UpstreamStream> upstream(*stream.upstream,
+    ChunkCheckedStream<UpstreamStream> upstream(leg.connection(),
                                                 parser.chunked() ? &lines : nullptr);
     const auto buffered = buffer.data();
     if (parser.chunked() &&
@@ -929,17 +850,7 @@ class Http2Front final : public http2::ServerEvents {
     }
     ex.finished_at = Clock::now();
     note_grpc_status(stream, parser.get());  // trailers are among the fields once the body ended
-    pool_upstream(stream, parser.is_done() && parser.keep_alive(), buffer);
-  }
-
-  // A connection whose response ended cleanly, with nothing read past it, goes back to the pool.
-  void pool_upstream(Http2Stream& stream, bool reusable, const IoBuffer& buffer) {
-    if (!reusable || buffer.size() > 0 || stream.upstream->has_buffered_input() ||
-        worker_.draining) {
-      return;
-    }
-    worker_.upstreams.put_back(*stream.exchange.endpoint, std::move(*stream.upstream));
-    stream.upstream.reset();
+    leg.finish(worker_, *ex.endpoint, parser.is_done() && parser.keep_alive(), false);
   }
 
   // The upstream failed after the response head went to the client: the stream is reset, so the
@@ -976,22 +887,41 @@ class Http2Front final : public http2::ServerEvents {
     return http::string_to_verb(stream.head.method);
   }
 
-  // An attempt failed with `ec`: retried on a fresh connection when the retry policy allows it,
-  // else counted as the color's upstream error (502, or 504 for a timeout).
-  Step upstream_failed(Http2Stream& stream, const error_code& ec, bool request_written) {
-    Exchange& ex = stream.exchange;
-    if (stream.client_gone) {
-      if (!stream.response_started) ex.status = kClientClosedRequest;  // else: what it got
-      return Step::failed;
-    }
+  // What may_retry_upstream() asks of a stream's attempt, all but how it failed.
+  static RetryFacts attempt_facts(const Http2Stream& stream, bool reused, bool request_written) {
     RetryFacts facts;
-    facts.attempt = ex.attempt;
-    facts.reused = stream.upstream_reused;
+    facts.attempt = stream.exchange.attempt;
+    facts.reused = reused;
     facts.idempotent = is_idempotent(method_of(stream));
     facts.request_read = stream.request_ended && !stream.body_taken;
     facts.body_streamed = stream.body_taken;
     facts.request_written = request_written;
     facts.response_started = stream.response_started;
+    return facts;
+  }
+  // The same for an attempt on an HTTP/1.1 leg, whose response may have begun unseen.
+  static RetryFacts leg_facts(const Http2Stream& stream, const Http1Leg& leg,
+                              bool request_written) {
+    RetryFacts facts = attempt_facts(stream, leg.reused(), request_written);
+    facts.response_started = facts.response_started || leg.response_started();
+    return facts;
+  }
+  // Whether the request would be sent again if a pooled connection turned out closed when its
+  // response is awaited: a recently pooled connection is then taken without a look.
+  static bool retry_safe(const Http2Stream& stream) {
+    RetryFacts facts = attempt_facts(stream, true, true);
+    facts.failure = UpstreamFailure::closed;
+    return may_retry_upstream(facts);
+  }
+
+  // An attempt failed with `ec`: retried on a fresh connection when the retry policy allows it,
+  // else counted as the color's upstream error (502, or 504 for a timeout).
+  Step upstream_failed(Http2Stream& stream, const error_code& ec, RetryFacts facts) {
+    Exchange& ex = stream.exchange;
+    if (stream.client_gone) {
+      if (!stream.response_started) ex.status = kClientClosedRequest;  // else: what it got
+      return Step::failed;
+    }
     facts.failure = upstream_failure(ec);
     if (may_retry_upstream(facts)) return Step::retry;
     const bool timeout = ec == net::error::timed_out;
@@ -1057,13 +987,6 @@ class Http2Front final : public http2::ServerEvents {
       }
     }
     stream.exchange.grpc_status = grpc_status_for_http(status);
-  }
-
-  static void discard_upstream(Http2Stream& stream) noexcept {
-    if (!stream.upstream) return;
-    error_code ignored;
-    stream.upstream->socket().close(ignored);
-    stream.upstream.reset();
   }
 
   Connection<Client>& connection_;

@@ -325,5 +325,20 @@ TEST(KeepClientAlive, AgreesWithTheFormerConditions) {
   }
 }
 
+// --- may_pool_upstream -------------------------------------------------------------------------
+
+// Only a connection whose response ended cleanly, with nothing beyond it and the whole request
+// taken, is pooled, and none while the worker drains: each fact alone keeps it out.
+TEST(MayPoolUpstream, EveryFactAloneKeepsTheConnectionOut) {
+  for (int bits = 0; bits < 16; ++bits) {
+    PoolFacts facts;
+    facts.response_reusable = (bits & 1) != 0;
+    facts.bytes_left = (bits & 2) != 0;
+    facts.body_unsent = (bits & 4) != 0;
+    facts.draining = (bits & 8) != 0;
+    EXPECT_EQ(may_pool_upstream(facts), bits == 1) << "bits " << bits;
+  }
+}
+
 }  // namespace
 }  // namespace bgp
