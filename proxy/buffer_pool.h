@@ -76,7 +76,9 @@ class PoolAllocator {
 // comes from the worker's BufferPool.
 using IoBuffer = boost::beast::basic_flat_buffer<PoolAllocator<char>>;
 
-inline std::string_view readable(const IoBuffer& buffer) noexcept {
+// The bytes a flat buffer holds (an IoBuffer, or Beast's flat_buffer in the stream tests).
+template <typename Allocator>
+std::string_view readable(const boost::beast::basic_flat_buffer<Allocator>& buffer) noexcept {
   const auto data = buffer.data();
   return {static_cast<const char*>(data.data()), data.size()};
 }

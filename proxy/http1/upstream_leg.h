@@ -39,6 +39,53 @@ concept LegGuard = requires(G& guard, const G& read_only, Clock::time_point dead
   { read_only.abandoned() } -> std::same_as<bool>;
 };
 
+// An upstream's final response head as read_final_response_head() found it.
+struct FinalResponseHead {
+  std::optional<SimpleResponse> simple;         // a head the fast path takes (relay_head.h)
+  std::size_t size = 0;                         // of the simple head, at the start of the buffer
+  HeapOptional<UpstreamResponseParser> parser;  // any other head, parsed
+};
+
+// Reads an upstream's final response head from `stream` into `buffer` (its bytes read so far),
+// each head within `timeout`: interim responses (100, 103) are passed over, and a 101 is an error
+// unless the request asked for an `upgrade`. A simple head (never for an upgrade) stays at the
+// start of `buffer`; any other is parsed, and consumed from `buffer`. An error is how the read
+// failed or why the head was refused (a 502 for the client: never relayed, and its connection
+// never reused). Any stream and buffer: the stream tests (tests/proxy/http1_stream_test.cpp) run
+// it over reads of a few bytes.
+template <typename Stream, typename Buffer, LegGuard Guard>
+net::awaitable<error_code> read_final_response_head(Stream& stream, Buffer& buffer, Guard& guard,
+                                                    FinalResponseHead& head, http::verb method,
+                                                    bool upgrade, Duration timeout) {
+  for (;;) {
+    head.simple.reset();
+    head.parser.reset();
+    if (guard.abandoned()) co_return net::error::operation_aborted;
+    guard.arm(Clock::now() + timeout);
+    ResponseHeadScan scan;
+    error_code limit_ec;
+    while (const std::size_t want = scan.next_read(readable(buffer), limit_ec)) {
+      auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(want), as_values);
+      if (read_ec) co_return guard.timed(read_ec);
+      buffer.commit(n);
+    }
+    if (limit_ec) co_return limit_ec;
+    head.size = scan.size;
+    if (!upgrade) {
+      head.simple = simple_response_head(readable(buffer), scan, method);
+      if (head.simple) co_return error_code{};
+    }
+    std::size_t used = 0;
+    const error_code ec =
+        parse_response_head(readable(buffer), scan, method, head.parser.emplace(), used);
+    if (ec) co_return ec;
+    buffer.consume(used);
+    const unsigned status = head.parser->get().result_int();
+    if (status == 101 && !upgrade) co_return http::error::bad_status;
+    if (!is_interim_status(status)) co_return error_code{};
+  }
+}
+
 template <LegGuard Guard>
 class Http1UpstreamLeg {
  public:
@@ -59,9 +106,9 @@ class Http1UpstreamLeg {
 
   // The final response head, after read_response_head(): a simple one (relay_head.h) at the
   // start of buffer(), head_size() bytes long, or a parsed one.
-  const std::optional<SimpleResponse>& simple() const noexcept { return simple_; }
-  std::size_t head_size() const noexcept { return head_size_; }
-  UpstreamResponseParser& parser() noexcept { return *parser_; }
+  const std::optional<SimpleResponse>& simple() const noexcept { return head_.simple; }
+  std::size_t head_size() const noexcept { return head_.size; }
+  UpstreamResponseParser& parser() noexcept { return *head_.parser; }
 
   // Replaces any connection by an idle pooled one to `endpoint`, if the pool has one.
   // `retry_safe`: the request would be sent again if it turned out closed (UpstreamPool::take).
@@ -90,39 +137,10 @@ class Http1UpstreamLeg {
     co_return co_await connect(worker, connect_timeout, ex);
   }
 
-  // Reads the upstream's final response head, each read within `timeout`; interim responses
-  // (100, 103) are passed over, and a 101 is an error unless the request asked for an `upgrade`.
-  // A simple head (not for an upgrade) stays at the start of buffer(); any other is parsed, and
-  // consumed from buffer(). An error is how the read failed or why the head was refused (a 502
-  // for the client: never relayed, and its connection never reused).
+  // Reads the upstream's final response head (read_final_response_head). Not a coroutine itself:
+  // the one it returns is awaited in place (a frame fewer per request).
   net::awaitable<error_code> read_response_head(http::verb method, bool upgrade, Duration timeout) {
-    for (;;) {
-      simple_.reset();
-      parser_.reset();
-      if (guard_.abandoned()) co_return net::error::operation_aborted;
-      guard_.arm(Clock::now() + timeout);
-      ResponseHeadScan scan;
-      error_code limit_ec;
-      while (const std::size_t want = scan.next_read(readable(buffer_), limit_ec)) {
-        auto [read_ec, n] = co_await connection_->async_read_some(buffer_.prepare(want), as_values);
-        if (read_ec) co_return guard_.timed(read_ec);
-        buffer_.commit(n);
-      }
-      if (limit_ec) co_return limit_ec;
-      head_size_ = scan.size;
-      if (!upgrade) {
-        simple_ = simple_response_head(readable(buffer_), scan, method);
-        if (simple_) co_return error_code{};
-      }
-      std::size_t used = 0;
-      const error_code ec =
-          parse_response_head(readable(buffer_), scan, method, parser_.emplace(), used);
-      if (ec) co_return ec;
-      buffer_.consume(used);
-      const unsigned status = parser_->get().result_int();
-      if (status == 101 && !upgrade) co_return http::error::bad_status;
-      if (!is_interim_status(status)) co_return error_code{};
-    }
+    return read_final_response_head(*connection_, buffer_, guard_, head_, method, upgrade, timeout);
   }
 
   // After the response: the connection goes back to the pool when may_pool_upstream() allows it
@@ -191,9 +209,7 @@ class Http1UpstreamLeg {
   Guard& guard_;
   std::optional<UpstreamStream> connection_;
   bool reused_ = false;
-  std::optional<SimpleResponse> simple_;
-  std::size_t head_size_ = 0;
-  HeapOptional<UpstreamResponseParser> parser_;  // a response the fast path does not take
+  FinalResponseHead head_;
 };
 
 }  // namespace bgp

@@ -1,6 +1,7 @@
 // One HTTP/1.1 upstream response, two fronts: the HTTP/1 session and the HTTP/2 front (h2c by
 // prior knowledge) read and judge an upstream's response head in one place (response_head.h), so
 // the same response is refused (502) behind both, or relayed behind both (issue 13).
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ struct UpstreamAnswer {
   unsigned status;       // what the client gets: 502, or the backend's status relayed
   std::string body;      // relayed: the body the client gets
 };
+
+// gtest prints a parameter by its name (else as the bytes of the struct).
+void PrintTo(const UpstreamAnswer& answer, std::ostream* out) {
+  *out << answer.name;
+}
 
 class UpstreamHead : public ::testing::TestWithParam<UpstreamAnswer> {
  protected:

@@ -35,6 +35,7 @@
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/http1/upstream_leg.h"
 #include "proxy/refused_heads.h"
 
 namespace bgp::testing {
@@ -54,11 +55,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;  // what the session asks for per 
 // The relay buffer, small so that a body passes it in several pieces (Beast's need_buffer), as a
 // large one passes the session's 16 KB.
 constexpr std::size_t kRelay = 5;
-
-std::string_view readable(const beast::flat_buffer& buffer) {
-  const auto data = buffer.data();
-  return {static_cast<const char*>(data.data()), data.size()};
-}
 
 // Beast's test stream predates Asio's deferred tokens (its async_read_some names
 // async_result<>::return_type), which the session's code awaits (as_tuple(deferred)) and
@@ -413,7 +409,6 @@ TEST(RequestOverAStream, RefusedHeadsGetTheirStatusAtEveryReadSize) {
 // --- an upstream's response -------------------------------------------------------------------
 
 struct Response {
-  bool bare_lf = false;
   std::optional<SimpleResponse> simple;
   unsigned status = 0;
   std::string body;
@@ -423,19 +418,13 @@ struct Response {
   std::string rest;
 };
 
-// Session::receive_response_head: find the head's end as reads arrive. The first read asks for
-// one pool block (kFirstRead), which the 3-byte stream answers with 3 bytes.
-net::awaitable<std::size_t> find_response_head(PieceStream& stream, beast::flat_buffer& buffer,
-                                               bool& bare_lf) {
-  std::size_t scanned = 0;
-  for (;;) {
-    const std::size_t end = find_head_end(readable(buffer), scanned, bare_lf);
-    if (end > 0 || bare_lf) co_return end;
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), as_values);
-    if (ec) co_return 0;
-    buffer.commit(n);
-  }
-}
+// What guards the head's reads here: no clock, and no client to leave.
+struct NoGuard {
+  void arm(Clock::time_point) noexcept {}
+  error_code timed(const error_code& ec) const noexcept { return ec; }
+  void watch(UpstreamStream*) noexcept {}
+  bool abandoned() const noexcept { return false; }
+};
 
 // Session::relay_simple_response's reads: never more than the body's remaining bytes.
 net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buffer& buffer,
@@ -454,28 +443,25 @@ net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buf
   }
 }
 
+// The head as both fronts read it (read_final_response_head, the leg's own code); the body as
+// the session relays it.
 net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
-  const std::size_t end = co_await find_response_head(wire.reads, wire.buffer, out.bare_lf);
-  if (end == 0) co_return;
-  const std::string_view head = readable(wire.buffer).substr(0, end);
-  out.simple = parse_simple_response(head);
-  if (out.simple) {
-    out.status = out.simple->status;
-    wire.buffer.consume(end);
+  NoGuard guard;
+  FinalResponseHead head;
+  out.error = co_await read_final_response_head(wire.reads, wire.buffer, guard, head,
+                                                http::verb::get, false, std::chrono::seconds(1));
+  if (out.error) co_return;
+  out.simple = head.simple;
+  if (head.simple) {
+    out.status = head.simple->status;
+    wire.buffer.consume(head.size);
     out.error = co_await read_simple_body(wire.reads, wire.buffer,
-                                          out.simple->content_length.value_or(0), out.body);
+                                          head.simple->content_length.value_or(0), out.body);
     co_return;
   }
-  // Any other head goes through Beast's parser, its chunk lines through ChunkCheckedStream.
-  ResponseParser& parser = wire.parser;
-  parser.body_limit(boost::none);
-  error_code ec;
-  wire.buffer.consume(parser.put(net::buffer(head.data(), head.size()), ec));
+  // Any other head went through Beast's parser; its chunk lines go through ChunkCheckedStream.
+  ResponseParser& parser = *head.parser;
   out.status = parser.get().result_int();
-  if (ec || !parser.is_header_done()) {
-    out.error = ec ? ec : http::error::partial_message;
-    co_return;
-  }
   ChunkLines lines;
   if (parser.chunked() && !lines.feed(readable(wire.buffer))) {
     out.error = http::error::bad_chunk;
@@ -547,13 +533,42 @@ TEST(ResponseOverAStream, AMalformedChunkFailsAtOnce) {
   }
 }
 
-TEST(ResponseOverAStream, ABareLfInTheHeadIsFoundAtEveryReadSize) {
+// A line ended by LF alone ends the scan where it is (no wait for a CRLF CRLF that never comes),
+// and the head is refused (a 502), whichever read brought the LF.
+TEST(ResponseOverAStream, ABareLfInTheHeadIsRefusedAtEveryReadSize) {
   const std::string response = "HTTP/1.1 200 OK\r\nA: b\nContent-Length: 0\r\n\r\n";
   for (const std::size_t size : kReadSizes) {
     SCOPED_TRACE(size);
     const Response got = receive_response(response, size, true);
+    ASSERT_TRUE(got.finished) << "the read waited for more bytes";
+    EXPECT_TRUE(got.error);
+    EXPECT_FALSE(got.simple);
+  }
+}
+
+// Interim responses are passed over at every read size; the final one follows.
+TEST(ResponseOverAStream, InterimResponsesArePassedOver) {
+  const std::string response =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    const Response got = receive_response(response, size, true);
     ASSERT_TRUE(got.finished);
-    EXPECT_TRUE(got.bare_lf);
+    EXPECT_FALSE(got.error) << got.error.message();
+    EXPECT_EQ(got.status, 200u);
+    EXPECT_EQ(got.body, "ok");
+  }
+}
+
+// A 101 to a request that asked for no upgrade is refused, at every read size.
+TEST(ResponseOverAStream, ASwitchNobodyAskedForIsRefused) {
+  const std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    const Response got = receive_response(response, size, true);
+    ASSERT_TRUE(got.finished);
+    EXPECT_EQ(got.error, http::error::bad_status);
   }
 }
 
