@@ -149,6 +149,8 @@ void AccessLogBuffer::append(const AccessRecord& r, LogFormat format,
   }
   buffer_ += " ms=";
   append_millis(buffer_, r.total);
+  buffer_ += " outcome=";
+  buffer_ += name(r.outcome);
   buffer_ += '\n';
 }
 
@@ -189,7 +191,9 @@ void AccessLogBuffer::append_json(const AccessRecord& r,
   }
   buffer_ += R"(,"ms":)";
   append_millis(buffer_, r.total);
-  buffer_ += "}\n";
+  buffer_ += R"(,"outcome":")";
+  buffer_ += name(r.outcome);
+  buffer_ += "\"}\n";
 }
 
 std::size_t AccessLogBuffer::flush(const AccessLogFile& file) noexcept {

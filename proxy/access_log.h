@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "metrics/stats.h"
+#include "proxy/outcome.h"
 
 namespace bgp {
 
@@ -48,6 +49,7 @@ struct AccessRecord {
   std::string_view endpoint;                          // "" when none was chosen
   std::optional<std::chrono::microseconds> upstream;  // first attempt to response head
   std::chrono::microseconds total{0};                 // request head to last byte
+  Outcome outcome = Outcome::answered;
 };
 
 // One worker's access lines, waiting to be written. Touched by its worker only.

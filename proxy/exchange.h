@@ -11,6 +11,7 @@
 #include "metrics/stats.h"
 #include "proxy/deadline.h"
 #include "proxy/header_view.h"
+#include "proxy/outcome.h"
 #include "proxy/snapshot.h"
 
 namespace bgp {
@@ -36,6 +37,9 @@ struct Exchange {
   const Endpoint* endpoint = nullptr;
   int attempt = 0;  // upstream attempts before the current one
 
+  // The last failure on the exchange's way (WorkerContext::upstream_failed, the fronts' own
+  // answers); read through outcome_of().
+  Outcome outcome = Outcome::answered;
   unsigned status = 0;                      // the status the client got
   std::optional<std::uint8_t> grpc_status;  // a gRPC exchange's status, as the client got it
   std::uint64_t bytes_sent = 0;  // bytes of the response written to the client, head included
@@ -51,6 +55,16 @@ constexpr Route recorded_route(const Exchange& exchange) noexcept {
                          exchange.status == kClientClosedRequest &&
                          exchange.upstream_at == Clock::time_point{};
   return abandoned ? Route::abandoned : exchange.route;
+}
+
+// How a finished exchange ended (Outcome). A connect that failed before another endpoint answered
+// is no failure of the exchange (the metrics count it against its endpoint).
+constexpr Outcome outcome_of(const Exchange& exchange) noexcept {
+  if (exchange.route == Route::refused) return Outcome::refused;
+  if (exchange.status == kClientClosedRequest) return Outcome::client_gone;
+  const bool answered_after_all = exchange.outcome == Outcome::connect_failed &&
+                                  exchange.response_head_at != Clock::time_point{};
+  return answered_after_all ? Outcome::answered : exchange.outcome;
 }
 
 }  // namespace bgp

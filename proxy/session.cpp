@@ -427,7 +427,10 @@ class Session {
     ex.color = choice.color;
     ex.route = choice.route;  // the proxy's own answers from here on count on this lane too
     ex.endpoint = worker_.endpoints.next_healthy(*snapshot_, ex.color);
-    if (!ex.endpoint) return respond_error(ex, http::status::service_unavailable);
+    if (!ex.endpoint) {
+      ex.outcome = Outcome::no_endpoint;
+      return respond_error(ex, http::status::service_unavailable);
+    }
     held_ = 0;
     return ex.endpoint->http2 ? forward_http2(ex) : forward(ex);
   }
@@ -1068,6 +1071,7 @@ class Session {
   // The proxy's own answer; the connection stays open only when the request was read whole.
   net::awaitable<Next> respond_error(Http1Exchange& ex, http::status status) {
     ex.status = static_cast<unsigned>(status);
+    if (ex.outcome == Outcome::answered) ex.outcome = Outcome::refused;  // else: why it failed
     upstream_.discard();
     KeepAliveFacts facts = keep_alive_facts(ex);
     facts.own_answer = true;

@@ -121,12 +121,23 @@ void WorkerContext::http2_connection_ended(Http2Side side, http2::Ending why) no
   stats.http2_connection_ended(side, counted);
 }
 
-void WorkerContext::upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept {
+void WorkerContext::upstream_failed(Exchange& exchange, UpstreamError kind) noexcept {
   stats.record_upstream_error(exchange.color, kind);
   stats.record_endpoint_error(exchange.endpoint->stats_slot, kind);
+  switch (kind) {
+    case UpstreamError::connect:
+      exchange.outcome = Outcome::connect_failed;
+      break;
+    case UpstreamError::timeout:
+      exchange.outcome = Outcome::upstream_timeout;
+      break;
+    case UpstreamError::reset:
+      exchange.outcome = Outcome::upstream_reset;
+      break;
+  }
 }
 
-void WorkerContext::upstream_connect_failed(const Exchange& exchange,
+void WorkerContext::upstream_connect_failed(Exchange& exchange,
                                             const boost::system::error_code& ec) {
   log.debug("connect to {} failed: {}", exchange.endpoint->label, ec.message());
   if (ec == boost::asio::error::no_descriptors || ec.value() == ENFILE) {
@@ -176,6 +187,7 @@ void WorkerContext::log_access(const Exchange& exchange, std::string_view client
     line.upstream = duration_cast<microseconds>(exchange.response_head_at - exchange.upstream_at);
   }
   line.total = latency;
+  line.outcome = outcome_of(exchange);
   access_log.append(line, config_of(snapshot).log.format, std::chrono::system_clock::now());
   if (access_log.full()) flush_access_log_to(*snapshot.access_log);
 }

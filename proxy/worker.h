@@ -103,11 +103,11 @@ struct WorkerContext {
               const RoutingSnapshot& snapshot) noexcept;
   // An HTTP/2 connection ended, counted by side and why (the codec's ending()).
   void http2_connection_ended(Http2Side side, http2::Ending why) noexcept;
-  // An upstream failure of an exchange, counted for its color and its endpoint.
-  void upstream_failed(const Exchange& exchange, UpstreamError kind) noexcept;
+  // An upstream failure of an exchange, counted for its color and its endpoint, and its outcome.
+  void upstream_failed(Exchange& exchange, UpstreamError kind) noexcept;
   // A connect (or its TLS handshake) that failed with `ec`: counted, logged at debug, and a
   // warning (at most every 10 s) when descriptors ran out.
-  void upstream_connect_failed(const Exchange& exchange, const boost::system::error_code& ec);
+  void upstream_connect_failed(Exchange& exchange, const boost::system::error_code& ec);
   // Writes the buffered access lines (every second, when the buffer fills, and at the end).
   void flush_access_log() noexcept;
   void flush_access_log_to(const AccessLogFile& file) noexcept;  // counts and reports lost lines

@@ -354,6 +354,7 @@ class Http2Front final : public http2::ServerEvents {
       ex.route = choice.route;
       ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
       if (ex.endpoint == nullptr) {
+        ex.outcome = Outcome::no_endpoint;
         respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
       } else {
         answer_expect_continue(stream);
@@ -937,6 +938,7 @@ class Http2Front final : public http2::ServerEvents {
   void respond_own(Http2Stream& stream, unsigned status) {
     Exchange& ex = stream.exchange;
     ex.status = status;
+    if (ex.outcome == Outcome::answered) ex.outcome = Outcome::refused;  // else: why it failed
     if (stream.client_gone || status == kClientClosedRequest) return;
     const auto code = static_cast<http::status>(status);
     const std::string text = fmt::format("{} {}", status, http::obsolete_reason(code));

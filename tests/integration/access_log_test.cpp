@@ -84,6 +84,7 @@ TEST_F(AccessLogTest, OneJsonLinePerRequestWithWhatAnOperatorLooksFor) {
     EXPECT_EQ(r.at("endpoint").as_string(), blue.address());
     EXPECT_GT(r.at("bytes").as_int64(), 0);
     EXPECT_LE(r.at("upstream_ms").to_number<double>(), r.at("ms").to_number<double>());
+    EXPECT_EQ(r.at("outcome"), "answered");
   }
   EXPECT_EQ(split, 10);
 
@@ -106,6 +107,34 @@ TEST_F(AccessLogTest, OneJsonLinePerRequestWithWhatAnOperatorLooksFor) {
   EXPECT_EQ(refused_line->at("color"), "none");
   EXPECT_TRUE(refused_line->at("endpoint").is_null());
   EXPECT_TRUE(refused_line->at("upstream_ms").is_null());
+  EXPECT_EQ(refused_line->at("outcome"), "refused");
+}
+
+// A 504 of a slow backend and a 502 (or 503) of a color nothing listens for tell the operator
+// why in their outcome, where the status alone would not.
+TEST_F(AccessLogTest, TheOutcomeSaysWhyTheProxyAnsweredItself) {
+  const std::uint16_t closed = free_port();  // nothing listens: the connect is refused
+  Bgproxy proxy(make_config(
+      {.blue = {blue.address()},
+       .green = {fmt::format("127.0.0.1:{}", closed)},
+       .timeouts = "drain: 2s\nupstream_response: 300ms",
+       .top = "log:\n  format: json\n  access: true\n  access_file: $DIR/access.log\n"}));
+  ASSERT_TRUE(proxy.start());
+  blue.set_latency(2s);
+  EXPECT_EQ(http_request(proxy.proxy_port(), "GET", "/slow").status, 504u);
+  const auto dead = http_request(proxy.proxy_port(), "GET", "/dead", {{"X-Bluegreen", "green"}});
+  ASSERT_TRUE(dead.status == 502u || dead.status == 503u) << dead.status;
+
+  const auto lines = wait_lines(proxy.dir() + "/access.log", 2);
+  ASSERT_EQ(lines.size(), 2u);
+  const auto slow = json::parse(lines[0]).as_object();
+  EXPECT_EQ(slow.at("path"), "/slow");
+  EXPECT_EQ(slow.at("status").as_int64(), 504);
+  EXPECT_EQ(slow.at("outcome"), "upstream_timeout");
+  const auto refused = json::parse(lines[1]).as_object();
+  EXPECT_EQ(refused.at("path"), "/dead");
+  // The health check may have found the endpoint down first: then no endpoint was left.
+  EXPECT_EQ(refused.at("outcome"), dead.status == 502u ? "connect_failed" : "no_endpoint");
 }
 
 TEST_F(AccessLogTest, TextLinesAndAFileLetGoAtAReload) {

@@ -52,7 +52,7 @@ TEST(AccessLog, ATextLineHasEveryFieldInOrder) {
   buffer.append(sample(), LogFormat::text, at_250ms());
   EXPECT_EQ(flushed(buffer),
             "2026-11-30T10:00:05.250Z 10.1.2.3 \"GET /a?q=1 HTTP/1.1\" 200 bytes=1432 color=green "
-            "route=split endpoint=10.0.0.7:8080 upstream_ms=0.812 ms=1.045\n");
+            "route=split endpoint=10.0.0.7:8080 upstream_ms=0.812 ms=1.045 outcome=answered\n");
   EXPECT_TRUE(buffer.empty());
 }
 
@@ -70,6 +70,7 @@ TEST(AccessLog, AJsonLineParsesWithTheSameFields) {
   EXPECT_EQ(record.at("endpoint"), "10.0.0.7:8080");
   EXPECT_DOUBLE_EQ(record.at("upstream_ms").to_number<double>(), 0.812);
   EXPECT_DOUBLE_EQ(record.at("ms").to_number<double>(), 1.045);
+  EXPECT_EQ(record.at("outcome"), "answered");
 }
 
 TEST(AccessLog, NoEndpointAndNoUpstreamAreDashesOrNull) {

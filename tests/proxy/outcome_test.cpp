@@ -1,0 +1,60 @@
+// How a finished exchange is said to have ended (outcome_of, proxy/exchange.h): from what the
+// fronts and the worker's failure counters wrote on it.
+#include <gtest/gtest.h>
+
+#include "proxy/exchange.h"
+
+namespace bgp {
+namespace {
+
+Exchange routed() {
+  Exchange ex;
+  ex.route = Route::split;
+  ex.status = 200;
+  return ex;
+}
+
+TEST(OutcomeOf, ARelayedResponseIsAnswered) {
+  EXPECT_EQ(outcome_of(routed()), Outcome::answered);
+}
+
+TEST(OutcomeOf, ARequestRefusedBeforeRoutingIsRefusedWhateverItsStatus) {
+  Exchange ex;  // Route::refused until routed
+  ex.status = 400;
+  EXPECT_EQ(outcome_of(ex), Outcome::refused);
+  ex.status = kClientClosedRequest;  // the client left in the middle of its head
+  EXPECT_EQ(outcome_of(ex), Outcome::refused);
+}
+
+TEST(OutcomeOf, AClientThatLeftBeforeItsAnswerIsGoneWhateverFailedBefore) {
+  Exchange ex = routed();
+  ex.status = kClientClosedRequest;
+  EXPECT_EQ(outcome_of(ex), Outcome::client_gone);
+  ex.outcome = Outcome::upstream_timeout;
+  EXPECT_EQ(outcome_of(ex), Outcome::client_gone);
+}
+
+TEST(OutcomeOf, AFailureOnTheWayIsTheOutcome) {
+  for (const Outcome failure :
+       {Outcome::no_endpoint, Outcome::connect_failed, Outcome::upstream_reset,
+        Outcome::upstream_timeout, Outcome::refused}) {
+    Exchange ex = routed();
+    ex.status = 502;
+    ex.outcome = failure;
+    EXPECT_EQ(outcome_of(ex), failure) << name(failure);
+  }
+}
+
+// A connect that failed before the color's next endpoint answered was no failure of the exchange;
+// an upstream that failed after its head (a cut body) was.
+TEST(OutcomeOf, AConnectFailedBeforeAnotherEndpointAnsweredIsAnswered) {
+  Exchange ex = routed();
+  ex.outcome = Outcome::connect_failed;
+  ex.response_head_at = Clock::now();
+  EXPECT_EQ(outcome_of(ex), Outcome::answered);
+  ex.outcome = Outcome::upstream_reset;
+  EXPECT_EQ(outcome_of(ex), Outcome::upstream_reset);
+}
+
+}  // namespace
+}  // namespace bgp
