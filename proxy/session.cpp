@@ -31,6 +31,7 @@
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
+#include "proxy/http1/read_request.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/response_head.h"
@@ -49,19 +50,18 @@ namespace beast = boost::beast;
 
 using ResponseParser = UpstreamResponseParser;
 
-constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read of a request head
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 constexpr std::size_t kChunkSizeLine = 24;      // a chunk's size in hex and its CRLF
 // How long the start of a request body is waited for before the head goes upstream without it:
 // a body sent with its head is there at once; a client that streams slowly is not held up.
 constexpr Duration kHoldWait = std::chrono::milliseconds(100);
 // The first read of a head (request or response): one pool block, which almost every head fits.
-// A bigger head grows the buffer by kReadChunk reads; a smaller first read keeps the memory of
+// A bigger head grows the buffer by kHeadReadChunk reads; a smaller first read keeps the memory of
 // connections waiting for their next request small.
 constexpr std::size_t kFirstRead = BufferPool::kBlockSize;
 // What a buffer may hold beyond a head: one read. Bounds too what a chunk-size line or trailers
 // can take while a body is read (Beast waits for their end), so no peer grows a buffer at will.
-constexpr std::size_t kBufferSlack = kReadChunk;
+constexpr std::size_t kBufferSlack = kHeadReadChunk;
 constexpr Duration kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 // How long a drained idle connection waits after its FIN for the client to close its side.
@@ -279,7 +279,10 @@ class Session {
   // One request after its first bytes arrived: its head, its answer, its record (exactly once).
   net::awaitable<Next> serve_one() {
     Http1Exchange ex;
-    const Head head = co_await read_request_head(ex);
+    const bool sniff_http2 = start_request_head();
+    const RequestHeadRead read = co_await read_request_head_bytes(
+        client_, client_buffer_, head_limits_, sniff_http2, guard_, head_deadline_);
+    const Head head = request_head_read(ex, read);
     if (head == Head::closed) co_return Next::close;
     if (head == Head::http2) co_return Next::http2;
     const Next next = head == Head::ready ? co_await handle(ex) : co_await refuse_head(ex);
@@ -336,10 +339,11 @@ class Session {
   // Room for a usual head at once (a small allocation, not grown step by step).
   static constexpr std::size_t kHeadReserve = 1000;
 
-  // Reads until the whole head is buffered (so that its raw bytes can be checked), then reads it.
-  net::awaitable<Head> read_request_head(Http1Exchange& ex) {
+  // Before the head's bytes are read (read_request_head_bytes, whole before they are parsed, so
+  // that its raw bytes can be checked): whether they may be HTTP/2's preface instead.
+  bool start_request_head() {
     // With `protocols: [http1, h2c]`, a plain connection's first bytes may be HTTP/2's preface.
-    bool sniff = first_request_ && config_->h2c && std::is_same_v<Client, tcp::socket>;
+    const bool sniff = first_request_ && config_->h2c && std::is_same_v<Client, tcp::socket>;
     first_request_ = false;
     head_limits_ = head_limits(config_->limits);
     // A peer never makes the buffer hold more than a head and one read (Beast stops reading a
@@ -347,31 +351,23 @@ class Session {
     // scan then refuses the head before reading more.
     client_buffer_.max_size(
         std::max(client_buffer_.size(), head_limits_.max_head_bytes() + kBufferSlack));
-    HeadScan scan;
-    for (;;) {
-      if (sniff) {
-        const Preface preface = match_http2_preface(readable(client_buffer_));
-        if (preface == Preface::yes) co_return Head::http2;
-        sniff = preface == Preface::partial;
-      }
-      if (!sniff) {
-        if (const auto empty = leading_empty_lines(readable(client_buffer_)); empty > 0) {
-          client_buffer_.consume(empty);
-          scan = {};
-        }
-        scan = scan_request_head(readable(client_buffer_), scan, head_limits_);
-        if (scan.refusal) co_return refused(ex, *scan.refusal);
-        if (scan.end > 0) break;
-      }
-      handle_.arm(worker_.deadlines, head_deadline_);
-      auto [read_ec, n] =
-          co_await client_.async_read_some(client_buffer_.prepare(kReadChunk), as_values);
-      const error_code ec = timed(read_ec);
-      if (ec == net::error::timed_out) co_return refused(ex, http::status::request_timeout);
-      if (ec) co_return Head::closed;  // the client left in the middle of a head
-      client_buffer_.commit(n);
+    return sniff;
+  }
+
+  Head request_head_read(Http1Exchange& ex, const RequestHeadRead& read) {
+    switch (read.end) {
+      case RequestHeadRead::End::head:
+        return parse_request_head(ex, read.size);
+      case RequestHeadRead::End::refused:
+        return refused(ex, read.refusal);
+      case RequestHeadRead::End::timed_out:
+        return refused(ex, http::status::request_timeout);
+      case RequestHeadRead::End::http2:
+        return Head::http2;
+      case RequestHeadRead::End::closed:
+        break;
     }
-    co_return parse_request_head(ex, scan.end);
+    return Head::closed;  // the client left in the middle of a head
   }
 
   Head parse_request_head(Http1Exchange& ex, std::size_t head_size) {

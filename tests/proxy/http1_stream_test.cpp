@@ -33,6 +33,7 @@
 
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/read_request.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/upstream_leg.h"
@@ -118,6 +119,8 @@ struct Wire {
 };
 
 // --- the session's steps, over any stream ----------------------------------------------------
+// Heads are read by the proxy's own code (read_request_head_bytes, read_final_response_head); the
+// body steps below drive Beast's parser through ChunkCheckedStream as the session's do.
 
 struct Head {
   std::optional<http::status> refusal;
@@ -125,25 +128,25 @@ struct Head {
   error_code error;  // the stream ended inside the head
 };
 
-// Session::read_request_head: scan what is buffered, read more until the head ends, read it.
+// What guards the head's reads here: no clock, and no client to leave.
+struct NoGuard {
+  void arm(Clock::time_point) noexcept {}
+  error_code timed(const error_code& ec) const noexcept { return ec; }
+  void watch(UpstreamStream*) noexcept {}
+  bool abandoned() const noexcept { return false; }
+};
+
+// The head as the session reads it (read_request_head_bytes, its own code), then judges it.
 net::awaitable<Head> read_head(PieceStream& stream, beast::flat_buffer& buffer,
                                const HeadLimits& limits, RequestParser& parser) {
-  HeadScan scan;
-  for (;;) {
-    if (const auto empty = leading_empty_lines(readable(buffer)); empty > 0) {
-      buffer.consume(empty);
-      scan = {};
-    }
-    scan = scan_request_head(readable(buffer), scan, limits);
-    if (scan.refusal) co_return Head{scan.refusal, {}, {}};
-    if (scan.end > 0) break;
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), as_values);
-    if (ec) co_return Head{{}, {}, ec};
-    buffer.commit(n);
-  }
+  NoGuard guard;
+  const RequestHeadRead read = co_await read_request_head_bytes(stream, buffer, limits, false,
+                                                                guard, Clock::time_point::max());
+  if (read.end == RequestHeadRead::End::refused) co_return Head{read.refusal, {}, {}};
+  if (read.end != RequestHeadRead::End::head) co_return Head{{}, {}, http::error::end_of_stream};
   const HeadVerdict verdict =
-      read_request_head(readable(buffer).substr(0, scan.end), limits, parser);
-  buffer.consume(scan.end);
+      read_request_head(readable(buffer).substr(0, read.size), limits, parser);
+  buffer.consume(read.size);
   co_return Head{verdict.refusal, verdict.framing, {}};
 }
 
@@ -406,6 +409,30 @@ TEST(RequestOverAStream, RefusedHeadsGetTheirStatusAtEveryReadSize) {
   }
 }
 
+// With h2c on, a connection's first bytes are HTTP/2's preface or a request, whichever read brings
+// the byte that tells them apart; a request read after a partial match is read whole.
+TEST(RequestOverAStream, ThePrefaceIsToldFromARequestAtEveryReadSize) {
+  constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string request = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  for (const std::size_t size : kReadSizes) {
+    SCOPED_TRACE(size);
+    for (const bool preface : {true, false}) {
+      Wire<RequestParser> wire(preface ? kPreface : std::string_view(request), size, true);
+      RequestHeadRead read;
+      const auto sniff = [&]() -> net::awaitable<void> {
+        NoGuard guard;
+        read = co_await read_request_head_bytes(wire.reads, wire.buffer, small_limits(), true,
+                                                guard, Clock::time_point::max());
+      };
+      ASSERT_TRUE(wire.run(sniff())) << "the read waited for more bytes";
+      EXPECT_EQ(read.end, preface ? RequestHeadRead::End::http2 : RequestHeadRead::End::head);
+      if (!preface) {
+        EXPECT_EQ(read.size, request.size());
+      }
+    }
+  }
+}
+
 // --- an upstream's response -------------------------------------------------------------------
 
 struct Response {
@@ -416,14 +443,6 @@ struct Response {
   bool finished = false;
   std::size_t taken = 0;
   std::string rest;
-};
-
-// What guards the head's reads here: no clock, and no client to leave.
-struct NoGuard {
-  void arm(Clock::time_point) noexcept {}
-  error_code timed(const error_code& ec) const noexcept { return ec; }
-  void watch(UpstreamStream*) noexcept {}
-  bool abandoned() const noexcept { return false; }
 };
 
 // Session::relay_simple_response's reads: never more than the body's remaining bytes.
