@@ -32,6 +32,7 @@
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/read_request.h"
+#include "proxy/http1/relay_body.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/response_head.h"
@@ -85,14 +86,6 @@ struct Http1Exchange : Exchange {
   bool continue_sent = false;
   bool body_started = false;  // body bytes beyond the held part were read: no retry any more
   bool body_unsent = false;   // the upstream stopped taking the body: never pooled again
-};
-
-struct RelayResult {
-  enum class Side { none, reader, writer };
-  Side failed = Side::none;
-  error_code ec;
-  bool wrote = false;       // bytes went to the writer (for a response: the client saw its head)
-  std::uint64_t bytes = 0;  // written to the writer
 };
 
 // A request's stream on an HTTP/2 upstream (proxy/http2/upstream.h): the connection, the call,
@@ -921,9 +914,9 @@ class Session {
       if (parser.chunked() && !response_lines_.feed(readable(upstream_.buffer()))) {
         relayed = {RelayResult::Side::reader, http::error::bad_chunk};
       } else {
-        relayed = co_await relay_body(parser, upstream, upstream_.buffer(),
-                                      config_->timeouts.upstream_response, serializer, client_,
-                                      config_->timeouts.client_idle);
+        relayed = co_await relay_response_body(
+            parser, upstream, upstream_.buffer(), config_->timeouts.upstream_response, serializer,
+            client_, config_->timeouts.client_idle, relay_buffer(), guard_);
       }
       ex.finished_at = Clock::now();
       ex.bytes_sent += relayed.bytes;
@@ -1024,44 +1017,6 @@ class Session {
     facts.draining = worker_.draining;
     facts.upgrade = ex.upgrade;
     return facts;
-  }
-
-  // Moves a response body from `parser` (reading `from`) to `serializer` (writing `to`) through
-  // relay_, a chunk at a time, so that it is never held whole (Beast's `relay` example,
-  // asynchronous). A request body goes through relay_request_body.
-  net::awaitable<RelayResult> relay_body(ResponseParser& parser,
-                                         ChunkCheckedStream<UpstreamStream>& from,
-                                         IoBuffer& from_buffer, Duration read_timeout,
-                                         http::response_serializer<http::buffer_body>& serializer,
-                                         Client& to, Duration write_timeout) {
-    auto& body = parser.get().body();
-    parser.eager(false);  // read_some returns with what came, not when the buffer is full
-    bool wrote = false;
-    std::uint64_t bytes = 0;
-    for (;;) {
-      if (parser.is_done()) {
-        body = {nullptr, 0, false};
-      } else {
-        auto& relay = relay_buffer();
-        body = {relay.data(), relay.size(), true};
-        arm(read_timeout);
-        // Some, not all: a streamed response (server-sent events, long polls) is relayed as it
-        // comes, not 16 KB at a time.
-        auto [ec, n] = co_await http::async_read_some(from, from_buffer, parser, as_values);
-        if (ec && ec != http::error::need_buffer)
-          co_return RelayResult{RelayResult::Side::reader, timed(ec), wrote, bytes};
-        const std::size_t filled = relay.size() - body.size;
-        // A zero-sized chunk would end a chunked body early: hand over no buffer instead.
-        body = {filled > 0 ? relay.data() : nullptr, filled, !parser.is_done()};
-      }
-      arm(write_timeout);
-      auto [ec, n] = co_await http::async_write(to, serializer, as_values);
-      wrote = true;
-      bytes += n;
-      if (ec && ec != http::error::need_buffer)
-        co_return RelayResult{RelayResult::Side::writer, timed(ec), wrote, bytes};
-      if (serializer.is_done()) co_return RelayResult{RelayResult::Side::none, {}, wrote, bytes};
-    }
   }
 
   // The proxy's own answer; the connection stays open only when the request was read whole.

@@ -30,10 +30,13 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/read_request.h"
+#include "proxy/http1/relay_body.h"
 #include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/upstream_leg.h"
@@ -73,6 +76,15 @@ class PieceStream {
     return net::async_initiate<Token, void(error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& to) {
           stream_.async_read_some(to, std::move(handler));
+        },
+        token, buffers);
+  }
+
+  template <typename ConstBuffers, typename Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return net::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& from) {
+          stream_.async_write_some(from, std::move(handler));
         },
         token, buffers);
   }
@@ -150,7 +162,7 @@ net::awaitable<Head> read_head(PieceStream& stream, beast::flat_buffer& buffer,
   co_return Head{verdict.refusal, verdict.framing, {}};
 }
 
-// Session::relay_request_body and relay_body: Beast's parser reads some of the body at a time
+// Session::relay_request_body: Beast's parser reads some of the body at a time
 // into the relay buffer, which is emptied into `body` after each read.
 template <typename Parser>
 net::awaitable<error_code> relay_some(ChunkCheckedStream<PieceStream>& from,
@@ -438,7 +450,8 @@ TEST(RequestOverAStream, ThePrefaceIsToldFromARequestAtEveryReadSize) {
 struct Response {
   std::optional<SimpleResponse> simple;
   unsigned status = 0;
-  std::string body;
+  std::string body;     // as the client reads it (a relayed chunked body decoded)
+  std::string written;  // a parsed response: the bytes the relay wrote to the client
   error_code error;
   bool finished = false;
   std::size_t taken = 0;
@@ -462,6 +475,20 @@ net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buf
   }
 }
 
+// The body of a whole response as a client reads it; "<incomplete>" when it is not whole.
+std::string body_as_read(std::string_view message) {
+  http::response_parser<http::string_body> parser;
+  parser.eager(true);
+  error_code ec;
+  std::size_t used = 0;
+  while (!ec && !parser.is_done() && used < message.size()) {
+    const std::size_t n = parser.put(net::buffer(message.data() + used, message.size() - used), ec);
+    if (n == 0) break;
+    used += n;
+  }
+  return parser.is_done() ? parser.get().body() : std::string("<incomplete>");
+}
+
 // The head as both fronts read it (read_final_response_head, the leg's own code); the body as
 // the session relays it.
 net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
@@ -478,7 +505,8 @@ net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
                                           head.simple->content_length.value_or(0), out.body);
     co_return;
   }
-  // Any other head went through Beast's parser; its chunk lines go through ChunkCheckedStream.
+  // Any other head went through Beast's parser; its chunk lines go through ChunkCheckedStream, its
+  // body to a client stream by the session's relay (relay_response_body).
   ResponseParser& parser = *head.parser;
   out.status = parser.get().result_int();
   ChunkLines lines;
@@ -487,7 +515,18 @@ net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
     co_return;
   }
   ChunkCheckedStream<PieceStream> from(wire.reads, parser.chunked() ? &lines : nullptr);
-  out.error = co_await relay_some(from, wire.buffer, parser, out.body);
+  TestStream to_client(wire.io);
+  TestStream client(wire.io);
+  to_client.connect(client);
+  PieceStream writes(to_client);
+  http::response_serializer<http::buffer_body> serializer{parser.get()};
+  std::array<char, kRelay> relay;
+  const RelayResult relayed =
+      co_await relay_response_body(parser, from, wire.buffer, std::chrono::seconds(1), serializer,
+                                   writes, std::chrono::seconds(1), relay, guard);
+  out.error = relayed.ec;
+  out.written = std::string(client.str());
+  out.body = body_as_read(out.written);
 }
 
 Response receive_response(std::string_view bytes, std::size_t read_size, bool stays_open) {
@@ -531,7 +570,8 @@ TEST(ResponseOverAStream, AChunkedResponseArrivesByteExact) {
     EXPECT_FALSE(got.simple);
     EXPECT_EQ(got.status, 200u);
     EXPECT_FALSE(got.error) << got.error.message();
-    EXPECT_EQ(got.body, "hello, world");
+    EXPECT_TRUE(got.written.starts_with("HTTP/1.1 200 OK\r\n")) << got.written;
+    EXPECT_EQ(got.body, "hello, world") << got.written;
     EXPECT_EQ(got.rest, "");
   }
 }
