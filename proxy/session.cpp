@@ -52,7 +52,6 @@ namespace beast = boost::beast;
 using ResponseParser = UpstreamResponseParser;
 
 constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
-constexpr std::size_t kChunkSizeLine = 24;      // a chunk's size in hex and its CRLF
 // How long the start of a request body is waited for before the head goes upstream without it:
 // a body sent with its head is there at once; a client that streams slowly is not held up.
 constexpr Duration kHoldWait = std::chrono::milliseconds(100);
@@ -139,14 +138,6 @@ std::string_view origin_form(std::string_view target) noexcept {
     return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
   return target;
-}
-
-// A chunk's size line (hex, CRLF) for `size` body bytes; its length.
-std::size_t write_size_line(std::array<char, kChunkSizeLine>& line, std::size_t size) noexcept {
-  auto* end = std::to_chars(line.data(), line.data() + 20, size, 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  return static_cast<std::size_t>(end - line.data());
 }
 
 bool is_http_error(const error_code& ec) noexcept {
@@ -428,29 +419,31 @@ class Session {
   // is full or kHoldWait passed. A body that arrives whole meanwhile is checked whole (framing,
   // chunk sizes and extensions, the size limit), so a refused request reaches no backend; a longer
   // or slower one streams on after this part (an error there ends the upstream connection before
-  // the last chunk). The held part is also what a retry sends again.
-  net::awaitable<Step> hold_request_body(Http1Exchange& ex) {
-    if (needs_continue(ex) && !co_await send_continue(ex)) {
-      co_return client_failed(ex, kClientClosedRequest);
-    }
-    RequestParser& parser = *request_;
-    auto& body = parser.get().body();
-    auto& relay = relay_buffer();
+  // the last chunk). The held part is also what a retry sends again. Not a coroutine itself: the
+  // usual hold is awaited in place (held() judges it); a 100 Continue goes out first.
+  net::awaitable<error_code> hold_request_body(Http1Exchange& ex) {
+    if (needs_continue(ex)) return continue_then_hold(ex);
+    return hold_request_body_bytes(*request_, request_body_stream(), client_buffer_, relay_buffer(),
+                                   held_, guard_, hold_deadline());
+  }
+  net::awaitable<error_code> continue_then_hold(Http1Exchange& ex) {
+    if (!co_await send_continue(ex)) co_return net::error::connection_reset;
+    // No temporaries in a co_await expression: GCC 12 may destroy them twice.
+    const ChunkCheckedStream<Client> body = request_body_stream();
+    const error_code ec = co_await hold_request_body_bytes(
+        *request_, body, client_buffer_, relay_buffer(), held_, guard_, hold_deadline());
+    co_return ec;
+  }
+  Clock::time_point hold_deadline() const {
+    return Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle);
+  }
+  // Whether the hold that ended with `ec` lets the request go upstream: a hold that ran out of
+  // time leaves the rest of the body to stream.
+  bool held(Http1Exchange& ex, const error_code& ec) {
     const bool hold_ends_first = kHoldWait < config_->timeouts.client_idle;
-    handle_.arm(worker_.deadlines,
-                Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle));
-    held_ = 0;
-    ChunkCheckedStream<Client> client = request_body_stream();
-    while (!parser.is_done() && held_ < relay.size()) {
-      body = {relay.data() + held_, relay.size() - held_, true};
-      auto [read_ec, n] = co_await http::async_read(client, client_buffer_, parser, as_values);
-      held_ = relay.size() - body.size;
-      if (!read_ec || read_ec == http::error::need_buffer) continue;
-      const error_code ec = timed(read_ec);
-      if (ec == net::error::timed_out && hold_ends_first) break;  // the rest streams
-      co_return client_failed(ex, status_for_client_body_error(ec));
-    }
-    co_return Step::done;
+    if (!ec || (ec == net::error::timed_out && hold_ends_first)) return true;
+    client_failed(ex, status_for_client_body_error(ec));
+    return false;
   }
 
   // The head the upstream gets, into head_out_ (relay_head.h): hop-by-hop headers removed, one
@@ -474,8 +467,9 @@ class Session {
   // Sends the request upstream and relays the response back; a reused connection that turns out
   // dead is replaced by a fresh one once.
   net::awaitable<Next> forward(Http1Exchange& ex) {
-    if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
-      co_return co_await fail(ex);
+    if (!request_->is_done()) {
+      const error_code hold_ec = co_await hold_request_body(ex);
+      if (!held(ex, hold_ec)) co_return co_await fail(ex);
     }
     ex.upstream_at = Clock::now();
     for (;; ++ex.attempt) {
@@ -492,8 +486,9 @@ class Session {
       // still be sent again.
       write_upstream_head(ex);
       arm(config_->timeouts.upstream_response);
-      std::array<char, kChunkSizeLine> size_line;
-      const auto held = body_piece(size_line, held_, request_->is_done());
+      ChunkSizeLine size_line;
+      const auto held = body_piece(size_line, relay_buffer().data(), held_, chunked_request(),
+                                   request_->is_done());
       const std::array<net::const_buffer, 5> pieces{net::buffer(head_out_), held[0], held[1],
                                                     held[2], held[3]};
       // Without a body, one buffer: Asio's single-buffer write is the plain send().
@@ -522,8 +517,9 @@ class Session {
   // takes it. A refused stream is sent again (while its body is whole), a failed connect once
   // more to the color's next healthy endpoint.
   net::awaitable<Next> forward_http2(Http1Exchange& ex) {
-    if (!request_->is_done() && co_await hold_request_body(ex) != Step::done) {
-      co_return co_await fail(ex);
+    if (!request_->is_done()) {
+      const error_code hold_ec = co_await hold_request_body(ex);
+      if (!held(ex, hold_ec)) co_return co_await fail(ex);
     }
     ex.upstream_at = Clock::now();
     UpstreamRequestOptions options;
@@ -718,7 +714,7 @@ class Session {
   net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes,
                                        bool chunked = false) {
     static constexpr std::string_view kChunkEnd = "\r\n";
-    std::array<char, kChunkSizeLine> size_line;
+    ChunkSizeLine size_line;
     const std::size_t size_line_length = chunked ? write_size_line(size_line, bytes.size()) : 0;
     const std::array<net::const_buffer, 3> pieces{
         net::buffer(size_line.data(), size_line_length), net::buffer(bytes),
@@ -767,8 +763,11 @@ class Session {
 
   // The request body, after its head went out.
   net::awaitable<Step> send_request_body(Http1Exchange& ex) {
-    const RelayResult relayed =
-        co_await relay_request_body(ex, config_->timeouts.upstream_response);
+    ex.body_started = true;  // bytes beyond the held part are read from here on: no retry
+    const ChunkCheckedStream<Client> body = request_body_stream();  // not a temporary (GCC 12)
+    const RelayResult relayed = co_await relay_request_body(
+        *request_, body, client_buffer_, config_->timeouts.client_idle, upstream_.connection(),
+        config_->timeouts.upstream_response, chunked_request(), relay_buffer(), guard_);
     switch (relayed.failed) {
       case RelayResult::Side::none:
         co_return Step::done;
@@ -793,54 +792,11 @@ class Session {
     co_return response_head_read(ex, head_ec);
   }
 
-  // Moves the rest of a request body (after the held part) from the client, through Beast's
-  // parser, which enforces its framing and limits, to the upstream a piece at a time.
-  net::awaitable<RelayResult> relay_request_body(Http1Exchange& ex, Duration write_timeout) {
-    RequestParser& parser = *request_;
-    auto& body = parser.get().body();
-    auto& relay = relay_buffer();
-    parser.eager(false);  // http::async_read (the hold) set it: read_some would wait for more
-    ChunkCheckedStream<Client> client = request_body_stream();
-    while (!parser.is_done()) {
-      ex.body_started = true;
-      body = {relay.data(), relay.size(), true};
-      arm(config_->timeouts.client_idle);
-      // Some, not all: what arrived goes on at once (a client may stream, and wait for answers).
-      auto [read_ec, n] = co_await http::async_read_some(client, client_buffer_, parser, as_values);
-      if (read_ec && read_ec != http::error::need_buffer) {
-        co_return RelayResult{RelayResult::Side::reader, timed(read_ec)};
-      }
-      const std::size_t filled = relay.size() - body.size;
-      std::array<char, kChunkSizeLine> size_line;
-      const auto pieces = body_piece(size_line, filled, parser.is_done());
-      if (net::buffer_size(pieces) == 0) continue;  // a chunk's head was read, no data yet
-      arm(write_timeout);
-      auto [write_ec, written] =
-          co_await net::async_write(upstream_.connection(), pieces, as_values);
-      if (write_ec) co_return RelayResult{RelayResult::Side::writer, timed(write_ec)};
-    }
-    co_return RelayResult{};
-  }
-
   ChunkCheckedStream<Client> request_body_stream() noexcept {
-    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
-    return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
+    return ChunkCheckedStream(client_, chunked_request() ? &request_lines_ : nullptr);
   }
 
-  // The first `size` bytes of the relay buffer as they go upstream: as they came for a length;
-  // one chunk when chunked, followed by the last chunk when the body ends with them (chunk
-  // extensions and trailers are not forwarded). Empty pieces are left zero-sized.
-  std::array<net::const_buffer, 4> body_piece(std::array<char, kChunkSizeLine>& size_line,
-                                              std::size_t size, bool body_ends) {
-    const char* data = size > 0 ? relay_buffer().data() : nullptr;
-    if (framing_.kind != BodyFraming::Kind::chunked) return {net::buffer(data, size)};
-    static constexpr std::string_view kChunkEnd = "\r\n";
-    static constexpr std::string_view kLastChunk = "0\r\n\r\n";
-    const std::size_t size_line_length = size > 0 ? write_size_line(size_line, size) : 0;
-    return {net::buffer(size_line.data(), size_line_length), net::buffer(data, size),
-            net::buffer(kChunkEnd.data(), size > 0 ? kChunkEnd.size() : 0),
-            net::buffer(kLastChunk.data(), body_ends ? kLastChunk.size() : 0)};
-  }
+  bool chunked_request() const noexcept { return framing_.kind == BodyFraming::Kind::chunked; }
 
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
   static bool needs_continue(const Http1Exchange& ex) noexcept {

@@ -25,6 +25,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -162,53 +163,36 @@ net::awaitable<Head> read_head(PieceStream& stream, beast::flat_buffer& buffer,
   co_return Head{verdict.refusal, verdict.framing, {}};
 }
 
-// Session::relay_request_body: Beast's parser reads some of the body at a time
-// into the relay buffer, which is emptied into `body` after each read.
-template <typename Parser>
-net::awaitable<error_code> relay_some(ChunkCheckedStream<PieceStream>& from,
-                                      beast::flat_buffer& buffer, Parser& parser,
-                                      std::string& body) {
-  std::array<char, kRelay> relay;
-  parser.eager(false);  // read_some returns with what came, not when the buffer is full
-  while (!parser.is_done()) {
-    parser.get().body() = {relay.data(), relay.size(), true};
-    auto [ec, n] = co_await http::async_read_some(from, buffer, parser, as_values);
-    body.append(relay.data(), relay.size() - parser.get().body().size);
-    if (ec && ec != http::error::need_buffer) co_return ec;
-  }
-  co_return error_code{};
-}
-
-// Session::hold_request_body: http::async_read until the body ends or the relay buffer is full.
-net::awaitable<error_code> hold_body(ChunkCheckedStream<PieceStream>& from,
-                                     beast::flat_buffer& buffer, RequestParser& parser,
-                                     std::string& body) {
-  std::array<char, kRelay> relay;
-  std::size_t held = 0;
-  while (!parser.is_done() && held < relay.size()) {
-    parser.get().body() = {relay.data() + held, relay.size() - held, true};
-    auto [ec, n] = co_await http::async_read(from, buffer, parser, as_values);
-    held = relay.size() - parser.get().body().size;
-    if (ec && ec != http::error::need_buffer) {
-      body.append(relay.data(), held);
-      co_return ec;
-    }
-  }
-  body.append(relay.data(), held);
-  co_return error_code{};
-}
-
 // --- a request, as a client sends it ------------------------------------------------------------
 
 struct Request {
   Head head;
-  std::string body;
+  std::string body;  // what the upstream got, its chunks decoded when the body ended cleanly
   error_code body_error;
   bool finished = false;  // false: still waiting for bytes
   std::size_t taken = 0;  // bytes read off the stream
   std::string rest;       // what follows, for the next request
 };
 
+// A chunked body as the upstream reads it; "<incomplete>" when it is not whole.
+std::string chunked_body_as_read(std::string_view chunks) {
+  const std::string message =
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunks);
+  http::request_parser<http::string_body> parser;
+  parser.eager(true);
+  error_code ec;
+  std::size_t used = 0;
+  while (!ec && !parser.is_done() && used < message.size()) {
+    const std::size_t n = parser.put(net::buffer(message.data() + used, message.size() - used), ec);
+    if (n == 0) break;
+    used += n;
+  }
+  return parser.is_done() ? parser.get().body() : std::string("<incomplete>");
+}
+
+// The request as the session takes it: its head, then its body held (hold_request_body_bytes) and
+// sent with the head (body_piece), the rest streamed upstream (relay_request_body), all by the
+// session's own code; the upstream's end is a test stream whose bytes are read back.
 net::awaitable<void> receive(Wire<RequestParser>& wire, const HeadLimits& limits, Request& out) {
   out.head = co_await read_head(wire.reads, wire.buffer, limits, wire.parser);
   if (out.head.refusal || out.head.error) co_return;
@@ -221,9 +205,26 @@ net::awaitable<void> receive(Wire<RequestParser>& wire, const HeadLimits& limits
   }
   ChunkCheckedStream<PieceStream> from(wire.reads, chunked ? &lines : nullptr);
   if (wire.parser.is_done()) co_return;
-  out.body_error = co_await hold_body(from, wire.buffer, wire.parser, out.body);
-  if (out.body_error) co_return;
-  out.body_error = co_await relay_some(from, wire.buffer, wire.parser, out.body);
+  NoGuard guard;
+  std::array<char, kRelay> relay;
+  std::size_t held = 0;
+  out.body_error = co_await hold_request_body_bytes(wire.parser, from, wire.buffer, relay, held,
+                                                    guard, Clock::time_point::max());
+  ChunkSizeLine size_line;
+  std::string upstream_got = beast::buffers_to_string(
+      body_piece(size_line, relay.data(), held, chunked, wire.parser.is_done()));
+  if (!out.body_error && !wire.parser.is_done()) {
+    TestStream to_upstream(wire.io);
+    TestStream upstream(wire.io);
+    to_upstream.connect(upstream);
+    PieceStream writes(to_upstream);
+    const RelayResult relayed =
+        co_await relay_request_body(wire.parser, from, wire.buffer, std::chrono::seconds(1), writes,
+                                    std::chrono::seconds(1), chunked, relay, guard);
+    out.body_error = relayed.ec;
+    upstream_got += upstream.str();
+  }
+  out.body = chunked && !out.body_error ? chunked_body_as_read(upstream_got) : upstream_got;
 }
 
 Request receive_request(std::string_view bytes, std::size_t read_size, bool stays_open = false,
