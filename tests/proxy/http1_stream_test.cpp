@@ -132,8 +132,9 @@ struct Wire {
 };
 
 // --- the session's steps, over any stream ----------------------------------------------------
-// Heads are read by the proxy's own code (read_request_head_bytes, read_final_response_head); the
-// body steps below drive Beast's parser through ChunkCheckedStream as the session's do.
+// Heads and bodies go through the proxy's own code (proxy/http1/read_request.h, upstream_leg.h,
+// relay_body.h); only a simple response's body reads (the session's fast path, interleaved with
+// its writes to the client) are written out here again.
 
 struct Head {
   std::optional<http::status> refusal;
@@ -459,7 +460,7 @@ struct Response {
   std::string rest;
 };
 
-// Session::relay_simple_response's reads: never more than the body's remaining bytes.
+// The reads of Session::relay_simple_response: never more than the body's remaining bytes.
 net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buffer& buffer,
                                             std::uint64_t length, std::string& body) {
   for (;;) {

@@ -41,7 +41,7 @@ std::vector<RetryCase> retry_cases() {
   post_head.request_written = false;
   const auto same = [](RetryFacts&) {};
   return {
-      // receive_response_head(): the connection ended while the response was awaited.
+      // read_response_head(): the connection ended while the response was awaited.
       retry_case("closed awaiting the response", get, same, true),
       retry_case(
           "fresh connection", get, [](RetryFacts& f) { f.reused = false; }, false),
@@ -157,14 +157,14 @@ TEST(MayRetryUpstream, AgreesWithTheFormerConditions) {
         sent.failure = failure;
         EXPECT_EQ(may_retry_upstream(sent), reused && !body_started && closed && attempt == 0)
             << "head_sent " << where;
-        // receive_response_head(): without streamed body bytes the request was read whole.
+        // read_response_head(): without streamed body bytes the request was read whole.
         RetryFacts awaited = sent;
         awaited.request_written = true;
         awaited.request_read = !body_started;
         awaited.response_started = !flag;
         EXPECT_EQ(may_retry_upstream(awaited),
                   reused && !body_started && flag && idempotent && closed && attempt == 0)
-            << "receive_response_head " << where;
+            << "read_response_head " << where;
         // retry_safe() on the first attempt, before any body byte was streamed.
         if (attempt == 0 && !body_started) {
           RetryFacts trust = awaited;
