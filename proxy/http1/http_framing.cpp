@@ -53,7 +53,7 @@ bool is_acceptable_response(const http::response_header<>& head) noexcept {
 }
 
 void strip_hop_by_hop(http::fields& fields, bool upgrading) {
-  // The listed names point into Connection's values, which stay until Connection is erased last.
+  // The listed names point into Connection's values, which stay until the listed fields are gone.
   boost::container::small_vector<std::string_view, 8> listed;
   const auto connection = fields.equal_range(http::field::connection);
   for (auto it = connection.first; it != connection.second; ++it) {
@@ -62,16 +62,11 @@ void strip_hop_by_hop(http::fields& fields, bool upgrading) {
   for (std::string_view name : listed) {
     if (removable_by_connection(name, upgrading)) fields.erase(name);
   }
-  fields.erase(http::field::keep_alive);
-  fields.erase(http::field::proxy_connection);
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::connection);
-  if (upgrading) {
-    fields.set(http::field::connection, "upgrade");
-  } else {
-    fields.erase(http::field::upgrade);
+  for (auto it = fields.begin(); it != fields.end();) {
+    const bool drop = http1::drops_as_hop_by_hop(http1::known_field(it->name_string()), upgrading);
+    it = drop ? fields.erase(it) : std::next(it);
   }
+  if (upgrading) fields.set(http::field::connection, "upgrade");
 }
 
 void add_via(http::fields& fields, unsigned received_version) {

@@ -22,8 +22,8 @@ namespace http = boost::beast::http;
 // "chunked" on HTTP/1.1 with no Content-Length. Anything else gets the client a 502.
 bool is_acceptable_response(const http::response_header<>& head) noexcept;
 
-// Removes the hop-by-hop headers: Connection and every header it lists, Keep-Alive,
-// Proxy-Connection, TE, Trailer, and Upgrade unless `upgrading` (then `Connection: upgrade` stays).
+// Removes the hop-by-hop headers (http1::is_hop_by_hop) and every header Connection lists, Upgrade
+// excepted while `upgrading` (then `Connection: upgrade` is set).
 // Framing headers listed in Connection (Content-Length, Transfer-Encoding, Host) are kept, so that
 // a `Connection: content-length` cannot change how the next hop delimits the message.
 void strip_hop_by_hop(http::fields& fields, bool upgrading);

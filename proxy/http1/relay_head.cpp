@@ -4,7 +4,6 @@
 #include <array>
 #include <bit>
 #include <charconv>
-#include <cstring>
 #include <limits>
 
 #if defined(__SSE2__)
@@ -22,9 +21,11 @@ namespace bgp {
 
 namespace {
 
+using http1::equals_lower;
 using http1::iequals;
 using http1::is_digit;
 using http1::is_token_char;
+using http1::KnownField;
 using http1::removable_by_connection;
 using http1::trim;
 using Names = boost::container::small_vector<std::string_view, 8>;
@@ -32,27 +33,14 @@ using Names = boost::container::small_vector<std::string_view, 8>;
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
 
-// Whether `name` (a token, or text without CR) equals `lower` (lower case letters and '-') in any
-// case. Setting bit 0x20 lowers a letter and leaves every other such byte as it is or outside
-// [a-z-]. Eight bytes at a time: the names compared are 2 to 17 bytes long.
-bool same_lower(std::string_view name, std::string_view lower) noexcept {
-  const std::size_t n = lower.size();
-  if (name.size() != n) return false;
-  constexpr std::uint64_t kLowerBits = 0x2020202020202020ull;
-  const auto word = [](const char* p) {
-    std::uint64_t w;
-    std::memcpy(&w, p, sizeof w);
-    return w;
-  };
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if ((word(name.data() + i) | kLowerBits) != word(lower.data() + i)) return false;
+// http1::known_field of every name Beast knows, by its enum (filled in before main).
+const auto kKnownFields = [] {
+  std::array<KnownField, static_cast<std::size_t>(http::field::xref) + 1> known{};
+  for (std::size_t i = 1; i < known.size(); ++i) {
+    known[i] = http1::known_field(http::to_string(static_cast<http::field>(i)));
   }
-  for (; i < n; ++i) {
-    if ((name[i] | 0x20) != lower[i]) return false;
-  }
-  return true;
-}
+  return known;
+}();
 
 bool listed(const Names& names, std::string_view name) noexcept {
   for (std::string_view n : names) {
@@ -146,54 +134,14 @@ std::string lower_name(std::string_view name) {
 
 // --- responses ----------------------------------------------------------------------------------
 
-// The fields a response head is read or rewritten for; a name is classified by its length and
-// then one case-insensitive comparison (this runs for every field of every response).
-enum class FieldKind {
-  other,
-  hop_by_hop,  // Keep-Alive, TE, Trailer, Upgrade
-  connection,
-  proxy_connection,  // Beast's parser checks it as a token list: left to it
-  close,  // `Connection: close` removes a field named Close (strip_hop_by_hop): left to Beast
-  via,
-  content_length,
-  transfer_encoding
-};
-
-// Inlined into parse_simple_response, as when it was the only caller (the HTTP/1 hot path).
-[[gnu::always_inline]] inline FieldKind classify(std::string_view name) noexcept {
-  switch (name.size()) {
-    case 2:
-      return same_lower(name, "te") ? FieldKind::hop_by_hop : FieldKind::other;
-    case 3:
-      return same_lower(name, "via") ? FieldKind::via : FieldKind::other;
-    case 5:
-      return same_lower(name, "close") ? FieldKind::close : FieldKind::other;
-    case 7:
-      return same_lower(name, "trailer") || same_lower(name, "upgrade") ? FieldKind::hop_by_hop
-                                                                        : FieldKind::other;
-    case 10:
-      if (same_lower(name, "connection")) return FieldKind::connection;
-      return same_lower(name, "keep-alive") ? FieldKind::hop_by_hop : FieldKind::other;
-    case 14:
-      return same_lower(name, "content-length") ? FieldKind::content_length : FieldKind::other;
-    case 16:
-      return same_lower(name, "proxy-connection") ? FieldKind::proxy_connection : FieldKind::other;
-    case 17:
-      return same_lower(name, "transfer-encoding") ? FieldKind::transfer_encoding
-                                                   : FieldKind::other;
-    default:
-      return FieldKind::other;
-  }
-}
-
 // `Connection: close` / `keep-alive` (comma-separated, any case); false for any other token.
 bool read_connection(std::string_view value, bool& close, bool& keep_alive) noexcept {
   while (!value.empty()) {
     const auto comma = value.find(',');
     const std::string_view token = trim(value.substr(0, comma));
-    if (same_lower(token, "close")) {
+    if (equals_lower(token, "close")) {
       close = true;
-    } else if (same_lower(token, "keep-alive")) {
+    } else if (equals_lower(token, "keep-alive")) {
       keep_alive = true;
     } else if (!token.empty()) {
       return false;
@@ -273,6 +221,11 @@ SimpleResponse::Span span_of(std::string_view head, std::string_view part) noexc
 
 }  // namespace
 
+KnownField known_field(http::field name) noexcept {
+  const auto index = static_cast<std::size_t>(name);
+  return index < kKnownFields.size() ? kKnownFields[index] : KnownField::other;
+}
+
 void write_upstream_request_head(const http::request_header<>& request,
                                  const UpstreamRequestOptions& options, std::string& out) {
   Names connection_listed;
@@ -291,33 +244,20 @@ void write_upstream_request_head(const http::request_header<>& request,
   out += " HTTP/1.1\r\n";
   for (const auto& field : request) {
     const std::string_view name = field.name_string();
-    switch (field.name()) {
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::content_length:     // sent again below, normalized
-      case http::field::transfer_encoding:  // likewise
-        continue;
-      case http::field::upgrade:
-        if (!options.upgrade) continue;
-        break;
-      case http::field::expect:
-        if (options.drop_expect) continue;
-        break;
-      case http::field::host:
-        has_host = true;
-        break;
-      default:
-        break;
+    const KnownField known = known_field(field.name());
+    if (known != KnownField::other) {
+      if (http1::drops_as_hop_by_hop(known, options.upgrade)) continue;
+      // Framing: sent again below, normalized.
+      if (known == KnownField::content_length || known == KnownField::transfer_encoding) continue;
     }
+    if (field.name() == http::field::expect && options.drop_expect) continue;
+    if (field.name() == http::field::host) has_host = true;
     if (!connection_listed.empty() && listed(connection_listed, name)) continue;
-    if (field.name() == http::field::via) {
+    if (known == KnownField::via) {
       via.push_back(field.value());
-    } else if (same_lower(name, "x-forwarded-for")) {
+    } else if (equals_lower(name, "x-forwarded-for")) {
       forwarded_for.push_back(field.value());
-    } else if (!same_lower(name, "x-forwarded-proto")) {
+    } else if (!equals_lower(name, "x-forwarded-proto")) {
       append_field_line(out, name, field.value());
     }
   }
@@ -339,9 +279,11 @@ void write_upstream_request_head(const Http2RequestHead& request,
   append_field(out, "Host", request.authority);
   for (const HeaderField& field : request.fields) {
     const std::string_view name = field.name;
+    // `te`: of the client's hop only (its codec refuses the other connection-specific fields;
+    // `trailer` passes). `expect`: the proxy answers 100-continue itself.
     if (name == "host" || name == "te" || name == "content-length" || name == "expect" ||
         name == "x-forwarded-proto") {
-      continue;  // `expect`: the proxy answers 100-continue itself
+      continue;
     }
     if (name == "via") {
       via.push_back(field.value);
@@ -386,18 +328,16 @@ void http2_upstream_fields(const http::request_header<>& request,
   Names via;
   for (const auto& field : request) {
     const std::string_view name = field.name_string();
+    const KnownField known = known_field(field.name());
+    if (known == KnownField::te) {  // only `trailers` may cross into HTTP/2 (RFC 9113 8.2.2)
+      if (http::token_list{field.value()}.exists("trailers")) out.push_back({"te", "trailers"});
+      continue;
+    }
+    if (http1::is_hop_by_hop(known)) continue;
     switch (field.name()) {
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::trailer:
-      case http::field::upgrade:
       case http::field::host:               // :authority carries it
       case http::field::content_length:     // sent again below, normalized
       case http::field::transfer_encoding:  // HTTP/2 frames the body itself
-        continue;
-      case http::field::te:  // only `trailers` may cross into HTTP/2 (RFC 9113 section 8.2.2)
-        if (http::token_list{field.value()}.exists("trailers")) out.push_back({"te", "trailers"});
         continue;
       case http::field::expect:
         if (options.drop_expect) continue;
@@ -409,9 +349,9 @@ void http2_upstream_fields(const http::request_header<>& request,
         break;
     }
     if (!connection_listed.empty() && listed(connection_listed, name)) continue;
-    if (same_lower(name, "x-forwarded-for")) {
+    if (equals_lower(name, "x-forwarded-for")) {
       forwarded_for.push_back(field.value());
-    } else if (!same_lower(name, "x-forwarded-proto")) {
+    } else if (!equals_lower(name, "x-forwarded-proto")) {
       out.push_back({lower_name(name), std::string(field.value())});
     }
   }
@@ -457,14 +397,9 @@ void response_fields_for_http2(const http::response_header<>& response,
   }
   Names via;
   for (const auto& field : response) {
+    if (http1::is_hop_by_hop(known_field(field.name()))) continue;
     switch (field.name()) {
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::te:
-      case http::field::trailer:
       case http::field::transfer_encoding:  // HTTP/2 frames the body itself
-      case http::field::upgrade:
         continue;
       case http::field::via:
         via.push_back(field.value());
@@ -500,28 +435,31 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
     const SimpleResponse::Span line{static_cast<std::uint16_t>(pos),
                                     static_cast<std::uint16_t>(line_end)};
     pos = line_end;
-    const FieldKind kind = classify(name);
-    switch (kind) {
-      case FieldKind::other:
+    // One switch on the name's length and one compare (known_field is inlined): this runs for
+    // every field of every response.
+    const KnownField known = http1::known_field(name);
+    switch (known) {
+      case KnownField::other:
         continue;
-      case FieldKind::transfer_encoding:
-      case FieldKind::proxy_connection:
-      case FieldKind::close:
+      case KnownField::transfer_encoding:
+      case KnownField::proxy_connection:  // Beast's parser checks it as a token list: left to it
+      case KnownField::close:  // `Connection: close` removes a field named Close: left to Beast
         return std::nullopt;
-      case FieldKind::content_length:
+      case KnownField::content_length:
         if (response.content_length) return std::nullopt;
         response.content_length = http1::parse_length(value);
         if (!response.content_length) return std::nullopt;
         continue;
-      case FieldKind::connection:
+      case KnownField::connection:
         if (connection_seen || !read_connection(value, close, keep_alive)) return std::nullopt;
         connection_seen = true;
         break;
-      case FieldKind::via:
+      case KnownField::via:
         if (response.via_count == SimpleResponse::kMaxVia) return std::nullopt;
         response.via[response.via_count++] = span_of(head, value);
         break;
-      case FieldKind::hop_by_hop:
+      default:  // the other hop-by-hop fields: dropped
+        if (!http1::is_hop_by_hop(known)) continue;
         break;
     }
     if (response.dropped_count == SimpleResponse::kMaxDropped) return std::nullopt;
@@ -542,10 +480,10 @@ void response_fields_for_http2(std::string_view upstream_head, const SimpleRespo
     std::string_view value;
     if (!read_field_line(upstream_head, pos, line_end, name, value)) break;  // checked already
     pos = line_end;
-    const FieldKind kind = classify(name);
+    const KnownField known = http1::known_field(name);
     // Connection lists only close and keep-alive, and no field is named Close: the fields it
-    // removes are the hop-by-hop ones.
-    if (kind != FieldKind::other && kind != FieldKind::content_length) continue;
+    // removes are the hop-by-hop ones. Via is appended below.
+    if (known != KnownField::other && known != KnownField::content_length) continue;
     out.push_back({lower_name(name), std::string(value)});
   }
   Names via;

@@ -17,6 +17,7 @@
 
 #include "proxy/header_view.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/http1/syntax.h"
 
 namespace bgp {
 
@@ -31,6 +32,10 @@ struct UpstreamRequestOptions {
   bool drop_expect = false;          // this proxy answers `Expect: 100-continue` itself
   std::string_view scheme = "http";  // X-Forwarded-Proto: how the client reached this proxy
 };
+
+// http1::known_field of a field Beast parsed, by the enum Beast named it with: one load where the
+// name would take a compare (the writers below ask for every field).
+http1::KnownField known_field(http::field name) noexcept;
 
 // Appends the HTTP/1.1 head the upstream gets for an accepted request: hop-by-hop headers (and
 // those Connection lists) removed, framing normalized, Host added when missing, X-Forwarded-For,

@@ -1,14 +1,18 @@
 // The small pieces of HTTP/1 syntax every HTTP/1 reader and writer here shares (RFC 9110 section
 // 5.6, RFC 9112, RFC 3986): character classes, optional whitespace, ASCII case-insensitive names,
-// Content-Length digits, and which fields a Connection header may not take away. Pure, no
-// allocation; the character tests are constexpr so that the scans over a head inline them.
+// Content-Length digits, which fields are hop-by-hop and which a Connection header may not take
+// away. Pure, no allocation; the character tests and the name tests are constexpr so that the
+// scans over a head inline them.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 namespace bgp::http1 {
 
@@ -74,6 +78,93 @@ constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return to_lower(x) == to_lower(y);
          });
+}
+
+// ASCII case-insensitive equality with `lower`, a literal of lower-case letters, digits and '-'
+// (exact for any bytes of `name`). Eight bytes at a time, one OR and one compare each: what the
+// scans over a head compare field names with.
+constexpr bool equals_lower(std::string_view name, std::string_view lower) noexcept {
+  const std::size_t n = lower.size();
+  if (name.size() != n) return false;
+  std::size_t i = 0;
+  if (!std::is_constant_evaluated()) {
+    // Bit 0x20 of each byte of `lower` copied from its bit 0x40: set under a letter (which then
+    // matches either case), clear under a digit or '-' (which must match exactly).
+    constexpr std::uint64_t kCaseBits = 0x2020202020202020ull;
+    for (; i + 8 <= n; i += 8) {
+      std::uint64_t got;
+      std::uint64_t want;
+      std::memcpy(&got, name.data() + i, sizeof got);
+      std::memcpy(&want, lower.data() + i, sizeof want);
+      if ((got | ((want >> 1) & kCaseBits)) != want) return false;
+    }
+  }
+  for (; i < n; ++i) {
+    if ((name[i] | ((lower[i] >> 1) & 0x20)) != lower[i]) return false;
+  }
+  return true;
+}
+
+// The field names relaying acts on by name alone. The hop-by-hop ones are the one list of them.
+enum class KnownField : std::uint8_t {
+  other,
+  // Hop-by-hop: a proxy never forwards them as they came (RFC 9110 section 7.6.1; Trailer as RFC
+  // 2616 section 13.5.1 has it).
+  connection,
+  keep_alive,
+  proxy_connection,
+  te,
+  trailer,
+  upgrade,
+  // Not hop-by-hop: framing (Transfer-Encoding is of one hop too, but every writer of a head sets
+  // its own), Via, and Close (a field `Connection: close` would remove).
+  content_length,
+  transfer_encoding,
+  via,
+  close,
+};
+
+// Which known field `name` is, in any case. One switch on the length and one compare, inlined
+// into every caller: the hot path's scan of a response head asks for every field.
+[[gnu::always_inline]] constexpr KnownField known_field(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2:
+      return equals_lower(name, "te") ? KnownField::te : KnownField::other;
+    case 3:
+      return equals_lower(name, "via") ? KnownField::via : KnownField::other;
+    case 5:
+      return equals_lower(name, "close") ? KnownField::close : KnownField::other;
+    case 7:
+      if (equals_lower(name, "trailer")) return KnownField::trailer;
+      return equals_lower(name, "upgrade") ? KnownField::upgrade : KnownField::other;
+    case 10:
+      if (equals_lower(name, "connection")) return KnownField::connection;
+      return equals_lower(name, "keep-alive") ? KnownField::keep_alive : KnownField::other;
+    case 14:
+      return equals_lower(name, "content-length") ? KnownField::content_length : KnownField::other;
+    case 16:
+      return equals_lower(name, "proxy-connection") ? KnownField::proxy_connection
+                                                    : KnownField::other;
+    case 17:
+      return equals_lower(name, "transfer-encoding") ? KnownField::transfer_encoding
+                                                     : KnownField::other;
+    default:
+      return KnownField::other;
+  }
+}
+
+constexpr bool is_hop_by_hop(KnownField field) noexcept {
+  return field >= KnownField::connection && field <= KnownField::upgrade;
+}
+
+constexpr bool is_hop_by_hop(std::string_view name) noexcept {
+  return is_hop_by_hop(known_field(name));
+}
+
+// Whether a forwarded message loses `field` as hop-by-hop: every one but Upgrade while `upgrading`
+// (Connection goes too, and its writer sets `Connection: upgrade` anew).
+constexpr bool drops_as_hop_by_hop(KnownField field, bool upgrading) noexcept {
+  return is_hop_by_hop(field) && !(upgrading && field == KnownField::upgrade);
 }
 
 // A Content-Length value: 1 to 18 decimal digits (any such number fits in 64 bits), nothing else;

@@ -33,13 +33,13 @@ Http2Upstream::Http2Upstream(WorkerContext& worker, const Endpoint& endpoint,
       socket_(tcp::socket(worker.pool_timer.get_executor())),
       codec_(*this, client_limits()),
       writer_wake_(worker.pool_timer.get_executor()),
-      watch_timer_(worker.pool_timer.get_executor()) {}
+      watch_(worker.pool_timer.get_executor()) {}
 
 Http2Upstream::~Http2Upstream() = default;
 
 net::awaitable<void> Http2Upstream::run() {
   auto self = shared_from_this();  // the pool may let go of it while it runs
-  net::co_spawn(watch_timer_.get_executor(), watch(), [this, self](std::exception_ptr failure) {
+  net::co_spawn(watch_.wake.get_executor(), watch(), [this, self](std::exception_ptr failure) {
     log_coroutine_failure(worker_.log, failure);
   });
   const error_code connect_ec = co_await connect();
@@ -61,7 +61,7 @@ net::awaitable<void> Http2Upstream::run() {
     fail_calls(net::error::connection_reset, false);
     worker_.http2_connection_ended(Http2Side::upstream, codec_.ending());
   }
-  watch_timer_.cancel();
+  watch_.wake.cancel();
   wake_writer();
   worker_.http2_upstreams.remove(*this);
 }
@@ -117,8 +117,9 @@ net::awaitable<void> Http2Upstream::write_loop() {
   socket_.socket().cancel(ignored);
 }
 
-// Once a second (and at the connect's deadline): a connect that takes too long, a connection idle
-// for idle_timeout (closed with GOAWAY), a silent one (PING), a PING not answered (dead).
+// Once a second (and at the connect's deadline), as the worker's wheel times it: a connect that
+// takes too long, a connection idle for idle_timeout (closed with GOAWAY), a silent one (PING), a
+// PING not answered (dead).
 net::awaitable<void> Http2Upstream::watch() {
   const auto connect_deadline = Clock::now() + timeouts_.upstream_connect;
   while (!over_) {
@@ -130,7 +131,7 @@ net::awaitable<void> Http2Upstream::watch() {
         socket_.socket().close(ignored);  // the connect ends with an error, and run() with it
         next = now + std::chrono::seconds(1);
       }
-      watch_timer_.expires_at(next);
+      watch_.arm(worker_.deadlines, next);
     } else {
       if (calls_.empty() && (worker_.draining || now - idle_since_ >= timeouts_.upstream_idle))
         shutdown();
@@ -143,10 +144,12 @@ net::awaitable<void> Http2Upstream::watch() {
         ping_sent_at_ = now;
         wake_writer();
       }
-      watch_timer_.expires_at(now + std::chrono::seconds(1));
+      watch_.arm(worker_.deadlines, now + std::chrono::seconds(1));
     }
-    co_await watch_timer_.async_wait(as_values);
+    watch_.wake.expires_at(net::steady_timer::time_point::max());
+    co_await watch_.wake.async_wait(as_values);
   }
+  watch_.disarm();  // leaves the wheel when its slot comes round (or with the connection)
 }
 
 bool Http2Upstream::open(UpstreamCall& call, std::string_view method, std::string_view scheme,

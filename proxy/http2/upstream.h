@@ -2,8 +2,8 @@
 // worker's multiplexed connections, more than one per endpoint when one is full, and the calls
 // forwarders make on them. One coroutine per connection owns its codec (http2::ClientSession): it
 // connects, reads, writes (one write in flight), pings a silent connection and closes an idle
-// one. A forwarder holds an UpstreamCall for one request; the connection fills it with the codec's
-// events and wakes the forwarder.
+// one, those checks timed by the worker's deadline wheel. A forwarder holds an UpstreamCall for one
+// request; the connection fills it with the codec's events and wakes the forwarder.
 #pragma once
 
 #include <chrono>
@@ -20,6 +20,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/deadline_wheel.h"
 #include "proxy/http2/client_session.h"
 #include "proxy/snapshot.h"
 #include "proxy/upstream_pool.h"
@@ -108,6 +109,14 @@ class Http2Upstream final : public http2::ClientEvents,
   UpstreamCall* find(std::int32_t stream) noexcept;
   void note_if_idle() noexcept;
 
+  // The watch's wait for its next check: ended by the worker's wheel at the armed time, or by run()
+  // when the connection is over.
+  struct WatchWait final : DeadlineWheel::Entry {
+    explicit WatchWait(const boost::asio::any_io_executor& executor) : wake(executor) {}
+    void on_expired() noexcept override { wake.cancel(); }
+    boost::asio::steady_timer wake;
+  };
+
   WorkerContext& worker_;
   const Endpoint endpoint_;  // a copy: the snapshot it came from may go
   const UpstreamKey key_;
@@ -116,7 +125,7 @@ class Http2Upstream final : public http2::ClientEvents,
   http2::ClientSession codec_;
   std::unordered_map<std::int32_t, UpstreamCall*> calls_;  // open streams and who waits on them
   boost::asio::steady_timer writer_wake_;
-  boost::asio::steady_timer watch_timer_;
+  WatchWait watch_;
   Clock::time_point last_read_{};
   Clock::time_point idle_since_{};  // when the last stream closed
   Clock::time_point ping_sent_at_{};

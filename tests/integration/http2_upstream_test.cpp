@@ -7,6 +7,8 @@
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
 #include "integration/harness.h"
@@ -250,6 +252,34 @@ TEST(Http2Upstream, HealthChecksSpeakTheColorsProtocol) {
     EXPECT_NE(request.target, "/health") << "a check went over HTTP/1.1";
   }
   EXPECT_EQ(http_request(proxy.proxy_port(), "GET", "/").status, 200u);
+}
+
+// A connect that does not complete (here the TLS handshake with a listener that never reads) is
+// given up at timeouts.upstream_connect, long before the request's own timeout.
+TEST(Http2Upstream, AConnectThatHangsIsGivenUpAtTheConnectTimeout) {
+  TempDir dir;
+  const auto certificate = bgp::testing::make_certificate("backend.test");
+  const auto cert = dir.write("backend.crt", certificate.cert_pem);
+  // The kernel completes the TCP connect (the listen backlog); nothing is ever accepted.
+  boost::asio::io_context io;
+  const boost::asio::ip::tcp::acceptor silent(io,
+                                              {boost::asio::ip::make_address_v4("127.0.0.1"), 0});
+  const std::string address = fmt::format("127.0.0.1:{}", silent.local_endpoint().port());
+  Bgproxy proxy(make_config(
+      {.blue = {address},
+       .green = {address},
+       .color_keys = fmt::format("protocol: h2\ntls:\n  enabled: true\n  ca: {}\n", cert),
+       .timeouts = "upstream_connect: 1s\nupstream_response: 60s"}));
+  ASSERT_TRUE(proxy.start());
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = http_request(proxy.proxy_port(), "GET", "/", {}, {}, 45s);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(r.status, 504u) << r.error << r.body;
+  EXPECT_GE(waited, 1s) << "a connect is given its whole upstream_connect";
+  EXPECT_LT(waited, 30s) << "given up at upstream_connect, not at upstream_response";
+  EXPECT_GE(metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_upstream_errors_total",
+                       {R"(kind="connect")"}),
+            1);
 }
 
 TEST(Http2Upstream, ADeadEndpointIsPassedOverForTheNextOne) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -90,6 +92,99 @@ TEST(Http1Syntax, ConnectionCannotRemoveFramingOrHost) {
   }
   EXPECT_TRUE(removable_by_connection("Upgrade", false));
   EXPECT_FALSE(removable_by_connection("Upgrade", true));
+}
+
+// Every byte at every position: a letter of `lower` matches itself and its upper case, any other
+// byte only itself (the word compare and the byte loop alike).
+TEST(Http1Syntax, EqualsLowerIsExactForEveryByte) {
+  for (std::string_view lower :
+       {"te", "x1-y", "keep-alive", "proxy-connection", "x-forwarded-for"}) {
+    ASSERT_TRUE(equals_lower(lower, lower));
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+      for (int b = 0; b < 256; ++b) {
+        std::string name(lower);
+        name[i] = static_cast<char>(b);
+        const bool letter = lower[i] >= 'a' && lower[i] <= 'z';
+        const bool same = b == lower[i] || (letter && b == lower[i] - ('a' - 'A'));
+        EXPECT_EQ(equals_lower(name, lower), same) << lower << " at " << i << ": byte " << b;
+      }
+    }
+    EXPECT_FALSE(equals_lower(std::string(lower) + "x", lower));
+    EXPECT_FALSE(equals_lower(lower.substr(1), lower));
+  }
+  static_assert(equals_lower("Keep-Alive", "keep-alive") &&
+                !equals_lower("keep\ralive", "keep-alive"));
+}
+
+std::string upper_case(std::string_view lower) {
+  std::string upper(lower);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; });
+  return upper;
+}
+
+// Each name as it is, in upper case, and with every other byte in upper case.
+std::vector<std::string> in_any_case(std::string_view lower) {
+  const std::string upper = upper_case(lower);
+  std::string mixed(lower);
+  for (std::size_t i = 0; i < mixed.size(); i += 2) mixed[i] = upper[i];
+  return {std::string(lower), upper, mixed};
+}
+
+TEST(Http1Syntax, HopByHopNamesInAnyCase) {
+  const std::pair<std::string_view, KnownField> hop_by_hop[] = {
+      {"connection", KnownField::connection},
+      {"keep-alive", KnownField::keep_alive},
+      {"proxy-connection", KnownField::proxy_connection},
+      {"te", KnownField::te},
+      {"trailer", KnownField::trailer},
+      {"upgrade", KnownField::upgrade}};
+  for (const auto& [lower, known] : hop_by_hop) {
+    for (const std::string& name : in_any_case(lower)) {
+      EXPECT_EQ(known_field(name), known) << name;
+      EXPECT_TRUE(is_hop_by_hop(name)) << name;
+      EXPECT_EQ(drops_as_hop_by_hop(known_field(name), true), known != KnownField::upgrade) << name;
+      EXPECT_TRUE(drops_as_hop_by_hop(known_field(name), false)) << name;
+    }
+  }
+  static_assert(known_field("Proxy-Connection") == KnownField::proxy_connection);
+  static_assert(is_hop_by_hop("TE") && !is_hop_by_hop("Via"));
+}
+
+// Transfer-Encoding is of one hop too, but framing: each writer of a head sets its own.
+TEST(Http1Syntax, OtherKnownNamesAreNotHopByHop) {
+  const std::pair<std::string_view, KnownField> others[] = {
+      {"content-length", KnownField::content_length},
+      {"transfer-encoding", KnownField::transfer_encoding},
+      {"via", KnownField::via},
+      {"close", KnownField::close}};
+  for (const auto& [lower, known] : others) {
+    for (const std::string& name : in_any_case(lower)) {
+      EXPECT_EQ(known_field(name), known) << name;
+      EXPECT_FALSE(is_hop_by_hop(name)) << name;
+      EXPECT_FALSE(drops_as_hop_by_hop(known_field(name), false)) << name;
+    }
+  }
+}
+
+TEST(Http1Syntax, NearMissesAreNotKnown) {
+  const auto unknown = [](std::string_view name) {
+    return known_field(name) == KnownField::other && !is_hop_by_hop(name);
+  };
+  for (std::string_view name : {"", "t", "tee", "ter", "x-te", "t\xc5", "\xd4\x65", "trailers",
+                                "trailer ", " upgrade", "upgrades", "upgradE:", "upgrad\xc5"}) {
+    EXPECT_TRUE(unknown(name)) << name;
+  }
+  for (std::string_view name : {"keep_alive", "keepalive", "keep-alivex", "keep\ralive",
+                                "keep alive", "connectio", "connections", "Connection\r",
+                                "proxy_connection", "proxy-connections", "proxy-connectioN\x80"}) {
+    EXPECT_TRUE(unknown(name)) << name;
+  }
+  for (std::string_view name : {"content_length", "transfer-encodinG ", "vi", "viaa", "closed",
+                                "host", "expect", "sec-websocket-key"}) {
+    EXPECT_TRUE(unknown(name)) << name;
+  }
+  EXPECT_TRUE(unknown({"te\0", 3}));
 }
 
 }  // namespace

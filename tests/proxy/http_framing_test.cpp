@@ -59,6 +59,25 @@ TEST(StripHopByHop, RemovesListedAndStandardHopHeaders) {
   EXPECT_EQ(fields["X-End-To-End"], "yes");
 }
 
+// Of every field Beast knows, exactly the hop-by-hop ones go (when Beast's enum was the list).
+TEST(StripHopByHop, RemovesExactlyTheHopByHopFieldsOfBeastsList) {
+  const auto last = static_cast<unsigned>(http::field::xref);
+  for (bool upgrading : {false, true}) {
+    http::fields fields;
+    for (unsigned f = 1; f <= last; ++f) fields.insert(static_cast<http::field>(f), "v");
+    strip_hop_by_hop(fields, upgrading);
+    for (unsigned f = 1; f <= last; ++f) {
+      const auto field = static_cast<http::field>(f);
+      const bool hop = field == http::field::connection || field == http::field::keep_alive ||
+                       field == http::field::proxy_connection || field == http::field::te ||
+                       field == http::field::trailer || field == http::field::upgrade;
+      const bool kept = (upgrading && field == http::field::upgrade) ||
+                        (upgrading && field == http::field::connection) || !hop;
+      EXPECT_EQ(fields.count(field), kept ? 1u : 0u) << http::to_string(field);
+    }
+  }
+}
+
 TEST(StripHopByHop, KeepsUpgradeWhenUpgrading) {
   http::fields fields;
   fields.insert("Connection", "Upgrade, keep-alive");

@@ -80,6 +80,20 @@ std::string written_request(const ParsedRequest& request, std::string_view clien
   return out;
 }
 
+// The table by Beast's enum says what the names say.
+TEST(KnownField, OfABeastFieldIsThatOfItsName) {
+  for (unsigned f = 1; f <= static_cast<unsigned>(http::field::xref); ++f) {
+    const auto field = static_cast<http::field>(f);
+    EXPECT_EQ(known_field(field), http1::known_field(http::to_string(field)))
+        << http::to_string(field);
+  }
+  EXPECT_EQ(known_field(http::field::unknown), http1::KnownField::other);
+  EXPECT_EQ(known_field(http::field::keep_alive), http1::KnownField::keep_alive);
+  http::fields fields;
+  fields.insert("PROXY-connection", "keep-alive");
+  EXPECT_EQ(known_field(fields.begin()->name()), http1::KnownField::proxy_connection);
+}
+
 TEST(WriteUpstreamRequestHead, MatchesTheFieldRewriteByteForByte) {
   const std::vector<std::string> heads = {
       "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
