@@ -95,7 +95,6 @@ class Http1UpstreamLeg {
   Http1UpstreamLeg(const Http1UpstreamLeg&) = delete;
   Http1UpstreamLeg& operator=(const Http1UpstreamLeg&) = delete;
 
-  bool is_open() const noexcept { return connection_.has_value(); }
   UpstreamStream& connection() noexcept { return *connection_; }
   bool reused() const noexcept { return reused_; }  // it came from the pool
   // Bytes read from the upstream and not relayed yet: after read_response_head(), a simple head

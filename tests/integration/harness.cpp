@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -884,8 +885,23 @@ Bgproxy::Bgproxy(std::string config_yaml)
   write_config();
 }
 
+namespace {
+
+// A crash of bgproxy fails the test that ran it, whatever it asserted: a test that only looks at
+// answers would not notice the process dying by a signal after its last one.
+void fail_on_crash(std::optional<int> exit_code) {
+  if (!exit_code || *exit_code <= 128) return;
+  const int signal = *exit_code - 128;
+  if (signal == SIGSEGV || signal == SIGBUS || signal == SIGABRT || signal == SIGFPE ||
+      signal == SIGILL) {
+    ADD_FAILURE() << "bgproxy died by signal " << signal << " (" << ::strsignal(signal) << ")";
+  }
+}
+
+}  // namespace
+
 Bgproxy::~Bgproxy() {
-  if (process_) process_->terminate();
+  if (process_) fail_on_crash(process_->terminate());
   if (::testing::Test::HasFailure()) {
     std::cerr << "---- bgproxy log (" << log_path() << ") ----\n"
               << tail(log(), 16 * 1024) << "---- end of bgproxy log ----\n";
@@ -928,7 +944,8 @@ std::string Bgproxy::admin_url() const {
 }
 
 void Bgproxy::launch() {
-  process_.reset();                           // a previous run: stopped and reaped first
+  if (process_) fail_on_crash(process_->terminate());  // a previous run: stopped and reaped first
+  process_.reset();
   std::vector<std::string> argv = launcher_;  // e.g. prlimit, which execs the binary (same pid)
   for (std::string arg :
        {std::string(BGPROXY_BINARY), std::string("run"), std::string("-c"), config_path_}) {
