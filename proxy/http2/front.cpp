@@ -102,8 +102,6 @@ struct Http2Stream final : DeadlineWheel::Entry {
   std::optional<UpstreamCall> call;
 };
 
-// A relay chunk for a body read through Beast's parser, taken from a connection's free list and
-// given back when the relay ends: a busy connection allocates none per response.
 // What guards a stream's HTTP/1.1 upstream leg (proxy/http1/upstream_leg.h): the stream's
 // deadline, whose expiry, like the client's reset, cancels the leg's operations.
 struct StreamGuard {
@@ -117,6 +115,8 @@ struct StreamGuard {
 };
 using Http1Leg = Http1UpstreamLeg<StreamGuard>;
 
+// A relay chunk for a body read through Beast's parser, taken from a connection's free list and
+// given back when the relay ends: a busy connection allocates none per response.
 class RelayChunk {
  public:
   static constexpr std::size_t kMaxSpare = 4;  // the free list's room, reserved up front
