@@ -474,11 +474,12 @@ class Session {
     ex.upstream_at = Clock::now();
     for (;; ++ex.attempt) {
       const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
+      const bool safe = retry_safe(ex);
       // The usual case, a pooled connection, needs no coroutine frame of its own.
-      const bool pooled = may_reuse && upstream_.take_pooled(worker_, *ex.endpoint, retry_safe(ex));
+      const bool pooled = may_reuse && upstream_.take_pooled(worker_, *ex.endpoint, safe);
       if (!pooled &&
           !co_await upstream_.open(worker_, *snapshot_, config_->timeouts.upstream_connect, ex,
-                                   may_reuse, retry_safe(ex))) {
+                                   may_reuse, safe)) {
         co_return co_await fail(ex);
       }
       // The head goes with the held body (hold_request_body()) in one write. A dead reused

@@ -175,11 +175,11 @@ struct Request {
   std::string rest;       // what follows, for the next request
 };
 
-// A chunked body as the upstream reads it; "<incomplete>" when it is not whole.
-std::string chunked_body_as_read(std::string_view chunks) {
-  const std::string message =
-      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunks);
-  http::request_parser<http::string_body> parser;
+// The body of a whole message (a request when isRequest) as its reader takes it; "<incomplete>"
+// when it is not whole.
+template <bool isRequest>
+std::string body_as_read(std::string_view message) {
+  http::parser<isRequest, http::string_body> parser;
   parser.eager(true);
   error_code ec;
   std::size_t used = 0;
@@ -189,6 +189,12 @@ std::string chunked_body_as_read(std::string_view chunks) {
     used += n;
   }
   return parser.is_done() ? parser.get().body() : std::string("<incomplete>");
+}
+
+// A chunked body as the upstream reads it.
+std::string chunked_body_as_read(std::string_view chunks) {
+  return body_as_read<true>("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                            std::string(chunks));
 }
 
 // The request as the session takes it: its head, then its body held (hold_request_body_bytes) and
@@ -477,20 +483,6 @@ net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buf
   }
 }
 
-// The body of a whole response as a client reads it; "<incomplete>" when it is not whole.
-std::string body_as_read(std::string_view message) {
-  http::response_parser<http::string_body> parser;
-  parser.eager(true);
-  error_code ec;
-  std::size_t used = 0;
-  while (!ec && !parser.is_done() && used < message.size()) {
-    const std::size_t n = parser.put(net::buffer(message.data() + used, message.size() - used), ec);
-    if (n == 0) break;
-    used += n;
-  }
-  return parser.is_done() ? parser.get().body() : std::string("<incomplete>");
-}
-
 // The head as both fronts read it (read_final_response_head, the leg's own code); the body as
 // the session relays it.
 net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
@@ -528,7 +520,7 @@ net::awaitable<void> receive(Wire<ResponseParser>& wire, Response& out) {
                                    writes, std::chrono::seconds(1), relay, guard);
   out.error = relayed.ec;
   out.written = std::string(client.str());
-  out.body = body_as_read(out.written);
+  out.body = body_as_read<false>(out.written);
 }
 
 Response receive_response(std::string_view bytes, std::size_t read_size, bool stays_open) {
