@@ -1,5 +1,6 @@
 #include "proxy/http2/front.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -42,7 +44,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
-constexpr std::size_t kReadChunk = 16 * 1024;   // bytes asked for per read from the client
+constexpr std::size_t kReadChunk = 16 * 1024;  // bytes asked for per read from the client
+// Streams started per turn of the event loop (Envoy's max_requests_per_io_cycle): a read that
+// brought more starts the rest after the client's next bytes, which may reset them (Rapid
+// Reset), or after the other connections had their turn.
+constexpr std::size_t kStartsPerTurn = 16;
+constexpr unsigned kReadsBeforeStart = 4;  // reads of what the client sent before streams start
 constexpr std::size_t kRelayChunk = 16 * 1024;  // response body bytes moved per upstream read
 // Response bytes a stream may have waiting in the codec before it stops reading its upstream:
 // about one stream window, so that a client that reads slowly holds this much per stream.
@@ -175,6 +182,7 @@ class Http2Front final : public http2::ServerEvents {
     const bool open = codec_.receive(received);
     wake_writer();
     if (open) co_await read_loop();
+    abandon_waiting();
     // The reading ended: the writer sends what is left (a GOAWAY), then the streams end. A client
     // that no longer reads holds the connection no longer than client_idle.
     ending_ = true;
@@ -200,11 +208,16 @@ class Http2Front final : public http2::ServerEvents {
   net::awaitable<void> read_loop() {
     std::string buffer(kReadChunk, '\0');
     ConnectionHandle& handle = connection_.handle;
+    unsigned reads_first = 0;
     while (codec_.wants_read()) {
+      if (!starting_.empty() && start_waiting(reads_first) == Turn::yield) {
+        co_await net::post(client_.get_executor(), net::deferred);
+        continue;
+      }
       arm_idle();
       // Idle (no stream in flight): the end of the drain's grace cancels the read
       // (close_if_idle), and nothing else is under way on the socket.
-      handle.set_idle(forwarders_ == 0);
+      handle.set_idle(in_flight() == 0);
       auto [ec, n] = co_await client_.async_read_some(net::buffer(buffer), as_values);
       handle.set_idle(false);
       if (ec == net::error::operation_aborted && !handle.expired() && worker_.closing_idle &&
@@ -221,6 +234,21 @@ class Http2Front final : public http2::ServerEvents {
       wake_writer();
       if (!open) co_return;
     }
+  }
+
+  enum class Turn { read, yield };
+
+  // Streams wait to start (start_some): bytes the client sent meanwhile are read first, a few
+  // reads at most, as they may reset them (Rapid Reset); then some start. With more to start and
+  // nothing to read, the other connections have their turn first.
+  Turn start_waiting(unsigned& reads_first) {
+    if (reads_first < kReadsBeforeStart && has_unread_input(client_)) {
+      ++reads_first;
+      return Turn::read;
+    }
+    reads_first = 0;
+    start_some();
+    return starting_.empty() || has_unread_input(client_) ? Turn::read : Turn::yield;
   }
 
   net::awaitable<void> write_loop() {
@@ -269,7 +297,7 @@ class Http2Front final : public http2::ServerEvents {
   // deadlines instead.
   void arm_idle() noexcept {
     const Config& config = worker_.config_of(worker_.snapshots.get());
-    if (forwarders_ == 0) {
+    if (in_flight() == 0) {
       connection_.handle.arm(worker_.deadlines, Clock::now() + config.timeouts.client_idle);
     } else {
       connection_.handle.disarm();
@@ -279,24 +307,57 @@ class Http2Front final : public http2::ServerEvents {
   // --- the codec's events ---------------------------------------------------------------------
 
   // A reset stream keeps counting against the cap until its forwarder ended (Rapid Reset: a
-  // client cannot have more upstream work in flight than streams it may open).
+  // client cannot have more upstream work in flight than streams it may open). The stream starts
+  // once the read that brought it has been taken whole (start_some).
   void on_request(std::int32_t id, http2::RequestHead head) override {
-    if (forwarders_ >= limits_.max_concurrent_streams) {
+    if (in_flight() >= limits_.max_concurrent_streams) {
       codec_.reset(id, kRefusedStream);
       return;
     }
     auto stream = std::make_shared<Http2Stream>(id, std::move(head), client_.get_executor());
     streams_.emplace(id, stream);
-    ++forwarders_;
+    starting_.push_back(std::move(stream));
     connection_.handle.disarm();
+  }
+
+  std::size_t in_flight() const noexcept { return forwarders_ + starting_.size(); }
+
+  // Starts the streams waiting, at most kStartsPerTurn, in the order they came. (One the client
+  // reset meanwhile has left the queue: settle_if_unstarted.)
+  void start_some() {
+    const auto first = starting_.begin();
+    const auto last =
+        first + static_cast<std::ptrdiff_t>(std::min(starting_.size(), kStartsPerTurn));
+    for (auto it = first; it != last; ++it) start(std::move(*it));
+    starting_.erase(first, last);
+  }
+
+  // The reading ended (the client left, or the codec ended the connection, as it does for a
+  // reset flood): streams not started go nowhere, as no answer could reach their client.
+  void abandon_waiting() {
+    for (const auto& stream : starting_) {
+      stream->client_gone = true;
+      settle_unstarted(*stream);
+    }
+    starting_.clear();
+  }
+
+  void start(std::shared_ptr<Http2Stream> stream) {
+    ++forwarders_;
     net::co_spawn(client_.get_executor(), forward(std::move(stream)),
                   [this](std::exception_ptr failure) {
                     log_coroutine_failure(worker_.log, failure);
                     --forwarders_;
                     if (!ending_) go_away_if_draining();
-                    if (forwarders_ == 0 && !ending_) arm_idle();
+                    if (in_flight() == 0 && !ending_) arm_idle();
                     done_wake_.cancel();
                   });
+  }
+
+  void settle_unstarted(Http2Stream& stream) {
+    const SnapshotLease snapshot = worker_.snapshots.hold();
+    if (route(stream, *snapshot, worker_.config_of(*snapshot))) ready_for_upstream(stream);
+    finish(stream, *snapshot);
   }
 
   void on_data(std::int32_t id, std::string_view bytes) override {
@@ -321,7 +382,17 @@ class Http2Front final : public http2::ServerEvents {
     if (it == streams_.end()) return;
     it->second->client_gone = true;  // a forwarder still at work stops
     it->second->cancel_io();
+    settle_if_unstarted(*it->second);
     streams_.erase(it);
+  }
+
+  // A stream reset before its start is recorded at once, and counts against the cap no more.
+  void settle_if_unstarted(Http2Stream& stream) {
+    const auto waiting = std::find_if(starting_.rbegin(), starting_.rend(),
+                                      [&](const auto& s) { return s.get() == &stream; });
+    if (waiting == starting_.rend()) return;
+    settle_unstarted(stream);
+    starting_.erase(std::next(waiting).base());
   }
 
   Http2Stream* find(std::int32_t id) noexcept {
@@ -335,6 +406,18 @@ class Http2Front final : public http2::ServerEvents {
     Http2Stream& stream = *owned;
     const SnapshotLease snapshot = worker_.snapshots.hold();
     const Config& config = worker_.config_of(*snapshot);
+    if (route(stream, *snapshot, config)) {
+      answer_expect_continue(stream);
+      // Most requests end with their head: no hold, and no coroutine frame for one.
+      if (!stream.request_ended) co_await hold_request_body(stream, config);
+      if (ready_for_upstream(stream)) co_await proxy_either(stream, *snapshot);
+    }
+    finish(stream, *snapshot);
+  }
+
+  // Fills the exchange from the request head and picks its color and endpoint; false when the
+  // proxy answers the stream itself (a refused head, CONNECT, no endpoint).
+  bool route(Http2Stream& stream, const RoutingSnapshot& snapshot, const Config& config) {
     Exchange& ex = stream.exchange;
     ex.version = 20;
     ex.method = stream.head.method;
@@ -345,28 +428,30 @@ class Http2Front final : public http2::ServerEvents {
     stream.grpc = content_type && content_type->starts_with("application/grpc");
     if (stream.head.refusal) {
       respond_own(stream, *stream.head.refusal);
-    } else if (stream.head.method == "CONNECT") {
-      respond_own(stream, static_cast<unsigned>(http::status::not_implemented));
-    } else {
-      const RouteChoice choice =
-          choose_color(ex.headers, *snapshot, config.routing, worker_.random);
-      ex.color = choice.color;
-      ex.route = choice.route;
-      ex.endpoint = worker_.endpoints.next_healthy(*snapshot, ex.color);
-      if (ex.endpoint == nullptr) {
-        ex.outcome = Outcome::no_endpoint;
-        respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
-      } else {
-        answer_expect_continue(stream);
-        // Most requests end with their head: no hold, and no coroutine frame for one.
-        if (!stream.request_ended) co_await hold_request_body(stream, config);
-        if (ready_for_upstream(stream)) co_await proxy_either(stream, *snapshot);
-      }
+      return false;
     }
+    if (stream.head.method == "CONNECT") {
+      respond_own(stream, static_cast<unsigned>(http::status::not_implemented));
+      return false;
+    }
+    const RouteChoice choice = choose_color(ex.headers, snapshot, config.routing, worker_.random);
+    ex.color = choice.color;
+    ex.route = choice.route;
+    ex.endpoint = worker_.endpoints.next_healthy(snapshot, ex.color);
+    if (ex.endpoint == nullptr) {
+      ex.outcome = Outcome::no_endpoint;
+      respond_own(stream, static_cast<unsigned>(http::status::service_unavailable));
+      return false;
+    }
+    return true;
+  }
+
+  void finish(Http2Stream& stream, const RoutingSnapshot& snapshot) {
+    Exchange& ex = stream.exchange;
     stream.disarm();
     if (ex.finished_at == Clock::time_point{}) ex.finished_at = Clock::now();
     forget_call(stream);
-    worker_.record(ex, connection_.client_ip, *snapshot);
+    worker_.record(ex, connection_.client_ip, snapshot);
   }
 
   // To the upstream in its protocol.
@@ -997,8 +1082,9 @@ class Http2Front final : public http2::ServerEvents {
   const http2::ServerLimits limits_;
   http2::ServerSession codec_;
   std::unordered_map<std::int32_t, std::shared_ptr<Http2Stream>> streams_;  // open client side
-  std::size_t forwarders_ = 0;                         // streams whose forwarder has not ended
-  std::vector<std::unique_ptr<char[]>> spare_chunks_;  // RelayChunk's free list
+  std::vector<std::shared_ptr<Http2Stream>> starting_;  // streams read, not started yet
+  std::size_t forwarders_ = 0;                          // streams whose forwarder has not ended
+  std::vector<std::unique_ptr<char[]>> spare_chunks_;   // RelayChunk's free list
   net::steady_timer writer_wake_;
   net::steady_timer done_wake_;  // the writer or a forwarder ended
   bool writing_ = false;

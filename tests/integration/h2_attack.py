@@ -223,6 +223,29 @@ def rapid_reset(args):
     client.report(sent=args.count)
 
 
+def rapid_reset_split(args):
+    """--count batches of 100 requests, each batch's RST_STREAMs after all its HEADERS, the lot
+    in one write; then one request left to be answered. Each request carries a 200-byte field, so
+    that a batch is longer than one read of the server's: its resets wait in the socket while the
+    first requests are read."""
+    client = start(args)
+    padding = [("x-padding", "p" * 200)]
+    frames = bytearray()
+    stream = 1
+    for _ in range(args.count):
+        batch = range(stream, stream + 200, 2)
+        for s in batch:
+            frames += headers_frame(s, request_fields(args.authority, "/reset/%d" % s,
+                                                      extra=padding))
+        for s in batch:
+            frames += frame(RST_STREAM, 0, s, struct.pack(">I", CANCEL))
+        stream += 200
+    frames += headers_frame(stream, request_fields(args.authority, "/after-split"))
+    client.send_in_background(bytes(frames))
+    client.read_until(client.stream_answered(stream))
+    client.report(sent=args.count * 100, last=stream)
+
+
 # One stream each, in this order; every one must be refused before anything goes upstream.
 def malformed_cases(authority):
     r = lambda path, **kw: request_fields(authority, path, **kw)  # noqa: E731
@@ -354,6 +377,7 @@ def many_streams(args):
 
 MODES = {
     "rapid-reset": rapid_reset,
+    "rapid-reset-split": rapid_reset_split,
     "malformed": malformed,
     "continuation-flood": continuation_flood,
     "hpack-bomb": hpack_bomb,

@@ -161,6 +161,26 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   RecordProperty("blue_max_in_flight", static_cast<int>(blue.max_in_flight()));
 }
 
+// The split variant: each batch's 100 HEADERS written before their RST_STREAMs, so that the
+// requests are complete when read. The proxy reads what the client has already sent before it
+// starts the streams a read brought, so the resets waiting in the socket come first and those
+// requests go nowhere: no connect, nothing at the backend. The connection serves on.
+TEST_F(Http2AttackTest, SplitRapidResetStreamsResetInBytesAlreadySentNeverGoUpstream) {
+  Bgproxy proxy(config());
+  ASSERT_TRUE(proxy.start());
+  blue.set_latency(50ms);
+  const auto report = attack(proxy, "rapid-reset-split", {"--count", "5"});
+  ASSERT_TRUE(report.is_object()) << report;
+  const std::string last = std::to_string(int_at(report, "last"));
+  EXPECT_EQ(int_at(report.as_object().at("statuses"), last), 200)
+      << "the request after them: " << report;
+  EXPECT_EQ(int_at(report, "goaway"), -1) << "the connection stays up: " << report;
+  // Only when the kernel handed over a batch in pieces may a turn's starts (16) go first.
+  EXPECT_LE(received_under("/reset/"), 16u) << "of 500 requests whose resets were sent";
+  RecordProperty("split_requests_upstream", static_cast<int>(received_under("/reset/")));
+  expect_healthy(proxy);
+}
+
 // Streams reset before they went upstream never reached a color (docs/judge.md, "What counts"):
 // Rapid Reset floods during a rollout are counted as abandoned, never judged, so they cannot
 // dilute a failing candidate's errors; it is rolled back on what it answered.
