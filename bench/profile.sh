@@ -5,7 +5,12 @@
 # (1 worker, 75/25 split), drives it with wrk, and profiles the proxy during the load:
 #
 #   bench/profile.sh [--bgproxy build/bgproxy] [--conns 64] [--duration 10s] [--tool perf]
+#                    [--load h1 | h2c | h1-h2load]
 #
+#   --load h1         wrk, HTTP/1.1 keep-alive, --conns connections (default)
+#   --load h2c        h2load -c CONNS -m 10 over h2c by prior knowledge (bgproxy gets
+#                     protocols [http1, h2c]), as bench/h2.sh's first test
+#   --load h1-h2load  h2load --h1 -c CONNS -m 1: the same client's HTTP/1.1 reference for h2c
 #   --tool perf       perf record -e cpu-clock -g on the proxy; prints the top functions, self and
 #                     with children (perf.data is kept in the temp dir)
 #   --tool callgrind  runs the proxy under callgrind (instruction counts repeat on a noisy machine)
@@ -33,6 +38,7 @@ WORKERS=1
 PORT_BASE=18200
 KEEP_TMP=0
 IDLE_CONNS=10000
+LOAD=h1
 
 die() { echo "profile.sh: error: $*" >&2; exit 1; }
 while (($#)); do
@@ -45,12 +51,15 @@ while (($#)); do
     --port-base) PORT_BASE=$2; shift 2 ;;
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --keep-tmp) KEEP_TMP=1; shift ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --load) LOAD=$2; shift 2 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option: $1" ;;
   esac
 done
 [[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY"
 case $TOOL in perf | callgrind | none | idle) ;; *) die "--tool must be perf, callgrind, none or idle" ;; esac
+case $LOAD in h1) ;; h2c | h1-h2load) command -v h2load >/dev/null || die "--load $LOAD needs h2load (nghttp2-client)" ;;
+  *) die "--load must be h1, h2c or h1-h2load" ;; esac
 
 P_BLUE=$((PORT_BASE + 1)) P_GREEN=$((PORT_BASE + 2)) P_PROXY=$((PORT_BASE + 3))
 P_ADMIN=$((PORT_BASE + 4))
@@ -101,6 +110,7 @@ PIDS+=($!)
 wait_http "http://127.0.0.1:$P_BLUE/" 10 || die "the nginx backend did not start"
 
 bgproxy_bench_config "$P_PROXY" "$WORKERS" "$P_ADMIN" "$P_BLUE" "$P_GREEN" 20000 >"$TMP/bgproxy.yaml"
+[[ $LOAD == h2c ]] && echo "protocols: [http1, h2c]" >>"$TMP/bgproxy.yaml"
 case $TOOL in
   callgrind)
     valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out" \
@@ -151,7 +161,11 @@ case $TOOL in
     ;;
   callgrind) callgrind_control -z "$PROXY_PID" >/dev/null ;;
 esac
-wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$P_PROXY/" | tee "$TMP/wrk.txt"
+case $LOAD in
+  h1) wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$P_PROXY/" | tee "$TMP/wrk.txt" ;;
+  h2c) h2load -t1 -c"$CONNS" -m10 -D"${DURATION%s}" "http://127.0.0.1:$P_PROXY/" | tail -n +3 | head -8 ;;
+  h1-h2load) h2load --h1 -t1 -c"$CONNS" -m1 -D"${DURATION%s}" "http://127.0.0.1:$P_PROXY/" | tail -n +3 | head -8 ;;
+esac
 case $TOOL in
   perf)
     kill -INT "$PERF_PID"
