@@ -14,7 +14,6 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -42,6 +41,7 @@
 #include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream_stream.h"
 
 namespace bgp {
@@ -154,7 +154,10 @@ class Session {
       take_snapshot();
       const Next next = co_await serve_one();
       if (next == Next::http2) co_return Handoff::http2;
-      if (next == Next::tunnel) co_await tunnel();
+      if (next == Next::tunnel) {
+        co_await tunnel();
+        upstream_.discard();
+      }
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
@@ -301,6 +304,13 @@ class Session {
     worker_.record(ex, client_ip_, *snapshot_);
     if (next != Next::tunnel) upstream_.discard();
     co_return next;
+  }
+
+  // After a 101: the client's and the upstream's bytes both ways (proxy/tunnel.h), until both
+  // directions have ended or no byte went either way for client_idle. Not a coroutine itself.
+  net::awaitable<void> tunnel() {
+    return bgp::tunnel(client_, client_buffer_, upstream_.connection(), upstream_.buffer(), guard_,
+                       config_->timeouts.client_idle);
   }
 
   // --- the request head ------------------------------------------------------------------------
@@ -766,48 +776,6 @@ class Session {
     }
     error_code ignored;
     lowest_layer(client_).close(ignored);
-  }
-
-  // --- the upgraded connection -------------------------------------------------------------------
-
-  // After a 101: bytes both ways until both directions have ended, or no byte went either way for
-  // client_idle (every transfer pushes the connection's one deadline on).
-  net::awaitable<void> tunnel() {
-    using namespace net::experimental::awaitable_operators;
-    const auto idle = config_->timeouts.client_idle;
-    // Bytes that arrived behind either head go first.
-    UpstreamStream& upstream = upstream_.connection();
-    if (!co_await flush(client_buffer_, upstream) || !co_await flush(upstream_.buffer(), client_)) {
-      upstream_.discard();
-      co_return;
-    }
-    co_await (pump(client_, upstream, idle) && pump(upstream, client_, idle));
-    upstream_.discard();
-  }
-
-  template <typename To>
-  net::awaitable<bool> flush(IoBuffer& buffer, To& to) {
-    if (buffer.size() == 0) co_return true;
-    arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await net::async_write(to, buffer.data(), as_values);
-    buffer.consume(n);
-    co_return !ec;
-  }
-
-  // Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
-  template <typename From, typename To>
-  net::awaitable<void> pump(From& from, To& to, Duration idle) {
-    std::array<char, kRelayChunk> buffer;
-    for (;;) {
-      arm(idle);
-      auto [read_ec, n] = co_await from.async_read_some(net::buffer(buffer), as_values);
-      if (read_ec) break;
-      arm(idle);
-      auto [write_ec, written] =
-          co_await net::async_write(to, net::buffer(buffer.data(), n), as_values);
-      if (write_ec) break;
-    }
-    co_await end_sending(to);
   }
 
   WorkerContext& worker_;
