@@ -29,6 +29,7 @@
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
 #include "proxy/http1/http1_exchange.h"
+#include "proxy/http1/http1_upstream_forward.h"
 #include "proxy/http1/http2_upstream_forward.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/read_request.h"
@@ -38,7 +39,6 @@
 #include "proxy/http1/response_head.h"
 #include "proxy/http1/upstream_leg.h"
 #include "proxy/http2/front.h"
-#include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 #include "proxy/tunnel.h"
@@ -50,9 +50,6 @@ namespace {
 
 namespace beast = boost::beast;
 
-using ResponseParser = UpstreamResponseParser;
-
-constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 // How long the start of a request body is waited for before the head goes upstream without it:
 // a body sent with its head is there at once; a client that streams slowly is not held up.
 constexpr Duration kHoldWait = std::chrono::milliseconds(100);
@@ -168,15 +165,15 @@ class Session {
   // The bytes read and not taken yet (after Handoff::http2: the preface and what followed).
   std::string received() const { return std::string(readable(client_buffer_)); }
 
-  // --- what a forwarder asks of the session (Http1ClientSide, http2_upstream_forward.h) --------
+  // --- what a forwarder asks of the session (Http1ClientSide, http1/http1_exchange.h) ----------
 
   WorkerContext& worker() noexcept { return worker_; }
   const Config& config() const noexcept { return *config_; }
   const RoutingSnapshot& snapshot() const noexcept { return *snapshot_; }
 
   RequestParser& request() noexcept { return *request_; }
-  // The options the request's upstream head is written with, all but the HTTP/1.1 upstream's own
-  // (write_upstream_head).
+  // The options the request's upstream head is written with (an HTTP/1.1 upstream's forward adds
+  // its own two).
   UpstreamRequestOptions upstream_options(const Http1Exchange& ex) const noexcept {
     UpstreamRequestOptions options;
     options.client_ip = client_ip_;
@@ -214,10 +211,18 @@ class Session {
   }
 
   ChunkCheckedStream<Client> request_body_stream() noexcept {
-    return ChunkCheckedStream(client_, chunked_request() ? &request_lines_ : nullptr);
+    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
+    return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
   }
 
   IoBuffer& client_buffer() noexcept { return client_buffer_; }
+  const BodyFraming& framing() const noexcept { return framing_; }
+
+  // For the HTTP/1.1 upstream's forward (Http1UpstreamSide, http1_upstream_forward.h): the
+  // client's stream, the guard of its deadlines, and the upstream leg kept from request to request.
+  Client& client() noexcept { return client_; }
+  SessionGuard& guard() noexcept { return guard_; }
+  Http1UpstreamLeg<SessionGuard>& upstream_leg() noexcept { return upstream_; }
 
   // The chunk bodies are relayed through, allocated by the first body of a busy period.
   std::array<char, kRelayChunk>& relay_buffer() { return relay_ ? *relay_ : relay_.emplace(); }
@@ -358,9 +363,6 @@ class Session {
     return Wait::ready;
   }
 
-  // Room for a usual head at once (a small allocation, not grown step by step).
-  static constexpr std::size_t kHeadReserve = 1000;
-
   // Before the head's bytes are read (read_request_head_bytes, whole before they are parsed, so
   // that its raw bytes can be checked): whether they may be HTTP/2's preface instead.
   bool start_request_head() {
@@ -436,7 +438,7 @@ class Session {
     co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
   }
 
-  // --- routing and forwarding ------------------------------------------------------------------
+  // --- routing, and the hold of the request body ----------------------------------------------
 
   // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
   net::awaitable<Next> handle(Http1Exchange& ex) {
@@ -450,7 +452,8 @@ class Session {
       return respond_error(ex, http::status::service_unavailable);
     }
     held_ = 0;
-    return ex.endpoint->http2 ? Http2UpstreamForward<Session>::forward(*this, ex) : forward(ex);
+    if (ex.endpoint->http2) return Http2UpstreamForward<Session>::forward(*this, ex);
+    return Http1UpstreamForward<Session>::forward(*this, ex);
   }
 
   net::awaitable<error_code> continue_then_hold(Http1Exchange& ex) {
@@ -465,135 +468,6 @@ class Session {
     return Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle);
   }
 
-  // The head the upstream gets, into head_out_ (relay_head.h): hop-by-hop headers removed, one
-  // normalized framing field (duplicate lengths were checked to agree), Host when an HTTP/1.0
-  // request had none, forwarding headers added; `Expect` dropped, since this proxy answers
-  // 100 Continue itself right before it reads the body.
-  void write_upstream_head(const Http1Exchange& ex) {
-    UpstreamRequestOptions options = upstream_options(ex);
-    options.default_host = ex.endpoint->label;
-    options.upgrade = ex.upgrade;
-    head_out_.clear();
-    head_out_.reserve(kHeadReserve);
-    write_upstream_request_head(request_->get(), options, head_out_);
-  }
-
-  // Sends the request upstream and relays the response back; a reused connection that turns out
-  // dead is replaced by a fresh one once.
-  net::awaitable<Next> forward(Http1Exchange& ex) {
-    if (!request_->is_done()) {
-      const error_code hold_ec = co_await hold_request_body(ex);
-      if (!held(ex, hold_ec)) co_return co_await fail(ex);
-    }
-    ex.upstream_at = Clock::now();
-    for (;; ++ex.attempt) {
-      const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
-      const bool safe = retry_safe(ex);
-      // The usual case, a pooled connection, needs no coroutine frame of its own.
-      const bool pooled = may_reuse && upstream_.take_pooled(worker_, *ex.endpoint, safe);
-      if (!pooled &&
-          !co_await upstream_.open(worker_, *snapshot_, config_->timeouts.upstream_connect, ex,
-                                   may_reuse, safe)) {
-        co_return co_await fail(ex);
-      }
-      // The head goes with the held body (hold_request_body()) in one write. A dead reused
-      // connection shows before any later body byte is taken from the client, so the request can
-      // still be sent again.
-      write_upstream_head(ex);
-      arm(config_->timeouts.upstream_response);
-      ChunkSizeLine size_line;
-      const auto held = body_piece(size_line, relay_buffer().data(), held_, chunked_request(),
-                                   request_->is_done());
-      const std::array<net::const_buffer, 5> pieces{net::buffer(head_out_), held[0], held[1],
-                                                    held[2], held[3]};
-      // Without a body, one buffer: Asio's single-buffer write is the plain send().
-      auto [write_ec, n] =
-          net::buffer_size(held) == 0
-              ? co_await net::async_write(upstream_.connection(), net::buffer(head_out_), as_values)
-              : co_await net::async_write(upstream_.connection(), pieces, as_values);
-      Step step = head_sent(ex, timed(write_ec));
-      if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
-      if (step == Step::done) {
-        const error_code head_ec = co_await read_response_head(ex);
-        step = response_head_read(ex, head_ec);
-      }
-      if (step == Step::retry) continue;  // may_retry_upstream() allows one
-      if (step != Step::done) co_return co_await fail(ex);
-      ex.response_head_at = Clock::now();
-      if (upstream_.simple()) co_return co_await relay_simple_response(ex, *upstream_.simple());
-      co_return co_await relay_response(ex);
-    }
-  }
-
-  // Whether the request would be sent again on a fresh connection if a pooled one turned out
-  // closed when its response is awaited: a recently pooled connection is then taken without a look.
-  bool retry_safe(const Http1Exchange& ex) const noexcept {
-    RetryFacts facts = attempt_facts(ex, true);
-    facts.reused = true;
-    facts.response_started = false;
-    facts.failure = UpstreamFailure::closed;
-    return may_retry_upstream(facts);
-  }
-
-  // What may_retry_upstream() asks of the current attempt, all but how it failed.
-  RetryFacts attempt_facts(const Http1Exchange& ex, bool request_written) const noexcept {
-    RetryFacts facts;
-    facts.attempt = ex.attempt;
-    facts.reused = upstream_.reused();
-    facts.idempotent = is_idempotent(ex.verb);
-    facts.request_read = request_->is_done();
-    facts.body_streamed = ex.body_started;
-    facts.request_written = request_written;
-    facts.response_started = upstream_.response_started();
-    return facts;
-  }
-
-  // Whether the attempt that failed with `ec` is made again on a fresh connection.
-  bool may_retry(const Http1Exchange& ex, const error_code& ec,
-                 bool request_written) const noexcept {
-    RetryFacts facts = attempt_facts(ex, request_written);
-    facts.failure = upstream_failure(ec);
-    return may_retry_upstream(facts);
-  }
-
-  Step head_sent(Http1Exchange& ex, const error_code& ec) {
-    if (!ec) return Step::done;
-    return upstream_failed(worker_, ex, ec, may_retry(ex, ec, false));
-  }
-
-  // The request body, after its head went out.
-  net::awaitable<Step> send_request_body(Http1Exchange& ex) {
-    ex.body_started = true;  // bytes beyond the held part are read from here on: no retry
-    const ChunkCheckedStream<Client> body = request_body_stream();  // not a temporary (GCC 12)
-    const RelayResult relayed = co_await relay_request_body(
-        *request_, body, client_buffer_, config_->timeouts.client_idle, upstream_.connection(),
-        config_->timeouts.upstream_response, chunked_request(), relay_buffer(), guard_);
-    switch (relayed.failed) {
-      case RelayResult::Side::none:
-        co_return Step::done;
-      case RelayResult::Side::reader:
-        co_return client_failed(ex, status_for_client_body_error(relayed.ec));
-      case RelayResult::Side::writer:
-        break;
-    }
-    co_return co_await early_response(ex, relayed.ec);
-  }
-
-  // The upstream stopped taking the body: it may have answered before reading all of it (413,
-  // 401, a redirect) and closed. The answer it sent, if any, is what the client gets (the client
-  // connection closes after it: the rest of the body is not read) and what the color is charged
-  // with; without one it is a reset.
-  net::awaitable<Step> early_response(Http1Exchange& ex, const error_code& write_ec) {
-    ex.body_unsent = true;
-    if (!is_connection_closed(write_ec)) {
-      co_return upstream_failed(worker_, ex, write_ec, may_retry(ex, write_ec, true));
-    }
-    const error_code head_ec = co_await read_response_head(ex);
-    co_return response_head_read(ex, head_ec);
-  }
-
-  bool chunked_request() const noexcept { return framing_.kind == BodyFraming::Kind::chunked; }
-
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
   static bool needs_continue(const Http1Exchange& ex) noexcept {
     return ex.expects_continue && ex.version >= 11 && !ex.continue_sent;
@@ -606,134 +480,7 @@ class Session {
     co_return !ec;
   }
 
-  // The upstream's final response head, read and judged by the leg as the HTTP/2 front's is: a
-  // simple one (relay_head.h) for relay_simple_response(), any other parsed for relay_response().
-  net::awaitable<error_code> read_response_head(const Http1Exchange& ex) {
-    return upstream_.read_response_head(ex.verb, ex.upgrade, config_->timeouts.upstream_response);
-  }
-  // How the attempt goes on after the head's read: a failed one may be made again.
-  Step response_head_read(Http1Exchange& ex, const error_code& ec) {
-    if (!ec) return Step::done;
-    return upstream_failed(worker_, ex, ec, may_retry(ex, ec, true));
-  }
-
-  // --- the response ------------------------------------------------------------------------------
-
-  net::awaitable<Next> relay_response(Http1Exchange& ex) {
-    ResponseParser& parser = upstream_.parser();
-    ex.status = parser.get().result_int();  // a 101 only when the request asked for an upgrade
-    const bool upstream_reusable = parser.get().keep_alive() && !parser.need_eof();
-    const bool keep_alive = shape_response(ex, parser);
-    http::response_serializer<http::buffer_body> serializer{parser.get()};
-    if (ex.status == 101 || response_has_no_body(ex.verb, ex.status)) {
-      arm(config_->timeouts.client_idle);
-      auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
-      ex.finished_at = Clock::now();
-      ex.bytes_sent += n;
-      if (ec) co_return Next::close;
-      if (ex.status == 101) co_return Next::tunnel;
-    } else {
-      // A chunked body's lines are checked as they arrive, starting with what came behind the head.
-      response_lines_ = {};
-      ChunkCheckedStream<UpstreamStream> upstream(upstream_.connection(),
-                                                  parser.chunked() ? &response_lines_ : nullptr);
-      RelayResult relayed;
-      if (parser.chunked() && !response_lines_.feed(readable(upstream_.buffer()))) {
-        relayed = {RelayResult::Side::reader, http::error::bad_chunk};
-      } else {
-        relayed = co_await relay_response_body(
-            parser, upstream, upstream_.buffer(), config_->timeouts.upstream_response, serializer,
-            client_, config_->timeouts.client_idle, relay_buffer(), guard_);
-      }
-      ex.finished_at = Clock::now();
-      ex.bytes_sent += relayed.bytes;
-      if (relayed.failed == RelayResult::Side::reader) {
-        upstream_failed(worker_, ex, relayed.ec, false);
-        // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
-        if (!relayed.wrote) co_return co_await fail(ex);
-      }
-      if (relayed.failed != RelayResult::Side::none) co_return Next::close;
-    }
-    upstream_.finish(worker_, *ex.endpoint, upstream_reusable && parser.is_done(), ex.body_unsent);
-    if (keep_alive) co_return Next::keep_alive;
-    co_await close_after_answer();
-    co_return Next::close;
-  }
-
-  // The fast path: a simple response (relay_head.h) with its body delimited by Content-Length (or
-  // none). Its head is rewritten into head_out_ and goes out in one write with the body bytes that
-  // came with it; the rest of the body is copied as it arrives.
-  net::awaitable<Next> relay_simple_response(Http1Exchange& ex, const SimpleResponse& response) {
-    ex.status = response.status;
-    KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = !response_has_no_body(ex.verb, ex.status);
-    const bool keep_alive = keep_client_alive(facts);
-    head_out_.clear();
-    head_out_.reserve(kHeadReserve);
-    IoBuffer& buffer = upstream_.buffer();
-    write_client_response_head(readable(buffer).substr(0, upstream_.head_size()), response,
-                               ex.version, keep_alive, head_out_);
-    buffer.consume(upstream_.head_size());
-    std::uint64_t remaining =
-        response_has_no_body(ex.verb, ex.status) ? 0 : response.content_length.value_or(0);
-    std::size_t body_bytes =
-        static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
-    net::const_buffer head = net::buffer(head_out_);
-    for (;;) {
-      const std::array<net::const_buffer, 2> pieces{head,
-                                                    net::buffer(buffer.data().data(), body_bytes)};
-      arm(config_->timeouts.client_idle);
-      auto [write_ec, written] = co_await net::async_write(client_, pieces, as_values);
-      ex.bytes_sent += written;
-      if (write_ec) {
-        ex.finished_at = Clock::now();
-        co_return Next::close;
-      }
-      head = {};
-      buffer.consume(body_bytes);
-      remaining -= body_bytes;
-      if (remaining == 0) break;
-      arm(config_->timeouts.upstream_response);
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
-      auto [read_ec, n] =
-          co_await upstream_.connection().async_read_some(buffer.prepare(want), as_values);
-      if (read_ec) {
-        ex.finished_at = Clock::now();
-        upstream_failed(worker_, ex, timed(read_ec), false);
-        co_return Next::close;
-      }
-      buffer.commit(n);
-      body_bytes = n;
-    }
-    ex.finished_at = Clock::now();
-    upstream_.finish(worker_, *ex.endpoint, response.keep_alive, ex.body_unsent);
-    if (keep_alive) co_return Next::keep_alive;
-    co_await close_after_answer();
-    co_return Next::close;
-  }
-
-  // Turns the upstream's response head into the client's; returns whether the client
-  // connection stays open after it.
-  bool shape_response(const Http1Exchange& ex, ResponseParser& parser) {
-    auto& response = parser.get();
-    const bool upgraded = ex.status == 101;
-    const bool has_body = !response_has_no_body(ex.verb, ex.status);
-    strip_hop_by_hop(response, upgraded);
-    add_via(response, response.version());
-    KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = has_body;
-    facts.response_chunked = response.chunked();
-    facts.response_until_close = parser.need_eof();
-    const bool keep_alive = keep_client_alive(facts);
-    if (ex.version < 11 && response.chunked()) {
-      response.chunked(false);  // an HTTP/1.0 client reads the body until the close
-    } else if (has_body && parser.need_eof() && keep_alive) {
-      response.chunked(true);  // the upstream ends the body by closing; the client keeps its own
-    }
-    response.version(ex.version >= 11 ? 11 : 10);
-    if (!upgraded) response.keep_alive(keep_alive);
-    return keep_alive;
-  }
+  // --- the proxy's own answers, and the end of the connection ---------------------------------
 
   // The proxy's own answer; the connection stays open only when the request was read whole.
   net::awaitable<Next> respond_error(Http1Exchange& ex, http::status status) {
@@ -799,9 +546,8 @@ class Session {
   HeapOptional<std::array<char, kRelayChunk>> relay_;
   std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
-  ChunkLines request_lines_;   // of the current request's chunked body
-  ChunkLines response_lines_;  // of the current response's chunked body
-  SessionGuard guard_;         // declared before the leg, which uses it to its end
+  ChunkLines request_lines_;  // of the current request's chunked body
+  SessionGuard guard_;        // declared before the leg, which uses it to its end
   Http1UpstreamLeg<SessionGuard> upstream_;
 };
 

@@ -1,18 +1,33 @@
 // An HTTP/1 client's request as the session (proxy/session.cpp) and its forwarders (to an
-// HTTP/1.1 upstream in the session, to an HTTP/2 one in http2_upstream_forward.h) share it: the
-// HTTP/1 side of its Exchange, how a stage of its upstream exchange ended, and the two ways one
-// fails (the upstream's, the client's).
+// HTTP/1.1 upstream, http1_upstream_forward.h; to an HTTP/2 one, http2_upstream_forward.h) share
+// it: the HTTP/1 side of its Exchange, how a stage of its upstream exchange ended, the two ways
+// one fails (the upstream's, the client's), and what a forwarder asks of the session
+// (Http1ClientSide).
 #pragma once
 
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "proxy/buffer_pool.h"
 #include "proxy/connection.h"
 #include "proxy/exchange.h"
+#include "proxy/http1/relay_head.h"
 #include "proxy/http1/request_head.h"
+#include "proxy/policy.h"
 #include "proxy/worker.h"
 
 namespace bgp {
+
+constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
+// Room for a usual head at once (a small allocation, not grown step by step).
+constexpr std::size_t kHeadReserve = 1000;
 
 // What the connection does after a request; http2: it turned out to speak HTTP/2 (h2c).
 enum class Next { keep_alive, close, tunnel, http2 };
@@ -63,5 +78,44 @@ inline Step client_failed(Http1Exchange& ex, unsigned status) noexcept {
   ex.status = status;
   return Step::failed;
 }
+
+// What a forwarder asks of the HTTP/1 session whose request it forwards (both do: to an HTTP/1.1
+// upstream, http1_upstream_forward.h, and to an HTTP/2 one, http2_upstream_forward.h), by purpose:
+// - what is in force: the worker, and the config and snapshot the request was routed with;
+// - the request: its parsed head and the options its upstream head is written with; its body
+//   held a moment first (hold_request_body, then held() judges the hold: false when the client
+//   failed it), the held bytes, and for the rest the client's chunk-checked stream, the bytes
+//   read from the client and not taken yet, and the relay buffer it is read into;
+// - the client's connection: arm(t), its next operation ends within t (timed() tells that
+//   timeout from other failures); writes to it (as one chunk when asked); the buffer the head
+//   is written into;
+// - the answer: whether the connection stays open after it (keep_alive_facts(), all but the
+//   response's), fail(): the proxy's own answer with ex.status, close_after_answer().
+template <typename S>
+concept Http1ClientSide = requires(S& side, const S& read_only, Http1Exchange& ex,
+                                   const error_code& ec, std::string_view bytes, bool chunked,
+                                   Duration timeout) {
+  { side.worker() } -> std::same_as<WorkerContext&>;
+  { read_only.config() } -> std::same_as<const Config&>;
+  { read_only.snapshot() } -> std::same_as<const RoutingSnapshot&>;
+
+  { side.request() } -> std::same_as<RequestParser&>;
+  { read_only.upstream_options(ex) } -> std::same_as<UpstreamRequestOptions>;
+  { side.hold_request_body(ex) } -> std::same_as<net::awaitable<error_code>>;
+  { side.held(ex, ec) } -> std::same_as<bool>;
+  { side.held_body() } -> std::same_as<std::span<const char>>;
+  side.request_body_stream();
+  { side.client_buffer() } -> std::same_as<IoBuffer&>;
+  { side.relay_buffer() } -> std::convertible_to<std::span<char>>;
+
+  side.arm(timeout);
+  { read_only.timed(ec) } -> std::same_as<error_code>;
+  { side.write_to_client(ex, bytes, chunked) } -> std::same_as<net::awaitable<bool>>;
+  { side.head_buffer() } -> std::same_as<std::string&>;
+
+  { read_only.keep_alive_facts(ex) } -> std::same_as<KeepAliveFacts>;
+  { side.fail(ex) } -> std::same_as<net::awaitable<Next>>;
+  { side.close_after_answer() } -> std::same_as<net::awaitable<void>>;
+};
 
 }  // namespace bgp

@@ -67,44 +67,6 @@ struct Http2Leg final : DeadlineWheel::Entry {
   void on_expired() noexcept override { wake.cancel(); }
 };
 
-// What the forward asks of the HTTP/1 session whose request it forwards, by purpose:
-// - what is in force: the worker, and the config and snapshot the request was routed with;
-// - the request: its parsed head and the options its upstream head is written with; its body
-//   held a moment first (hold_request_body, then held() judges the hold: false when the client
-//   failed it), the held bytes, and for the rest the client's chunk-checked stream, the bytes
-//   read from the client and not taken yet, and the relay buffer it is read into;
-// - the client's connection: arm(t), its next operation ends within t (timed() tells that
-//   timeout from other failures); writes to it (as one chunk when asked); the buffer the head
-//   is written into;
-// - the answer: whether the connection stays open after it (keep_alive_facts(), all but the
-//   response's), fail(): the proxy's own answer with ex.status, close_after_answer().
-template <typename S>
-concept Http1ClientSide = requires(S& side, const S& read_only, Http1Exchange& ex,
-                                   const error_code& ec, std::string_view bytes, bool chunked,
-                                   Duration timeout) {
-  { side.worker() } -> std::same_as<WorkerContext&>;
-  { read_only.config() } -> std::same_as<const Config&>;
-  { read_only.snapshot() } -> std::same_as<const RoutingSnapshot&>;
-
-  { side.request() } -> std::same_as<RequestParser&>;
-  { read_only.upstream_options(ex) } -> std::same_as<UpstreamRequestOptions>;
-  { side.hold_request_body(ex) } -> std::same_as<net::awaitable<error_code>>;
-  { side.held(ex, ec) } -> std::same_as<bool>;
-  { side.held_body() } -> std::same_as<std::span<const char>>;
-  side.request_body_stream();
-  { side.client_buffer() } -> std::same_as<IoBuffer&>;
-  { side.relay_buffer() } -> std::convertible_to<std::span<char>>;
-
-  side.arm(timeout);
-  { read_only.timed(ec) } -> std::same_as<error_code>;
-  { side.write_to_client(ex, bytes, chunked) } -> std::same_as<net::awaitable<bool>>;
-  { side.head_buffer() } -> std::same_as<std::string&>;
-
-  { read_only.keep_alive_facts(ex) } -> std::same_as<KeepAliveFacts>;
-  { side.fail(ex) } -> std::same_as<net::awaitable<Next>>;
-  { side.close_after_answer() } -> std::same_as<net::awaitable<void>>;
-};
-
 // The call ended without a response head: a connect that failed, a stream reset or refused, a
 // connection lost. How the attempt goes on: a refused stream is sent again while its body is
 // whole (`request_read`), as may_retry_upstream() says.
