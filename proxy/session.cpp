@@ -7,15 +7,13 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -30,6 +28,9 @@
 #include "proxy/heap_optional.h"
 #include "proxy/http1/chunk_checked_stream.h"
 #include "proxy/http1/chunk_lines.h"
+#include "proxy/http1/http1_exchange.h"
+#include "proxy/http1/http1_upstream_forward.h"
+#include "proxy/http1/http2_upstream_forward.h"
 #include "proxy/http1/http_framing.h"
 #include "proxy/http1/read_request.h"
 #include "proxy/http1/relay_body.h"
@@ -38,9 +39,9 @@
 #include "proxy/http1/response_head.h"
 #include "proxy/http1/upstream_leg.h"
 #include "proxy/http2/front.h"
-#include "proxy/http2/upstream.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream_stream.h"
 
 namespace bgp {
@@ -49,9 +50,6 @@ namespace {
 
 namespace beast = boost::beast;
 
-using ResponseParser = UpstreamResponseParser;
-
-constexpr std::size_t kRelayChunk = 16 * 1024;  // body bytes moved per read and write
 // How long the start of a request body is waited for before the head goes upstream without it:
 // a body sent with its head is there at once; a client that streams slowly is not held up.
 constexpr Duration kHoldWait = std::chrono::milliseconds(100);
@@ -70,89 +68,6 @@ constexpr Duration kIdleLinger = std::chrono::milliseconds(500);
 // a few KB) before it is parked with a few hundred bytes. Longer than the gap between the requests
 // of a busy client, so that parking costs nothing under load.
 constexpr Duration kParkAfter = std::chrono::milliseconds(20);
-
-// What the connection does after a request; http2: it turned out to speak HTTP/2 (h2c).
-enum class Next { keep_alive, close, tunnel, http2 };
-enum class Step { done, retry, failed };  // how a stage of the upstream exchange ended
-
-// The HTTP/1 side of an exchange: what its client asked of the connection, and how far its body
-// went.
-struct Http1Exchange : Exchange {
-  http::verb verb = http::verb::unknown;
-  bool client_keep_alive = false;  // asked for by the client
-  bool upgrade = false;
-  bool expects_continue = false;
-  bool continue_sent = false;
-  bool body_started = false;  // body bytes beyond the held part were read: no retry any more
-  bool body_unsent = false;   // the upstream stopped taking the body: never pooled again
-};
-
-// A request's stream on an HTTP/2 upstream (proxy/http2/upstream.h): the connection, the call,
-// and the timer its events wake. Its waits end at their deadline by the worker's wheel.
-struct Http2Leg final : DeadlineWheel::Entry {
-  Http2Leg(const net::any_io_executor& executor, DeadlineWheel& deadlines)
-      : wake(executor), wheel(deadlines) {}
-  ~Http2Leg() { forget(); }
-  Http2Leg(const Http2Leg&) = delete;
-  Http2Leg& operator=(const Http2Leg&) = delete;
-
-  void forget() noexcept {
-    if (call) upstream->forget(*call);
-    call.reset();
-    upstream.reset();
-  }
-  // Waits for the call's next event; false when `deadline` passed first.
-  net::awaitable<bool> wait(Clock::time_point deadline) {
-    call->awaiting_room = true;
-    arm(wheel, deadline);
-    wake.expires_at(net::steady_timer::time_point::max());
-    co_await wake.async_wait(as_values);
-    const bool in_time = !expired();
-    disarm();
-    call->awaiting_room = false;
-    co_return in_time;
-  }
-
-  net::steady_timer wake;
-  DeadlineWheel& wheel;
-  std::shared_ptr<Http2Upstream> upstream;
-  std::optional<UpstreamCall> call;
-  bool reused = false;  // the connection carried streams before this one
-
- private:
-  void on_expired() noexcept override { wake.cancel(); }
-};
-
-// Request body bytes an HTTP/2 upstream's codec may hold for a stream before the client is read
-// again.
-constexpr std::size_t kMaxQueuedUpstream = 64 * 1024;
-
-// The request target as an HTTP/2 :path: origin-form (an absolute-form target loses its scheme
-// and authority).
-std::string_view origin_form(std::string_view target) noexcept {
-  for (const std::string_view scheme : {"http://", "https://"}) {
-    if (target.size() < scheme.size() || !http1::iequals(target.substr(0, scheme.size()), scheme)) {
-      continue;
-    }
-    const auto slash = target.find('/', scheme.size());
-    return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-  }
-  return target;
-}
-
-bool is_http_error(const error_code& ec) noexcept {
-  return ec.category() == http::make_error_code(http::error::end_of_stream).category();
-}
-
-// The status a request gets when reading its body from the client failed.
-unsigned status_for_client_body_error(const error_code& ec) noexcept {
-  if (ec == net::error::timed_out) return static_cast<unsigned>(http::status::request_timeout);
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-      !is_http_error(ec)) {
-    return kClientClosedRequest;
-  }
-  return static_cast<unsigned>(status_for_parse_error(ec));
-}
 
 // Refusals close the connection: the rest of the request cannot be trusted.
 bool is_refusal(http::status status) noexcept {
@@ -236,7 +151,10 @@ class Session {
       take_snapshot();
       const Next next = co_await serve_one();
       if (next == Next::http2) co_return Handoff::http2;
-      if (next == Next::tunnel) co_await tunnel();
+      if (next == Next::tunnel) {
+        co_await tunnel();
+        upstream_.discard();
+      }
       if (next != Next::keep_alive) break;
     }
     error_code ignored;
@@ -247,6 +165,129 @@ class Session {
   // The bytes read and not taken yet (after Handoff::http2: the preface and what followed).
   std::string received() const { return std::string(readable(client_buffer_)); }
 
+  // --- what a forwarder asks of the session (Http1ClientSide, http1/http1_exchange.h) ----------
+
+  WorkerContext& worker() noexcept { return worker_; }
+  const Config& config() const noexcept { return *config_; }
+  const RoutingSnapshot& snapshot() const noexcept { return *snapshot_; }
+
+  RequestParser& request() noexcept { return *request_; }
+  // The options the request's upstream head is written with (an HTTP/1.1 upstream's forward adds
+  // its own two).
+  UpstreamRequestOptions upstream_options(const Http1Exchange& ex) const noexcept {
+    UpstreamRequestOptions options;
+    options.client_ip = client_ip_;
+    options.framing = framing_;
+    options.received_version = ex.version;
+    options.drop_expect = ex.expects_continue;
+    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
+    return options;
+  }
+
+  // Reads the body into the relay buffer before anything goes upstream, until it ends, the buffer
+  // is full or kHoldWait passed. A body that arrives whole meanwhile is checked whole (framing,
+  // chunk sizes and extensions, the size limit), so a refused request reaches no backend; a longer
+  // or slower one streams on after this part (an error there ends the upstream connection before
+  // the last chunk). The held part is also what a retry sends again. Not a coroutine itself: the
+  // usual hold is awaited in place (held() judges it); a 100 Continue goes out first.
+  net::awaitable<error_code> hold_request_body(Http1Exchange& ex) {
+    if (needs_continue(ex)) return continue_then_hold(ex);
+    return hold_request_body_bytes(*request_, request_body_stream(), client_buffer_, relay_buffer(),
+                                   held_, guard_, hold_deadline());
+  }
+
+  // Whether the hold that ended with `ec` lets the request go upstream: a hold that ran out of
+  // time leaves the rest of the body to stream.
+  bool held(Http1Exchange& ex, const error_code& ec) {
+    const bool hold_ends_first = kHoldWait < config_->timeouts.client_idle;
+    if (!ec || (ec == net::error::timed_out && hold_ends_first)) return true;
+    client_failed(ex, status_for_client_body_error(ec));
+    return false;
+  }
+
+  // The body bytes the hold read (none allocates the relay buffer).
+  std::span<const char> held_body() noexcept {
+    return held_ == 0 ? std::span<const char>() : std::span<const char>(relay_->data(), held_);
+  }
+
+  ChunkCheckedStream<Client> request_body_stream() noexcept {
+    const bool chunked = framing_.kind == BodyFraming::Kind::chunked;
+    return ChunkCheckedStream(client_, chunked ? &request_lines_ : nullptr);
+  }
+
+  IoBuffer& client_buffer() noexcept { return client_buffer_; }
+  const BodyFraming& framing() const noexcept { return framing_; }
+
+  // For the HTTP/1.1 upstream's forward (Http1UpstreamSide, http1_upstream_forward.h): the
+  // client's stream, the guard of its deadlines, and the upstream leg kept from request to request.
+  Client& client() noexcept { return client_; }
+  SessionGuard& guard() noexcept { return guard_; }
+  Http1UpstreamLeg<SessionGuard>& upstream_leg() noexcept { return upstream_; }
+
+  // The chunk bodies are relayed through, allocated by the first body of a busy period.
+  std::array<char, kRelayChunk>& relay_buffer() { return relay_ ? *relay_ : relay_.emplace(); }
+
+  // The next operation on either socket must end within `timeout` (the worker's deadline wheel
+  // cancels it otherwise; timed() then tells a timeout from other cancellations).
+  void arm(Duration timeout) noexcept { guard_.arm(Clock::now() + timeout); }
+  error_code timed(const error_code& ec) const noexcept { return guard_.timed(ec); }
+
+  // Writes `bytes` to the client, as one chunk when `chunked` (its size line and CRLF around them,
+  // in one gathered write).
+  net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes,
+                                       bool chunked = false) {
+    static constexpr std::string_view kChunkEnd = "\r\n";
+    ChunkSizeLine size_line;
+    const std::size_t size_line_length = chunked ? write_size_line(size_line, bytes.size()) : 0;
+    const std::array<net::const_buffer, 3> pieces{
+        net::buffer(size_line.data(), size_line_length), net::buffer(bytes),
+        net::buffer(kChunkEnd.data(), chunked ? kChunkEnd.size() : 0)};
+    arm(config_->timeouts.client_idle);
+    auto [ec, n] = co_await net::async_write(client_, pieces, as_values);
+    ex.bytes_sent += n;
+    co_return !ec;
+  }
+
+  // The buffer the head being sent is written into: the upstream's request, or the client's
+  // response.
+  std::string& head_buffer() noexcept { return head_out_; }
+
+  // What keep_client_alive() asks of the exchange, all but the answer.
+  KeepAliveFacts keep_alive_facts(const Http1Exchange& ex) const noexcept {
+    KeepAliveFacts facts;
+    facts.client_keep_alive = ex.client_keep_alive;
+    facts.client_version = ex.version;
+    facts.request_read = request_ && request_->is_done();
+    facts.draining = worker_.draining;
+    facts.upgrade = ex.upgrade;
+    return facts;
+  }
+
+  // Answers with ex.status, unless the client is gone.
+  net::awaitable<Next> fail(Http1Exchange& ex) {
+    upstream_.discard();
+    if (ex.status == kClientClosedRequest) {
+      ex.finished_at = Clock::now();
+      co_return Next::close;
+    }
+    co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
+  }
+
+  // Ends the connection after its last answer. When request bytes may be left unread, stop
+  // sending, then read and drop what the client still sends for a moment: closing with unread
+  // bytes resets the connection, and a reset can destroy the answer before the client read it.
+  net::awaitable<void> close_after_answer() {
+    arm(config_->timeouts.client_idle);
+    co_await end_sending(client_);
+    const bool request_read = request_ && request_->is_done() && client_buffer_.size() == 0;
+    if (request_read && !has_unread_input(client_)) {
+      error_code ignored;
+      lowest_layer(client_).close(ignored);
+      co_return;
+    }
+    co_await linger(std::min(kLingerTime, config_->timeouts.client_idle));
+  }
+
  private:
   enum class Head { ready, closed, refused, http2 };
 
@@ -254,11 +295,6 @@ class Session {
     snapshot_ = worker_.snapshots.hold();
     config_ = &worker_.config_of(*snapshot_);
   }
-
-  // The next operation on either socket must end within `timeout` (the worker's deadline wheel
-  // cancels it otherwise; timed() then tells a timeout from other cancellations).
-  void arm(Duration timeout) noexcept { guard_.arm(Clock::now() + timeout); }
-  error_code timed(const error_code& ec) const noexcept { return guard_.timed(ec); }
 
   // One request after its first bytes arrived: its head, its answer, its record (exactly once).
   net::awaitable<Next> serve_one() {
@@ -273,6 +309,13 @@ class Session {
     worker_.record(ex, client_ip_, *snapshot_);
     if (next != Next::tunnel) upstream_.discard();
     co_return next;
+  }
+
+  // After a 101: the client's and the upstream's bytes both ways (proxy/tunnel.h), until both
+  // directions have ended or no byte went either way for client_idle. Not a coroutine itself.
+  net::awaitable<void> tunnel() {
+    return bgp::tunnel(client_, client_buffer_, upstream_.connection(), upstream_.buffer(), guard_,
+                       config_->timeouts.client_idle);
   }
 
   // --- the request head ------------------------------------------------------------------------
@@ -319,9 +362,6 @@ class Session {
     if (!first_request_) head_deadline_ = Clock::now() + config_->timeouts.client_header;
     return Wait::ready;
   }
-
-  // Room for a usual head at once (a small allocation, not grown step by step).
-  static constexpr std::size_t kHeadReserve = 1000;
 
   // Before the head's bytes are read (read_request_head_bytes, whole before they are parsed, so
   // that its raw bytes can be checked): whether they may be HTTP/2's preface instead.
@@ -398,7 +438,7 @@ class Session {
     co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
   }
 
-  // --- routing and forwarding ------------------------------------------------------------------
+  // --- routing, and the hold of the request body ----------------------------------------------
 
   // Not a coroutine itself: it picks the one to await (a coroutine frame fewer per request).
   net::awaitable<Next> handle(Http1Exchange& ex) {
@@ -412,20 +452,10 @@ class Session {
       return respond_error(ex, http::status::service_unavailable);
     }
     held_ = 0;
-    return ex.endpoint->http2 ? forward_http2(ex) : forward(ex);
+    if (ex.endpoint->http2) return Http2UpstreamForward<Session>::forward(*this, ex);
+    return Http1UpstreamForward<Session>::forward(*this, ex);
   }
 
-  // Reads the body into the relay buffer before anything goes upstream, until it ends, the buffer
-  // is full or kHoldWait passed. A body that arrives whole meanwhile is checked whole (framing,
-  // chunk sizes and extensions, the size limit), so a refused request reaches no backend; a longer
-  // or slower one streams on after this part (an error there ends the upstream connection before
-  // the last chunk). The held part is also what a retry sends again. Not a coroutine itself: the
-  // usual hold is awaited in place (held() judges it); a 100 Continue goes out first.
-  net::awaitable<error_code> hold_request_body(Http1Exchange& ex) {
-    if (needs_continue(ex)) return continue_then_hold(ex);
-    return hold_request_body_bytes(*request_, request_body_stream(), client_buffer_, relay_buffer(),
-                                   held_, guard_, hold_deadline());
-  }
   net::awaitable<error_code> continue_then_hold(Http1Exchange& ex) {
     if (!co_await send_continue(ex)) co_return net::error::connection_reset;
     // No temporaries in a co_await expression: GCC 12 may destroy them twice.
@@ -437,367 +467,6 @@ class Session {
   Clock::time_point hold_deadline() const {
     return Clock::now() + std::min(kHoldWait, config_->timeouts.client_idle);
   }
-  // Whether the hold that ended with `ec` lets the request go upstream: a hold that ran out of
-  // time leaves the rest of the body to stream.
-  bool held(Http1Exchange& ex, const error_code& ec) {
-    const bool hold_ends_first = kHoldWait < config_->timeouts.client_idle;
-    if (!ec || (ec == net::error::timed_out && hold_ends_first)) return true;
-    client_failed(ex, status_for_client_body_error(ec));
-    return false;
-  }
-
-  // The head the upstream gets, into head_out_ (relay_head.h): hop-by-hop headers removed, one
-  // normalized framing field (duplicate lengths were checked to agree), Host when an HTTP/1.0
-  // request had none, forwarding headers added; `Expect` dropped, since this proxy answers
-  // 100 Continue itself right before it reads the body.
-  void write_upstream_head(const Http1Exchange& ex) {
-    UpstreamRequestOptions options;
-    options.client_ip = client_ip_;
-    options.default_host = ex.endpoint->label;
-    options.framing = framing_;
-    options.received_version = ex.version;
-    options.upgrade = ex.upgrade;
-    options.drop_expect = ex.expects_continue;
-    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
-    head_out_.clear();
-    head_out_.reserve(kHeadReserve);
-    write_upstream_request_head(request_->get(), options, head_out_);
-  }
-
-  // Sends the request upstream and relays the response back; a reused connection that turns out
-  // dead is replaced by a fresh one once.
-  net::awaitable<Next> forward(Http1Exchange& ex) {
-    if (!request_->is_done()) {
-      const error_code hold_ec = co_await hold_request_body(ex);
-      if (!held(ex, hold_ec)) co_return co_await fail(ex);
-    }
-    ex.upstream_at = Clock::now();
-    for (;; ++ex.attempt) {
-      const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
-      const bool safe = retry_safe(ex);
-      // The usual case, a pooled connection, needs no coroutine frame of its own.
-      const bool pooled = may_reuse && upstream_.take_pooled(worker_, *ex.endpoint, safe);
-      if (!pooled &&
-          !co_await upstream_.open(worker_, *snapshot_, config_->timeouts.upstream_connect, ex,
-                                   may_reuse, safe)) {
-        co_return co_await fail(ex);
-      }
-      // The head goes with the held body (hold_request_body()) in one write. A dead reused
-      // connection shows before any later body byte is taken from the client, so the request can
-      // still be sent again.
-      write_upstream_head(ex);
-      arm(config_->timeouts.upstream_response);
-      ChunkSizeLine size_line;
-      const auto held = body_piece(size_line, relay_buffer().data(), held_, chunked_request(),
-                                   request_->is_done());
-      const std::array<net::const_buffer, 5> pieces{net::buffer(head_out_), held[0], held[1],
-                                                    held[2], held[3]};
-      // Without a body, one buffer: Asio's single-buffer write is the plain send().
-      auto [write_ec, n] =
-          net::buffer_size(held) == 0
-              ? co_await net::async_write(upstream_.connection(), net::buffer(head_out_), as_values)
-              : co_await net::async_write(upstream_.connection(), pieces, as_values);
-      Step step = head_sent(ex, timed(write_ec));
-      if (step == Step::done && !request_->is_done()) step = co_await send_request_body(ex);
-      if (step == Step::done) {
-        const error_code head_ec = co_await read_response_head(ex);
-        step = response_head_read(ex, head_ec);
-      }
-      if (step == Step::retry) continue;  // may_retry_upstream() allows one
-      if (step != Step::done) co_return co_await fail(ex);
-      ex.response_head_at = Clock::now();
-      if (upstream_.simple()) co_return co_await relay_simple_response(ex, *upstream_.simple());
-      co_return co_await relay_response(ex);
-    }
-  }
-
-  // --- to an HTTP/2 upstream ---------------------------------------------------------------------
-
-  // Sends the request on a stream of a multiplexed HTTP/2 connection and relays the response as
-  // HTTP/1: the held body goes with the head, the rest streams from the client as the upstream
-  // takes it. A refused stream is sent again (while its body is whole), a failed connect once
-  // more to the color's next healthy endpoint.
-  net::awaitable<Next> forward_http2(Http1Exchange& ex) {
-    if (!request_->is_done()) {
-      const error_code hold_ec = co_await hold_request_body(ex);
-      if (!held(ex, hold_ec)) co_return co_await fail(ex);
-    }
-    ex.upstream_at = Clock::now();
-    UpstreamRequestOptions options;
-    options.client_ip = client_ip_;
-    options.framing = framing_;
-    options.received_version = ex.version;
-    options.drop_expect = ex.expects_continue;
-    options.scheme = scheme_of(static_cast<const Client*>(nullptr));
-    std::vector<http2::Field> fields;
-    http2_upstream_fields(request_->get(), options, fields);
-    Http2Leg leg(client_.get_executor(), worker_.deadlines);
-    bool endpoint_switched = false;
-    for (;; ++ex.attempt) {
-      Step step = co_await send_http2_request(ex, leg, fields);
-      if (step == Step::done) step = co_await await_http2_head(ex, leg);
-      if (step == Step::done) co_return co_await relay_http2_response(ex, leg);
-      const bool connect_failed = leg.call && leg.call->connect_failed;  // nothing was sent
-      leg.forget();
-      if (step == Step::retry) continue;
-      const Endpoint* next = worker_.endpoints.next_healthy(*snapshot_, ex.color);
-      if (!connect_failed || endpoint_switched || next == nullptr || next == ex.endpoint) {
-        co_return co_await fail(ex);
-      }
-      ex.endpoint = next;
-      endpoint_switched = true;
-    }
-  }
-
-  // Opens the stream with the head and the held body; a body longer than the hold streams on.
-  net::awaitable<Step> send_http2_request(Http1Exchange& ex, Http2Leg& leg,
-                                          std::span<const http2::Field> fields) {
-    leg.upstream = worker_.http2_upstreams.connection_for(worker_, *ex.endpoint, *config_);
-    UpstreamCall& call = leg.call.emplace(leg.wake);
-    leg.reused = leg.upstream->carried_streams();
-    const bool whole = request_->is_done();
-    const bool no_body = whole && held_ == 0;
-    const auto host = ex.headers.first("host");
-    const std::string_view authority = host ? *host : std::string_view(ex.endpoint->label);
-    const std::string_view scheme = ex.endpoint->tls ? "https" : "http";
-    if (!leg.upstream->open(call, ex.method, scheme, authority, origin_form(ex.target), fields,
-                            no_body)) {
-      // The pool gave a connection that may open a stream: nghttp2 refused it all the same.
-      co_return upstream_failed(ex, net::error::connection_reset, false);
-    }
-    if (held_ > 0) leg.upstream->send(call, {relay_buffer().data(), held_});
-    if (whole) {
-      if (!no_body) leg.upstream->finish(call, {});
-      co_return Step::done;
-    }
-    co_return co_await stream_request_body_http2(ex, leg);
-  }
-
-  // The rest of the body, read from the client as the upstream's queue drains; an upstream that
-  // answers (or fails) meanwhile gets no more of it.
-  net::awaitable<Step> stream_request_body_http2(Http1Exchange& ex, Http2Leg& leg) {
-    UpstreamCall& call = *leg.call;
-    RequestParser& parser = *request_;
-    auto& body = parser.get().body();
-    auto& relay = relay_buffer();
-    parser.eager(false);
-    ChunkCheckedStream<Client> client = request_body_stream();
-    while (!parser.is_done()) {
-      ex.body_started = true;
-      const auto deadline = Clock::now() + config_->timeouts.upstream_response;
-      while (leg.upstream->queued(call) > kMaxQueuedUpstream && !call.over() && !call.head) {
-        if (!co_await leg.wait(deadline)) co_return http2_timed_out(ex);
-      }
-      if (call.over() || call.head) {
-        ex.body_unsent = true;
-        co_return Step::done;
-      }
-      body = {relay.data(), relay.size(), true};
-      arm(config_->timeouts.client_idle);
-      auto [read_ec, n] = co_await http::async_read_some(client, client_buffer_, parser, as_values);
-      if (read_ec && read_ec != http::error::need_buffer) {
-        co_return client_failed(ex, status_for_client_body_error(timed(read_ec)));
-      }
-      leg.upstream->send(call, {relay.data(), relay.size() - body.size});
-    }
-    leg.upstream->finish(call, {});
-    co_return Step::done;
-  }
-
-  net::awaitable<Step> await_http2_head(Http1Exchange& ex, Http2Leg& leg) {
-    UpstreamCall& call = *leg.call;
-    const auto deadline = Clock::now() + config_->timeouts.upstream_response;
-    while (!call.head) {
-      if (call.over()) co_return http2_call_failed(ex, leg);
-      if (!co_await leg.wait(deadline)) co_return http2_timed_out(ex);
-    }
-    co_return Step::done;
-  }
-
-  // The call ended without a response head: a connect that failed, a stream reset or refused, a
-  // connection lost.
-  Step http2_call_failed(Http1Exchange& ex, Http2Leg& leg) {
-    const UpstreamCall& call = *leg.call;
-    const error_code ec = call.failure ? call.failure : error_code(net::error::connection_reset);
-    if (call.connect_failed) {
-      worker_.upstream_connect_failed(ex, ec);
-      return client_failed(
-          ex, static_cast<unsigned>(ec == net::error::timed_out ? http::status::gateway_timeout
-                                                                : http::status::bad_gateway));
-    }
-    RetryFacts facts = attempt_facts(ex, true);
-    facts.reused = leg.reused;
-    facts.refused = call.refused();
-    facts.failure = UpstreamFailure::closed;
-    if (call.closed) {
-      worker_.log.debug("upstream {} reset a stream with code {}", ex.endpoint->label,
-                        *call.closed);
-    }
-    return upstream_failed(ex, ec, may_retry_upstream(facts));
-  }
-
-  Step http2_timed_out(Http1Exchange& ex) {
-    return upstream_failed(ex, net::error::timed_out, false);
-  }
-
-  // The response as HTTP/1: its length as the upstream gave it, else chunked (to an HTTP/1.1
-  // client) with the upstream's trailers in the last chunk, else until the close.
-  net::awaitable<Next> relay_http2_response(Http1Exchange& ex, Http2Leg& leg) {
-    UpstreamCall& call = *leg.call;
-    const http2::ResponseHead& head = *call.head;
-    ex.status = head.status;
-    ex.response_head_at = Clock::now();
-    const bool no_body = response_has_no_body(ex.verb, ex.status);
-    BodyFraming framing;
-    if (head.content_length) {
-      framing = {BodyFraming::Kind::length, *head.content_length};
-    } else if (no_body) {
-      framing = {};
-    } else if (head.end_stream) {
-      framing = {BodyFraming::Kind::length, 0};
-    } else if (ex.version >= 11) {
-      framing = {BodyFraming::Kind::chunked, 0};
-    }
-    KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = !no_body;
-    facts.response_chunked = framing.kind == BodyFraming::Kind::chunked;
-    facts.response_until_close = !no_body && framing.kind == BodyFraming::Kind::none;
-    const bool keep_alive = keep_client_alive(facts) && !ex.body_unsent;
-    head_out_.clear();
-    write_client_head_for_http2(ex.status, head.fields, framing, ex.version, keep_alive, head_out_);
-    if (!co_await write_to_client(ex, head_out_)) co_return Next::close;
-    if (!co_await relay_http2_body(ex, leg, framing.kind == BodyFraming::Kind::chunked)) {
-      co_return Next::close;
-    }
-    ex.finished_at = Clock::now();
-    leg.forget();
-    if (keep_alive) co_return Next::keep_alive;
-    co_await close_after_answer();
-    co_return Next::close;
-  }
-
-  // Body bytes as they come, the upstream's window given back once they are written; false when
-  // either side failed (the client then sees a cut body: no last chunk, or fewer bytes).
-  net::awaitable<bool> relay_http2_body(Http1Exchange& ex, Http2Leg& leg, bool chunked) {
-    UpstreamCall& call = *leg.call;
-    std::string sending;  // taken out of the call: its event may append while a write is on
-    auto deadline = Clock::now() + config_->timeouts.upstream_response;
-    for (;;) {
-      if (!call.body.empty()) {
-        sending.clear();
-        sending.swap(call.body);
-        if (!co_await write_to_client(ex, sending, chunked)) co_return false;
-        leg.upstream->consume(call, sending.size());
-        deadline = Clock::now() + config_->timeouts.upstream_response;
-        continue;
-      }
-      if (call.ended) break;
-      if (call.over()) {
-        upstream_failed(ex, call.failure ? call.failure : net::error::connection_reset, false);
-        co_return false;
-      }
-      if (!co_await leg.wait(deadline)) {
-        http2_timed_out(ex);
-        co_return false;
-      }
-    }
-    if (!chunked) co_return true;
-    sending = "0\r\n";  // the last chunk, then the upstream's trailers
-    for (const auto& field : call.trailers) {
-      sending.append(field.name).append(": ").append(field.value).append("\r\n");
-    }
-    sending += "\r\n";
-    co_return co_await write_to_client(ex, sending);
-  }
-
-  // Writes `bytes` to the client, as one chunk when `chunked` (its size line and CRLF around them,
-  // in one gathered write).
-  net::awaitable<bool> write_to_client(Http1Exchange& ex, std::string_view bytes,
-                                       bool chunked = false) {
-    static constexpr std::string_view kChunkEnd = "\r\n";
-    ChunkSizeLine size_line;
-    const std::size_t size_line_length = chunked ? write_size_line(size_line, bytes.size()) : 0;
-    const std::array<net::const_buffer, 3> pieces{
-        net::buffer(size_line.data(), size_line_length), net::buffer(bytes),
-        net::buffer(kChunkEnd.data(), chunked ? kChunkEnd.size() : 0)};
-    arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await net::async_write(client_, pieces, as_values);
-    ex.bytes_sent += n;
-    co_return !ec;
-  }
-
-  // Whether the request would be sent again on a fresh connection if a pooled one turned out
-  // closed when its response is awaited: a recently pooled connection is then taken without a look.
-  bool retry_safe(const Http1Exchange& ex) const noexcept {
-    RetryFacts facts = attempt_facts(ex, true);
-    facts.reused = true;
-    facts.response_started = false;
-    facts.failure = UpstreamFailure::closed;
-    return may_retry_upstream(facts);
-  }
-
-  // What may_retry_upstream() asks of the current attempt, all but how it failed.
-  RetryFacts attempt_facts(const Http1Exchange& ex, bool request_written) const noexcept {
-    RetryFacts facts;
-    facts.attempt = ex.attempt;
-    facts.reused = upstream_.reused();
-    facts.idempotent = is_idempotent(ex.verb);
-    facts.request_read = request_->is_done();
-    facts.body_streamed = ex.body_started;
-    facts.request_written = request_written;
-    facts.response_started = upstream_.response_started();
-    return facts;
-  }
-
-  // Whether the attempt that failed with `ec` is made again on a fresh connection.
-  bool may_retry(const Http1Exchange& ex, const error_code& ec,
-                 bool request_written) const noexcept {
-    RetryFacts facts = attempt_facts(ex, request_written);
-    facts.failure = upstream_failure(ec);
-    return may_retry_upstream(facts);
-  }
-
-  Step head_sent(Http1Exchange& ex, const error_code& ec) {
-    if (!ec) return Step::done;
-    return upstream_failed(ex, ec, may_retry(ex, ec, false));
-  }
-
-  // The request body, after its head went out.
-  net::awaitable<Step> send_request_body(Http1Exchange& ex) {
-    ex.body_started = true;  // bytes beyond the held part are read from here on: no retry
-    const ChunkCheckedStream<Client> body = request_body_stream();  // not a temporary (GCC 12)
-    const RelayResult relayed = co_await relay_request_body(
-        *request_, body, client_buffer_, config_->timeouts.client_idle, upstream_.connection(),
-        config_->timeouts.upstream_response, chunked_request(), relay_buffer(), guard_);
-    switch (relayed.failed) {
-      case RelayResult::Side::none:
-        co_return Step::done;
-      case RelayResult::Side::reader:
-        co_return client_failed(ex, status_for_client_body_error(relayed.ec));
-      case RelayResult::Side::writer:
-        break;
-    }
-    co_return co_await early_response(ex, relayed.ec);
-  }
-
-  // The upstream stopped taking the body: it may have answered before reading all of it (413,
-  // 401, a redirect) and closed. The answer it sent, if any, is what the client gets (the client
-  // connection closes after it: the rest of the body is not read) and what the color is charged
-  // with; without one it is a reset.
-  net::awaitable<Step> early_response(Http1Exchange& ex, const error_code& write_ec) {
-    ex.body_unsent = true;
-    if (!is_connection_closed(write_ec)) {
-      co_return upstream_failed(ex, write_ec, may_retry(ex, write_ec, true));
-    }
-    const error_code head_ec = co_await read_response_head(ex);
-    co_return response_head_read(ex, head_ec);
-  }
-
-  ChunkCheckedStream<Client> request_body_stream() noexcept {
-    return ChunkCheckedStream(client_, chunked_request() ? &request_lines_ : nullptr);
-  }
-
-  bool chunked_request() const noexcept { return framing_.kind == BodyFraming::Kind::chunked; }
 
   // Answers `Expect: 100-continue` (HTTP/1.1 clients only) once, just before reading the body.
   static bool needs_continue(const Http1Exchange& ex) noexcept {
@@ -811,170 +480,7 @@ class Session {
     co_return !ec;
   }
 
-  // The upstream's final response head, read and judged by the leg as the HTTP/2 front's is: a
-  // simple one (relay_head.h) for relay_simple_response(), any other parsed for relay_response().
-  net::awaitable<error_code> read_response_head(const Http1Exchange& ex) {
-    return upstream_.read_response_head(ex.verb, ex.upgrade, config_->timeouts.upstream_response);
-  }
-  // How the attempt goes on after the head's read: a failed one may be made again.
-  Step response_head_read(Http1Exchange& ex, const error_code& ec) {
-    if (!ec) return Step::done;
-    return upstream_failed(ex, ec, may_retry(ex, ec, true));
-  }
-
-  Step upstream_failed(Http1Exchange& ex, const error_code& ec, bool retry) {
-    if (retry) return Step::retry;
-    const bool timeout = ec == net::error::timed_out;
-    worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
-    worker_.upstream_failed(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
-    ex.status =
-        static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
-    return Step::failed;
-  }
-
-  static Step client_failed(Http1Exchange& ex, unsigned status) noexcept {
-    ex.status = status;
-    return Step::failed;
-  }
-
-  // Answers with ex.status, unless the client is gone.
-  net::awaitable<Next> fail(Http1Exchange& ex) {
-    upstream_.discard();
-    if (ex.status == kClientClosedRequest) {
-      ex.finished_at = Clock::now();
-      co_return Next::close;
-    }
-    co_return co_await respond_error(ex, static_cast<http::status>(ex.status));
-  }
-
-  // --- the response ------------------------------------------------------------------------------
-
-  net::awaitable<Next> relay_response(Http1Exchange& ex) {
-    ResponseParser& parser = upstream_.parser();
-    ex.status = parser.get().result_int();  // a 101 only when the request asked for an upgrade
-    const bool upstream_reusable = parser.get().keep_alive() && !parser.need_eof();
-    const bool keep_alive = shape_response(ex, parser);
-    http::response_serializer<http::buffer_body> serializer{parser.get()};
-    if (ex.status == 101 || response_has_no_body(ex.verb, ex.status)) {
-      arm(config_->timeouts.client_idle);
-      auto [ec, n] = co_await http::async_write_header(client_, serializer, as_values);
-      ex.finished_at = Clock::now();
-      ex.bytes_sent += n;
-      if (ec) co_return Next::close;
-      if (ex.status == 101) co_return Next::tunnel;
-    } else {
-      // A chunked body's lines are checked as they arrive, starting with what came behind the head.
-      response_lines_ = {};
-      ChunkCheckedStream<UpstreamStream> upstream(upstream_.connection(),
-                                                  parser.chunked() ? &response_lines_ : nullptr);
-      RelayResult relayed;
-      if (parser.chunked() && !response_lines_.feed(readable(upstream_.buffer()))) {
-        relayed = {RelayResult::Side::reader, http::error::bad_chunk};
-      } else {
-        relayed = co_await relay_response_body(
-            parser, upstream, upstream_.buffer(), config_->timeouts.upstream_response, serializer,
-            client_, config_->timeouts.client_idle, relay_buffer(), guard_);
-      }
-      ex.finished_at = Clock::now();
-      ex.bytes_sent += relayed.bytes;
-      if (relayed.failed == RelayResult::Side::reader) {
-        upstream_failed(ex, relayed.ec, false);
-        // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
-        if (!relayed.wrote) co_return co_await fail(ex);
-      }
-      if (relayed.failed != RelayResult::Side::none) co_return Next::close;
-    }
-    upstream_.finish(worker_, *ex.endpoint, upstream_reusable && parser.is_done(), ex.body_unsent);
-    if (keep_alive) co_return Next::keep_alive;
-    co_await close_after_answer();
-    co_return Next::close;
-  }
-
-  // The fast path: a simple response (relay_head.h) with its body delimited by Content-Length (or
-  // none). Its head is rewritten into head_out_ and goes out in one write with the body bytes that
-  // came with it; the rest of the body is copied as it arrives.
-  net::awaitable<Next> relay_simple_response(Http1Exchange& ex, const SimpleResponse& response) {
-    ex.status = response.status;
-    KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = !response_has_no_body(ex.verb, ex.status);
-    const bool keep_alive = keep_client_alive(facts);
-    head_out_.clear();
-    head_out_.reserve(kHeadReserve);
-    IoBuffer& buffer = upstream_.buffer();
-    write_client_response_head(readable(buffer).substr(0, upstream_.head_size()), response,
-                               ex.version, keep_alive, head_out_);
-    buffer.consume(upstream_.head_size());
-    std::uint64_t remaining =
-        response_has_no_body(ex.verb, ex.status) ? 0 : response.content_length.value_or(0);
-    std::size_t body_bytes =
-        static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
-    net::const_buffer head = net::buffer(head_out_);
-    for (;;) {
-      const std::array<net::const_buffer, 2> pieces{head,
-                                                    net::buffer(buffer.data().data(), body_bytes)};
-      arm(config_->timeouts.client_idle);
-      auto [write_ec, written] = co_await net::async_write(client_, pieces, as_values);
-      ex.bytes_sent += written;
-      if (write_ec) {
-        ex.finished_at = Clock::now();
-        co_return Next::close;
-      }
-      head = {};
-      buffer.consume(body_bytes);
-      remaining -= body_bytes;
-      if (remaining == 0) break;
-      arm(config_->timeouts.upstream_response);
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
-      auto [read_ec, n] =
-          co_await upstream_.connection().async_read_some(buffer.prepare(want), as_values);
-      if (read_ec) {
-        ex.finished_at = Clock::now();
-        upstream_failed(ex, timed(read_ec), false);
-        co_return Next::close;
-      }
-      buffer.commit(n);
-      body_bytes = n;
-    }
-    ex.finished_at = Clock::now();
-    upstream_.finish(worker_, *ex.endpoint, response.keep_alive, ex.body_unsent);
-    if (keep_alive) co_return Next::keep_alive;
-    co_await close_after_answer();
-    co_return Next::close;
-  }
-
-  // Turns the upstream's response head into the client's; returns whether the client
-  // connection stays open after it.
-  bool shape_response(const Http1Exchange& ex, ResponseParser& parser) {
-    auto& response = parser.get();
-    const bool upgraded = ex.status == 101;
-    const bool has_body = !response_has_no_body(ex.verb, ex.status);
-    strip_hop_by_hop(response, upgraded);
-    add_via(response, response.version());
-    KeepAliveFacts facts = keep_alive_facts(ex);
-    facts.response_has_body = has_body;
-    facts.response_chunked = response.chunked();
-    facts.response_until_close = parser.need_eof();
-    const bool keep_alive = keep_client_alive(facts);
-    if (ex.version < 11 && response.chunked()) {
-      response.chunked(false);  // an HTTP/1.0 client reads the body until the close
-    } else if (has_body && parser.need_eof() && keep_alive) {
-      response.chunked(true);  // the upstream ends the body by closing; the client keeps its own
-    }
-    response.version(ex.version >= 11 ? 11 : 10);
-    if (!upgraded) response.keep_alive(keep_alive);
-    return keep_alive;
-  }
-
-  // What keep_client_alive() asks of the exchange, all but the answer.
-  KeepAliveFacts keep_alive_facts(const Http1Exchange& ex) const noexcept {
-    KeepAliveFacts facts;
-    facts.client_keep_alive = ex.client_keep_alive;
-    facts.client_version = ex.version;
-    facts.request_read = request_ && request_->is_done();
-    facts.draining = worker_.draining;
-    facts.upgrade = ex.upgrade;
-    return facts;
-  }
+  // --- the proxy's own answers, and the end of the connection ---------------------------------
 
   // The proxy's own answer; the connection stays open only when the request was read whole.
   net::awaitable<Next> respond_error(Http1Exchange& ex, http::status status) {
@@ -1019,66 +525,6 @@ class Session {
     lowest_layer(client_).close(ignored);
   }
 
-  // Ends the connection after its last answer. When request bytes may be left unread, stop
-  // sending, then read and drop what the client still sends for a moment: closing with unread
-  // bytes resets the connection, and a reset can destroy the answer before the client read it.
-  net::awaitable<void> close_after_answer() {
-    arm(config_->timeouts.client_idle);
-    co_await end_sending(client_);
-    const bool request_read = request_ && request_->is_done() && client_buffer_.size() == 0;
-    if (request_read && !has_unread_input(client_)) {
-      error_code ignored;
-      lowest_layer(client_).close(ignored);
-      co_return;
-    }
-    co_await linger(std::min(kLingerTime, config_->timeouts.client_idle));
-  }
-
-  // --- the upgraded connection -------------------------------------------------------------------
-
-  // After a 101: bytes both ways until both directions have ended, or no byte went either way for
-  // client_idle (every transfer pushes the connection's one deadline on).
-  net::awaitable<void> tunnel() {
-    using namespace net::experimental::awaitable_operators;
-    const auto idle = config_->timeouts.client_idle;
-    // Bytes that arrived behind either head go first.
-    UpstreamStream& upstream = upstream_.connection();
-    if (!co_await flush(client_buffer_, upstream) || !co_await flush(upstream_.buffer(), client_)) {
-      upstream_.discard();
-      co_return;
-    }
-    co_await (pump(client_, upstream, idle) && pump(upstream, client_, idle));
-    upstream_.discard();
-  }
-
-  template <typename To>
-  net::awaitable<bool> flush(IoBuffer& buffer, To& to) {
-    if (buffer.size() == 0) co_return true;
-    arm(config_->timeouts.client_idle);
-    auto [ec, n] = co_await net::async_write(to, buffer.data(), as_values);
-    buffer.consume(n);
-    co_return !ec;
-  }
-
-  // Copies bytes one way until the reader ends or fails, then ends the writer's sending side.
-  template <typename From, typename To>
-  net::awaitable<void> pump(From& from, To& to, Duration idle) {
-    std::array<char, kRelayChunk> buffer;
-    for (;;) {
-      arm(idle);
-      auto [read_ec, n] = co_await from.async_read_some(net::buffer(buffer), as_values);
-      if (read_ec) break;
-      arm(idle);
-      auto [write_ec, written] =
-          co_await net::async_write(to, net::buffer(buffer.data(), n), as_values);
-      if (write_ec) break;
-    }
-    co_await end_sending(to);
-  }
-
-  // The chunk bodies are relayed through, allocated by the first body of a busy period.
-  std::array<char, kRelayChunk>& relay_buffer() { return relay_ ? *relay_ : relay_.emplace(); }
-
   WorkerContext& worker_;
   StatsShard& stats_;
   Client& client_;
@@ -1100,9 +546,8 @@ class Session {
   HeapOptional<std::array<char, kRelayChunk>> relay_;
   std::size_t held_ = 0;  // body bytes at the start of relay_ not yet sent upstream
   std::optional<RequestParser> request_;
-  ChunkLines request_lines_;   // of the current request's chunked body
-  ChunkLines response_lines_;  // of the current response's chunked body
-  SessionGuard guard_;         // declared before the leg, which uses it to its end
+  ChunkLines request_lines_;  // of the current request's chunked body
+  SessionGuard guard_;        // declared before the leg, which uses it to its end
   Http1UpstreamLeg<SessionGuard> upstream_;
 };
 

@@ -466,7 +466,8 @@ struct Response {
   std::string rest;
 };
 
-// The reads of Session::relay_simple_response: never more than the body's remaining bytes.
+// The reads of Http1UpstreamForward::relay_simple_response (http1_upstream_forward.h): never more
+// than the body's remaining bytes.
 net::awaitable<error_code> read_simple_body(PieceStream& stream, beast::flat_buffer& buffer,
                                             std::uint64_t length, std::string& body) {
   for (;;) {
