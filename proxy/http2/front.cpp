@@ -209,8 +209,9 @@ class Http2Front final : public http2::ServerEvents {
     std::string buffer(kReadChunk, '\0');
     ConnectionHandle& handle = connection_.handle;
     unsigned reads_first = 0;
+    bool read_was_full = false;  // the socket may hold more: a short read took all there was
     while (codec_.wants_read()) {
-      if (!starting_.empty() && start_waiting(reads_first) == Turn::yield) {
+      if (!starting_.empty() && start_waiting(reads_first, read_was_full) == Turn::yield) {
         co_await net::post(client_.get_executor(), net::deferred);
         continue;
       }
@@ -229,6 +230,7 @@ class Http2Front final : public http2::ServerEvents {
         if (handle.expired()) codec_.shutdown();  // idle for client_idle: a clean GOAWAY
         co_return;
       }
+      read_was_full = n == buffer.size();
       const bool open = codec_.receive({buffer.data(), n});
       go_away_if_draining();
       wake_writer();
@@ -240,9 +242,11 @@ class Http2Front final : public http2::ServerEvents {
 
   // Streams wait to start (start_some): bytes the client sent meanwhile are read first, a few
   // reads at most, as they may reset them (Rapid Reset); then some start. With more to start and
-  // nothing to read, the other connections have their turn first.
-  Turn start_waiting(unsigned& reads_first) {
-    if (reads_first < kReadsBeforeStart && has_unread_input(client_)) {
+  // nothing to read, the other connections have their turn first. (After a short read, the usual
+  // case, no system call asks whether more came.)
+  Turn start_waiting(unsigned& reads_first, bool read_was_full) {
+    const bool may_hold_more = read_was_full || has_buffered_input(client_);
+    if (reads_first < kReadsBeforeStart && may_hold_more && has_unread_input(client_)) {
       ++reads_first;
       return Turn::read;
     }
