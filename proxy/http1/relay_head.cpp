@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cassert>
 #include <charconv>
 #include <limits>
 
@@ -472,7 +473,13 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
 }
 
 void response_fields_for_http2(std::string_view upstream_head, const SimpleResponse& response,
-                               std::vector<HeaderField>& out) {
+                               std::vector<HeaderFieldRef>& out, std::string& scratch) {
+  // Room for every name and Via's value at once, so that no view into scratch moves: the names
+  // and Via's values are disjoint parts of the head, the rest is separators and ours.
+  constexpr std::string_view kVia[] = {"1.0 bgproxy", "1.1 bgproxy"};
+  scratch.clear();
+  scratch.reserve(upstream_head.size() + 2 * SimpleResponse::kMaxVia + kVia[1].size());
+  [[maybe_unused]] const char* const room = scratch.data();
   std::size_t pos = response.status_line_end;
   while (pos < response.fields_end) {
     std::size_t line_end = 0;
@@ -484,16 +491,19 @@ void response_fields_for_http2(std::string_view upstream_head, const SimpleRespo
     // Connection lists only close and keep-alive, and no field is named Close: the fields it
     // removes are the hop-by-hop ones. Via is appended below.
     if (known != KnownField::other && known != KnownField::content_length) continue;
-    out.push_back({lower_name(name), std::string(value)});
+    const std::size_t at = scratch.size();
+    for (const char c : name) scratch += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    out.push_back({std::string_view(scratch).substr(at), value});
   }
   Names via;
   for (std::size_t i = 0; i < response.via_count; ++i) {
     const SimpleResponse::Span span = response.via[i];
     via.push_back(upstream_head.substr(span.begin, span.end - span.begin));
   }
-  HeaderField& via_field = out.emplace_back();
-  via_field.name = "via";
-  append_joined(via_field.value, via, response.version == 10 ? "1.0 bgproxy" : "1.1 bgproxy");
+  const std::size_t at = scratch.size();
+  append_joined(scratch, via, kVia[response.version == 10 ? 0 : 1]);
+  out.push_back({"via", std::string_view(scratch).substr(at)});
+  assert(scratch.data() == room);  // the views above still see scratch's bytes
 }
 
 void write_client_response_head(std::string_view upstream_head, const SimpleResponse& response,

@@ -115,9 +115,11 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
 
 // The fields an HTTP/2 client gets for a simple response (as response_fields_for_http2 gives for
 // the same head parsed by Beast, which lists a repeated name's fields together; here they keep
-// the head's order), read from `upstream_head` without a parser.
+// the head's order), read from `upstream_head` without a parser and without an allocation once
+// `out` and `scratch` have room: values point into the head; names in lower case and Via's value
+// are written into `scratch` (cleared first), which must live as long as `out` is read.
 void response_fields_for_http2(std::string_view upstream_head, const SimpleResponse& response,
-                               std::vector<HeaderField>& out);
+                               std::vector<HeaderFieldRef>& out, std::string& scratch);
 
 // Appends the client's head for a simple response: the status line with the client's version,
 // the fields without hop-by-hop ones, Via appended, and Connection as `keep_alive` needs it.

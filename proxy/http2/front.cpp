@@ -848,12 +848,17 @@ class Http2Front final : public http2::ServerEvents {
     if (stream.client_gone) co_return;
     std::uint64_t remaining =
         response_has_no_body(method_of(stream), ex.status) ? 0 : simple.content_length.value_or(0);
-    std::vector<http2::Field> fields;
-    fields.reserve(kFieldsReserve);
-    response_fields_for_http2(readable(buffer).substr(0, leg.head_size()), simple, fields);
-    buffer.consume(leg.head_size());
+    // The connection's own field list and scratch: filled and given to the codec (which copies
+    // them) with no suspension between, so the streams can share them.
+    simple_fields_.clear();
+    response_fields_for_http2(readable(buffer).substr(0, leg.head_size()), simple, simple_fields_,
+                              simple_scratch_);
     const bool body = remaining > 0;
-    codec_.submit_response(stream.id, ex.status, fields, !body);
+    codec_.submit_response_views(stream.id, ex.status, simple_fields_, !body);
+    // Read now: the body's reads reuse the buffer, and other streams the fields.
+    const std::optional<std::uint8_t> grpc_status =
+        grpc_status_in(stream, ex.status, simple_fields_);
+    buffer.consume(leg.head_size());
     stream.response_started = true;
     wake_writer();
     while (remaining > 0) {
@@ -884,7 +889,7 @@ class Http2Front final : public http2::ServerEvents {
       wake_writer();
     }
     ex.finished_at = Clock::now();
-    note_grpc_status(stream, ex.status, fields);  // a length-delimited body has no trailers
+    ex.grpc_status = grpc_status;  // a length-delimited body has no trailers
     leg.finish(worker_, *ex.endpoint, simple.keep_alive, false);
   }
 
@@ -1064,20 +1069,30 @@ class Http2Front final : public http2::ServerEvents {
         stream, response.result_int(),
         it == response.end() ? std::nullopt : std::optional<std::string_view>(it->value()));
   }
-  static void note_grpc_status(Http2Stream& stream, unsigned status,
-                               std::span<const http2::Field> fields) {
-    if (!stream.grpc) return;
-    note_grpc_status(stream, status, HeaderView(fields).first("grpc-status"));
+  template <typename Fields>  // of http2::Field or HeaderFieldRef
+  static void note_grpc_status(Http2Stream& stream, unsigned status, const Fields& fields) {
+    stream.exchange.grpc_status = grpc_status_in(stream, status, fields);
+  }
+  template <typename Fields>
+  static std::optional<std::uint8_t> grpc_status_in(const Http2Stream& stream, unsigned status,
+                                                    const Fields& fields) {
+    if (!stream.grpc) return std::nullopt;
+    const auto field = std::find_if(fields.begin(), fields.end(),
+                                    [](const auto& f) { return f.name == "grpc-status"; });
+    return grpc_status_from(status, field == fields.end()
+                                        ? std::nullopt
+                                        : std::optional<std::string_view>(field->value));
   }
   static void note_grpc_status(Http2Stream& stream, unsigned status,
                                std::optional<std::string_view> grpc_status) {
+    stream.exchange.grpc_status = grpc_status_from(status, grpc_status);
+  }
+  static std::uint8_t grpc_status_from(unsigned status,
+                                       std::optional<std::string_view> grpc_status) {
     if (grpc_status) {
-      if (const auto code = grpc_code_from_text(http1::trim(*grpc_status))) {
-        stream.exchange.grpc_status = code;
-        return;
-      }
+      if (const auto code = grpc_code_from_text(http1::trim(*grpc_status))) return *code;
     }
-    stream.exchange.grpc_status = grpc_status_for_http(status);
+    return grpc_status_for_http(status);
   }
 
   Connection<Client>& connection_;
@@ -1089,6 +1104,8 @@ class Http2Front final : public http2::ServerEvents {
   std::vector<std::shared_ptr<Http2Stream>> starting_;  // streams read, not started yet
   std::size_t forwarders_ = 0;                          // streams whose forwarder has not ended
   std::vector<std::unique_ptr<char[]>> spare_chunks_;   // RelayChunk's free list
+  std::vector<HeaderFieldRef> simple_fields_;  // a simple response's fields (relay_simple_response)
+  std::string simple_scratch_;                 // and their lower-case names
   net::steady_timer writer_wake_;
   net::steady_timer done_wake_;  // the writer or a forwarder ended
   bool writing_ = false;

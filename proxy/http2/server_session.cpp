@@ -49,8 +49,9 @@ nghttp2_nv header_nv(std::string_view name, std::string_view value) {
 // A head's name-value pairs for nghttp2 (which copies them): on the stack for a usual head.
 using HeaderNvs = boost::container::small_vector<nghttp2_nv, 16>;
 
-// `fields`, after `status` when there is one.
-HeaderNvs header_nvs(std::span<const Field> fields, std::string_view status = {}) {
+// `fields` (HeaderField or HeaderFieldRef), after `status` when there is one.
+template <typename Fields>
+HeaderNvs header_nvs(const Fields& fields, std::string_view status = {}) {
   HeaderNvs nvs;
   if (!status.empty()) nvs.push_back(header_nv(":status", status));
   for (const auto& field : fields) nvs.push_back(header_nv(field.name, field.value));
@@ -513,6 +514,17 @@ void ServerSession::consume(std::int32_t id, std::size_t bytes) {
 
 void ServerSession::submit_response(std::int32_t id, unsigned status, std::span<const Field> fields,
                                     bool end_stream) {
+  submit_head(id, status, fields, end_stream);
+}
+
+void ServerSession::submit_response_views(std::int32_t id, unsigned status,
+                                          std::span<const HeaderFieldRef> fields, bool end_stream) {
+  submit_head(id, status, fields, end_stream);
+}
+
+template <typename Fields>
+void ServerSession::submit_head(std::int32_t id, unsigned status, const Fields& fields,
+                                bool end_stream) {
   Stream* stream = find(id);
   if (stream == nullptr || stream->final_response) return;
   const std::string status_text = std::to_string(status);

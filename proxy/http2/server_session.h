@@ -94,6 +94,9 @@ class ServerSession {
   // (the final one follows with another call).
   void submit_response(std::int32_t stream, unsigned status, std::span<const Field> fields,
                        bool end_stream);
+  // The same from views (a hot path's, without copies of its own).
+  void submit_response_views(std::int32_t stream, unsigned status,
+                             std::span<const HeaderFieldRef> fields, bool end_stream);
   void submit_data(std::int32_t stream, std::string_view bytes);  // appended to the stream's queue
   // The body ends: with trailers (a HEADERS frame with END_STREAM) or, when empty, END_STREAM on
   // the last DATA.
@@ -136,7 +139,10 @@ class ServerSession {
     bool end_submitted = false;
     std::vector<Field> response_trailers;
   };
-  struct Callbacks;  // nghttp2's C callbacks, which land in the members below
+  struct Callbacks;           // nghttp2's C callbacks, which land in the members below
+  template <typename Fields>  // HeaderField or HeaderFieldRef
+  void submit_head(std::int32_t stream, unsigned status, const Fields& fields, bool end_stream);
+
   struct SessionDeleter {
     void operator()(nghttp2_session* session) const noexcept;
   };
