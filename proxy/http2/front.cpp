@@ -358,9 +358,13 @@ class Http2Front final : public http2::ServerEvents {
                   });
   }
 
+  // Routed for its color only: its client left before it started (499, counted as abandoned and
+  // never judged), even where the proxy would have answered itself (no healthy endpoint: no 503
+  // for the color). A refused head stays refused, counted against no color.
   void settle_unstarted(Http2Stream& stream) {
     const SnapshotLease snapshot = worker_.snapshots.hold();
-    if (route(stream, *snapshot, worker_.config_of(*snapshot))) ready_for_upstream(stream);
+    route(stream, *snapshot, worker_.config_of(*snapshot));
+    if (stream.exchange.route != Route::refused) stream.exchange.status = kClientClosedRequest;
     finish(stream, *snapshot);
   }
 

@@ -246,6 +246,22 @@ def rapid_reset_split(args):
     client.report(sent=args.count * 100, last=stream)
 
 
+def reset_before_start(args):
+    """--count HEADERS + RST_STREAM pairs and one request after them, in one write small enough
+    for one read of the server's: each reset comes before its stream could start."""
+    client = start(args)
+    frames = bytearray()
+    for i in range(args.count):
+        stream = 2 * i + 1
+        frames += headers_frame(stream, request_fields(args.authority, "/reset/%d" % stream))
+        frames += frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL))
+    last = 2 * args.count + 1
+    frames += headers_frame(last, request_fields(args.authority, "/after-resets"))
+    client.send(bytes(frames))
+    client.read_until(client.stream_answered(last))
+    client.report(sent=args.count, last=last)
+
+
 # One stream each, in this order; every one must be refused before anything goes upstream.
 def malformed_cases(authority):
     r = lambda path, **kw: request_fields(authority, path, **kw)  # noqa: E731
@@ -378,6 +394,7 @@ def many_streams(args):
 MODES = {
     "rapid-reset": rapid_reset,
     "rapid-reset-split": rapid_reset_split,
+    "reset-before-start": reset_before_start,
     "malformed": malformed,
     "continuation-flood": continuation_flood,
     "hpack-bomb": hpack_bomb,

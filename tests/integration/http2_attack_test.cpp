@@ -81,8 +81,11 @@ class Http2AttackTest : public ::testing::Test {
   // none).
   static json::value attack(const Bgproxy& proxy, const std::string& mode,
                             std::vector<std::string> options = {}, Ms timeout = 40s) {
-    std::vector<std::string> argv{kPython, kAttack,     std::to_string(proxy.proxy_port()),
-                                  mode,    "--timeout", "20"};
+    return attack_port(proxy.proxy_port(), mode, std::move(options), timeout);
+  }
+  static json::value attack_port(std::uint16_t port, const std::string& mode,
+                                 std::vector<std::string> options = {}, Ms timeout = 40s) {
+    std::vector<std::string> argv{kPython, kAttack, std::to_string(port), mode, "--timeout", "20"};
     argv.insert(argv.end(), options.begin(), options.end());
     const auto r = run_process(argv, timeout);
     EXPECT_EQ(r.exit_code, 0) << mode << ": " << r.err;
@@ -179,6 +182,36 @@ TEST_F(Http2AttackTest, SplitRapidResetStreamsResetInBytesAlreadySentNeverGoUpst
   EXPECT_LE(received_under("/reset/"), 16u) << "of 500 requests whose resets were sent";
   RecordProperty("split_requests_upstream", static_cast<int>(received_under("/reset/")));
   expect_healthy(proxy);
+}
+
+// A stream reset before it started never reached its color, even one that has no healthy endpoint
+// (docs/judge.md, "What counts"): it is counted as abandoned, not as the color's 503, so a flood
+// of resets cannot pile errors on a color.
+TEST_F(Http2AttackTest, StreamsResetBeforeTheyStartAreAbandonedEvenWithNoHealthyEndpoint) {
+  const std::uint16_t closed = free_port();  // nothing listens: blue's only endpoint is down
+  Bgproxy proxy(make_config({.blue = {fmt::format("127.0.0.1:{}", closed)},
+                             .green = {green.address()},
+                             .backends = fast_health_check(1),
+                             .top = "protocols: [http1, h2c]\n"}));
+  ASSERT_TRUE(proxy.start());
+  const std::vector<std::string> blue_errors{R"(color="blue")", R"(code="5xx")"};
+  int probes = 0;  // 502 until the health check found the endpoint down, then 503
+  ASSERT_TRUE(wait_until([&] {
+    ++probes;
+    return http_request(proxy.proxy_port(), "GET", "/").status == 503;
+  })) << "blue's endpoint found down";
+  ASSERT_EQ(wait_metric(proxy, "bgproxy_requests_total", blue_errors, probes), probes);
+
+  const auto report = attack(proxy, "reset-before-start", {"--count", "20"});
+  ASSERT_TRUE(report.is_object()) << report;
+  const std::string last = std::to_string(int_at(report, "last"));
+  EXPECT_EQ(int_at(report.as_object().at("statuses"), last), 503) << report;
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total", blue_errors, probes + 1), probes + 1)
+      << "only the request after the resets got its 503";
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total",
+                        {R"(color="blue")", R"(route="abandoned")"}, 20, 2s),
+            20)
+      << proxy.admin("GET", "/metrics").body;
 }
 
 // Streams reset before they went upstream never reached a color (docs/judge.md, "What counts"):
