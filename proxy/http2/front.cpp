@@ -243,16 +243,17 @@ class Http2Front final : public http2::ServerEvents {
   // Streams wait to start (start_some): bytes the client sent meanwhile are read first, a few
   // reads at most, as they may reset them (Rapid Reset); then some start. With more to start and
   // nothing to read, the other connections have their turn first. (After a short read, the usual
-  // case, no system call asks whether more came.)
+  // case, no system call asks whether more came.) While streams wait, no read may wait for the
+  // client: over TLS, bytes read ahead can be part of a record it never finishes.
   Turn start_waiting(unsigned& reads_first, bool read_was_full) {
     const bool may_hold_more = read_was_full || has_buffered_input(client_);
-    if (reads_first < kReadsBeforeStart && may_hold_more && has_unread_input(client_)) {
+    if (reads_first < kReadsBeforeStart && may_hold_more && read_returns_at_once(client_)) {
       ++reads_first;
       return Turn::read;
     }
     reads_first = 0;
     start_some();
-    return starting_.empty() || has_unread_input(client_) ? Turn::read : Turn::yield;
+    return starting_.empty() || read_returns_at_once(client_) ? Turn::read : Turn::yield;
   }
 
   net::awaitable<void> write_loop() {

@@ -5,6 +5,7 @@
 // backend, the backend never holds more than 100 requests of one connection, and the proxy keeps
 // serving everybody else.
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <regex>
 #include <set>
@@ -17,11 +18,13 @@
 #include <boost/json.hpp>
 
 #include "integration/harness.h"
+#include "support/test_certs.h"
 
 namespace bgt {
 namespace {
 
 namespace json = boost::json;
+using bgp::testing::make_certificate;
 
 constexpr const char* kPython = "/usr/bin/python3";
 const std::string kAttack = std::string(BGPROXY_SOURCE_DIR) + "/tests/integration/h2_attack.py";
@@ -212,6 +215,28 @@ TEST_F(Http2AttackTest, StreamsResetBeforeTheyStartAreAbandonedEvenWithNoHealthy
                         {R"(color="blue")", R"(route="abandoned")"}, 20, 2s),
             20)
       << proxy.admin("GET", "/metrics").body;
+}
+
+// Over TLS, bytes read ahead may be the start of a record the client has not sent whole: a
+// request that came whole before it starts all the same (the read that would wait for the rest
+// is not made while streams wait to start).
+TEST_F(Http2AttackTest, ARequestBeforeAPartialTlsRecordIsAnswered) {
+  const std::uint16_t tls_port = free_port();
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .top = fmt::format("protocols: [http1, h2c]\ntls:\n"
+                                                "  listen: 127.0.0.1:{}\n"
+                                                "  cert: $DIR/server.crt\n  key: $DIR/server.key\n"
+                                                "  alpn: [h2, http/1.1]\n",
+                                                tls_port)}));
+  const auto certificate = make_certificate("proxy.test");
+  std::ofstream(proxy.dir() + "/server.crt") << certificate.cert_pem;
+  std::ofstream(proxy.dir() + "/server.key") << certificate.key_pem;
+  ASSERT_TRUE(proxy.start());
+  const auto report = attack_port(tls_port, "partial-record", {"--tls", "--timeout", "5"});
+  ASSERT_TRUE(report.is_object()) << report;
+  EXPECT_EQ(int_at(report.as_object().at("statuses"), "1"), 200) << report;
+  EXPECT_EQ(blue.requests(), 1u);
 }
 
 // Streams reset before they went upstream never reached a color (docs/judge.md, "What counts"):
