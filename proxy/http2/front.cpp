@@ -210,9 +210,11 @@ class Http2Front final : public http2::ServerEvents {
     ConnectionHandle& handle = connection_.handle;
     unsigned reads_first = 0;
     bool read_was_full = false;  // the socket may hold more: a short read took all there was
+    // Named, not built in the co_await expression (GCC 12 may destroy such temporaries twice).
+    const auto executor = client_.get_executor();
     while (codec_.wants_read()) {
       if (!starting_.empty() && start_waiting(reads_first, read_was_full) == Turn::yield) {
-        co_await net::post(client_.get_executor(), net::deferred);
+        co_await net::post(executor, net::deferred);
         continue;
       }
       arm_idle();
