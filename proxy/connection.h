@@ -57,6 +57,16 @@ bool has_unread_input(Client& client) noexcept {
   return lowest_layer(client).available(ignored) > 0 || has_buffered_input(client);
 }
 
+// Whether a read would complete without waiting for the client: bytes in the socket; with TLS,
+// decrypted bytes or a whole record (one read ahead in part waits for its rest).
+inline bool read_returns_at_once(tcp::socket& socket) noexcept {
+  error_code ignored;
+  return socket.available(ignored) > 0;
+}
+inline bool read_returns_at_once(TlsStream& stream) noexcept {
+  return stream.read_returns_at_once();
+}
+
 // Ends the sending side: TLS says close_notify first, so the client can tell the end from a cut.
 inline net::awaitable<void> end_sending(tcp::socket& socket) {
   error_code ignored;

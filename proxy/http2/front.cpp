@@ -210,9 +210,11 @@ class Http2Front final : public http2::ServerEvents {
     ConnectionHandle& handle = connection_.handle;
     unsigned reads_first = 0;
     bool read_was_full = false;  // the socket may hold more: a short read took all there was
+    // Named, not built in the co_await expression (GCC 12 may destroy such temporaries twice).
+    const auto executor = client_.get_executor();
     while (codec_.wants_read()) {
       if (!starting_.empty() && start_waiting(reads_first, read_was_full) == Turn::yield) {
-        co_await net::post(client_.get_executor(), net::deferred);
+        co_await net::post(executor, net::deferred);
         continue;
       }
       arm_idle();
@@ -243,16 +245,17 @@ class Http2Front final : public http2::ServerEvents {
   // Streams wait to start (start_some): bytes the client sent meanwhile are read first, a few
   // reads at most, as they may reset them (Rapid Reset); then some start. With more to start and
   // nothing to read, the other connections have their turn first. (After a short read, the usual
-  // case, no system call asks whether more came.)
+  // case, no system call asks whether more came.) While streams wait, no read may wait for the
+  // client: over TLS, bytes read ahead can be part of a record it never finishes.
   Turn start_waiting(unsigned& reads_first, bool read_was_full) {
     const bool may_hold_more = read_was_full || has_buffered_input(client_);
-    if (reads_first < kReadsBeforeStart && may_hold_more && has_unread_input(client_)) {
+    if (reads_first < kReadsBeforeStart && may_hold_more && read_returns_at_once(client_)) {
       ++reads_first;
       return Turn::read;
     }
     reads_first = 0;
     start_some();
-    return starting_.empty() || has_unread_input(client_) ? Turn::read : Turn::yield;
+    return starting_.empty() || read_returns_at_once(client_) ? Turn::read : Turn::yield;
   }
 
   net::awaitable<void> write_loop() {
@@ -358,9 +361,13 @@ class Http2Front final : public http2::ServerEvents {
                   });
   }
 
+  // Routed for its color only: its client left before it started (499, counted as abandoned and
+  // never judged), even where the proxy would have answered itself (no healthy endpoint: no 503
+  // for the color). A refused head stays refused, counted against no color.
   void settle_unstarted(Http2Stream& stream) {
     const SnapshotLease snapshot = worker_.snapshots.hold();
-    if (route(stream, *snapshot, worker_.config_of(*snapshot))) ready_for_upstream(stream);
+    route(stream, *snapshot, worker_.config_of(*snapshot));
+    if (stream.exchange.route != Route::refused) stream.exchange.status = kClientClosedRequest;
     finish(stream, *snapshot);
   }
 

@@ -209,6 +209,18 @@ bool TlsStream::has_buffered_input() const noexcept {
   return SSL_has_pending(ssl_.get()) == 1;
 }
 
+bool TlsStream::read_returns_at_once() noexcept {
+  if (SSL_pending(ssl_.get()) > 0) return true;
+  if (fatal_ || SSL_in_init(ssl_.get()) == 1) return false;
+  ERR_clear_error();
+  char byte = 0;
+  std::size_t peeked = 0;
+  const int result = SSL_peek_ex(ssl_.get(), &byte, 1, &peeked);
+  if (result == 1) return true;
+  const int error = SSL_get_error(ssl_.get(), result);
+  return error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE;  // the end, or a failure
+}
+
 bool TlsStream::release_buffers() noexcept {
   // Never with data pending: OpenSSL before 3.0.14 frees it and reads freed memory (CVE-2024-4741).
   if (SSL_pending(ssl_.get()) > 0) return false;

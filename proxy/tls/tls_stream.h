@@ -109,6 +109,11 @@ class TlsStream {
   // waits for the socket to be readable must read it first, or wait forever.
   bool has_buffered_input() const noexcept;
 
+  // Whether a read would complete without waiting for the socket: decrypted bytes wait, or a whole
+  // record (or the peer's close or an error) does, which a peek decrypts. A record read ahead in
+  // part does not count: a read would wait for the rest, which the peer may never send.
+  bool read_returns_at_once() noexcept;
+
   // Frees OpenSSL's read and write buffers (about 34 KB) while the connection idles; the next
   // operation allocates them again. False when data is pending in them (nothing freed).
   bool release_buffers() noexcept;

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -106,6 +107,9 @@ class Client:
             self.send_error = self.send_error or type(error).__name__
             return False
 
+    def _recv(self):
+        return self.sock.recv(65536)
+
     def send_in_background(self, data):
         """sendall on a thread, so that the caller reads (or does not) meanwhile."""
         thread = threading.Thread(target=self.send, args=(data,), daemon=True)
@@ -129,7 +133,7 @@ class Client:
                 return None
             self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(65536)
+                chunk = self._recv()
             except socket.timeout:
                 return None
             except OSError:
@@ -191,8 +195,52 @@ class Client:
         sys.stdout.flush()
 
 
+class TlsClient(Client):
+    """The same over TLS (ALPN h2), its records made in memory: send_records() may cut one."""
+
+    def __init__(self, port, timeout):
+        super().__init__(port, timeout)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["h2"])
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                got = self.sock.recv(65536)
+                if not got:
+                    raise ConnectionError("the server closed during the handshake")
+                self.incoming.write(got)
+        self.sock.sendall(self.outgoing.read())
+
+    def records(self, data):
+        """data as TLS records, not sent."""
+        self.tls.write(data)
+        return self.outgoing.read()
+
+    def send(self, data):
+        return super().send(self.records(data))
+
+    def _recv(self):
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                got = self.sock.recv(65536)
+                if not got:
+                    return b""
+                self.incoming.write(got)
+            except ssl.SSLError:
+                return b""
+
+
 def start(args, settings=b""):
-    client = Client(args.port, args.timeout)
+    client = (TlsClient if args.tls else Client)(args.port, args.timeout)
     client.send(PREFACE + frame(SETTINGS, 0, 0, settings))
     return client
 
@@ -244,6 +292,34 @@ def rapid_reset_split(args):
     client.send_in_background(bytes(frames))
     client.read_until(client.stream_answered(stream))
     client.report(sent=args.count * 100, last=stream)
+
+
+def reset_before_start(args):
+    """--count HEADERS + RST_STREAM pairs and one request after them, in one write small enough
+    for one read of the server's: each reset comes before its stream could start."""
+    client = start(args)
+    frames = bytearray()
+    for i in range(args.count):
+        stream = 2 * i + 1
+        frames += headers_frame(stream, request_fields(args.authority, "/reset/%d" % stream))
+        frames += frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL))
+    last = 2 * args.count + 1
+    frames += headers_frame(last, request_fields(args.authority, "/after-resets"))
+    client.send(bytes(frames))
+    client.read_until(client.stream_answered(last))
+    client.report(sent=args.count, last=last)
+
+
+def partial_record(args):
+    """(--tls) A request in whole TLS records, then the first bytes of the next record (a PING)
+    in the same write: the request is all there, the record after it is not. Waits --timeout for
+    the answer."""
+    client = start(args)  # the preface and SETTINGS: records of their own, sent
+    whole = client.records(headers_frame(1, request_fields(args.authority, "/before-cut")))
+    cut = client.records(frame(PING, 0, 0, b"12345678"))[:5]
+    super(TlsClient, client).send(whole + cut)
+    client.read_until(client.stream_answered(1))
+    client.report(last=1)
 
 
 # One stream each, in this order; every one must be refused before anything goes upstream.
@@ -378,6 +454,8 @@ def many_streams(args):
 MODES = {
     "rapid-reset": rapid_reset,
     "rapid-reset-split": rapid_reset_split,
+    "reset-before-start": reset_before_start,
+    "partial-record": partial_record,
     "malformed": malformed,
     "continuation-flood": continuation_flood,
     "hpack-bomb": hpack_bomb,
@@ -400,6 +478,7 @@ def main():
     parser.add_argument("--ready-file", default=None,
                         help="created when a flood was sent (or sending blocked --send-timeout)")
     parser.add_argument("--send-timeout", type=float, default=5)
+    parser.add_argument("--tls", action="store_true", help="TLS (ALPN h2), no certificate check")
     args = parser.parse_args()
     args.authority = args.authority or "127.0.0.1:%d" % args.port
     MODES[args.mode](args)

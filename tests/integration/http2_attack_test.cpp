@@ -5,6 +5,7 @@
 // backend, the backend never holds more than 100 requests of one connection, and the proxy keeps
 // serving everybody else.
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <regex>
 #include <set>
@@ -17,11 +18,13 @@
 #include <boost/json.hpp>
 
 #include "integration/harness.h"
+#include "support/test_certs.h"
 
 namespace bgt {
 namespace {
 
 namespace json = boost::json;
+using bgp::testing::make_certificate;
 
 constexpr const char* kPython = "/usr/bin/python3";
 const std::string kAttack = std::string(BGPROXY_SOURCE_DIR) + "/tests/integration/h2_attack.py";
@@ -81,8 +84,11 @@ class Http2AttackTest : public ::testing::Test {
   // none).
   static json::value attack(const Bgproxy& proxy, const std::string& mode,
                             std::vector<std::string> options = {}, Ms timeout = 40s) {
-    std::vector<std::string> argv{kPython, kAttack,     std::to_string(proxy.proxy_port()),
-                                  mode,    "--timeout", "20"};
+    return attack_port(proxy.proxy_port(), mode, std::move(options), timeout);
+  }
+  static json::value attack_port(std::uint16_t port, const std::string& mode,
+                                 std::vector<std::string> options = {}, Ms timeout = 40s) {
+    std::vector<std::string> argv{kPython, kAttack, std::to_string(port), mode, "--timeout", "20"};
     argv.insert(argv.end(), options.begin(), options.end());
     const auto r = run_process(argv, timeout);
     EXPECT_EQ(r.exit_code, 0) << mode << ": " << r.err;
@@ -179,6 +185,58 @@ TEST_F(Http2AttackTest, SplitRapidResetStreamsResetInBytesAlreadySentNeverGoUpst
   EXPECT_LE(received_under("/reset/"), 16u) << "of 500 requests whose resets were sent";
   RecordProperty("split_requests_upstream", static_cast<int>(received_under("/reset/")));
   expect_healthy(proxy);
+}
+
+// A stream reset before it started never reached its color, even one that has no healthy endpoint
+// (docs/judge.md, "What counts"): it is counted as abandoned, not as the color's 503, so a flood
+// of resets cannot pile errors on a color.
+TEST_F(Http2AttackTest, StreamsResetBeforeTheyStartAreAbandonedEvenWithNoHealthyEndpoint) {
+  const std::uint16_t closed = free_port();  // nothing listens: blue's only endpoint is down
+  Bgproxy proxy(make_config({.blue = {fmt::format("127.0.0.1:{}", closed)},
+                             .green = {green.address()},
+                             .backends = fast_health_check(1),
+                             .top = "protocols: [http1, h2c]\n"}));
+  ASSERT_TRUE(proxy.start());
+  const std::vector<std::string> blue_errors{R"(color="blue")", R"(code="5xx")"};
+  int probes = 0;  // 502 until the health check found the endpoint down, then 503
+  ASSERT_TRUE(wait_until([&] {
+    ++probes;
+    return http_request(proxy.proxy_port(), "GET", "/").status == 503;
+  })) << "blue's endpoint found down";
+  ASSERT_EQ(wait_metric(proxy, "bgproxy_requests_total", blue_errors, probes), probes);
+
+  const auto report = attack(proxy, "reset-before-start", {"--count", "20"});
+  ASSERT_TRUE(report.is_object()) << report;
+  const std::string last = std::to_string(int_at(report, "last"));
+  EXPECT_EQ(int_at(report.as_object().at("statuses"), last), 503) << report;
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total", blue_errors, probes + 1), probes + 1)
+      << "only the request after the resets got its 503";
+  EXPECT_EQ(wait_metric(proxy, "bgproxy_requests_total",
+                        {R"(color="blue")", R"(route="abandoned")"}, 20, 2s),
+            20)
+      << proxy.admin("GET", "/metrics").body;
+}
+
+// Over TLS, bytes read ahead may be the start of a record the client has not sent whole: a
+// request that came whole before it starts all the same (the read that would wait for the rest
+// is not made while streams wait to start).
+TEST_F(Http2AttackTest, ARequestBeforeAPartialTlsRecordIsAnswered) {
+  const std::uint16_t tls_port = free_port();
+  Bgproxy proxy(make_config({.blue = {blue.address()},
+                             .green = {green.address()},
+                             .top = fmt::format("protocols: [http1, h2c]\ntls:\n"
+                                                "  listen: 127.0.0.1:{}\n"
+                                                "  cert: $DIR/server.crt\n  key: $DIR/server.key\n"
+                                                "  alpn: [h2, http/1.1]\n",
+                                                tls_port)}));
+  const auto certificate = make_certificate("proxy.test");
+  std::ofstream(proxy.dir() + "/server.crt") << certificate.cert_pem;
+  std::ofstream(proxy.dir() + "/server.key") << certificate.key_pem;
+  ASSERT_TRUE(proxy.start());
+  const auto report = attack_port(tls_port, "partial-record", {"--tls", "--timeout", "5"});
+  ASSERT_TRUE(report.is_object()) << report;
+  EXPECT_EQ(int_at(report.as_object().at("statuses"), "1"), 200) << report;
+  EXPECT_EQ(blue.requests(), 1u);
 }
 
 // Streams reset before they went upstream never reached a color (docs/judge.md, "What counts"):

@@ -233,6 +233,36 @@ TEST_F(TlsOverSocketpair, RecordsReadAheadButNotDecryptedAreReported) {
   EXPECT_FALSE(server_->has_buffered_input());
 }
 
+// The second record arrives cut short: OpenSSL reads its start ahead, so has_buffered_input()
+// says so, but a read would wait for its rest. read_returns_at_once() tells the two apart (the
+// HTTP/2 front starts its streams rather than wait for a record the client may never finish).
+TEST_F(TlsOverSocketpair, AReadReturnsAtOnceOnlyForAWholeRecord) {
+  ASSERT_TRUE(handshake());
+  const std::string a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string b = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(client_.write(a));
+  ASSERT_TRUE(client_.write(b));
+  const std::string records = client_.take_output(64 * 1024);
+  const std::size_t cut = records.size() - 3;  // the second record, short of its last 3 bytes
+  ASSERT_TRUE(send_all(client_end_.get(), records.substr(0, cut)));
+  std::string got(a.size() + b.size(), '\0');
+  const auto first = read_now(net::buffer(got));
+  ASSERT_TRUE(first);
+  ASSERT_FALSE(first->ec) << first->ec.message();
+  ASSERT_EQ(first->bytes, a.size());
+  EXPECT_TRUE(server_->has_buffered_input());
+  EXPECT_FALSE(server_->read_returns_at_once());
+
+  ASSERT_TRUE(send_all(client_end_.get(), records.substr(cut)));
+  EXPECT_TRUE(server_->read_returns_at_once());
+  std::string rest(b.size(), '\0');
+  const auto second = read_now(net::buffer(rest));
+  ASSERT_TRUE(second) << "a whole record waited for the socket";
+  ASSERT_FALSE(second->ec) << second->ec.message();
+  EXPECT_EQ(rest.substr(0, second->bytes), b);
+  EXPECT_FALSE(server_->read_returns_at_once());
+}
+
 TEST_F(TlsOverSocketpair, CloseNotifyInPiecesIsEof) {
   ASSERT_TRUE(handshake());
   client_.close_notify();
