@@ -57,6 +57,13 @@ constexpr Route recorded_route(const Exchange& exchange) noexcept {
   return abandoned ? Route::abandoned : exchange.route;
 }
 
+// The endpoint an exchange went to, if an upstream attempt began: one chosen for a request that
+// never left the proxy (its client reset it first, its body was refused) saw nothing of it, and
+// neither its numbers nor the access log name it.
+constexpr const Endpoint* reached_endpoint(const Exchange& exchange) noexcept {
+  return exchange.upstream_at == Clock::time_point{} ? nullptr : exchange.endpoint;
+}
+
 // How a finished exchange ended (Outcome). A connect that failed before another endpoint answered
 // is no failure of the exchange (the metrics count it against its endpoint).
 constexpr Outcome outcome_of(const Exchange& exchange) noexcept {

@@ -159,8 +159,8 @@ void WorkerContext::record(const Exchange& exchange, std::string_view client,
       counts_as_error(exchange.status, exchange.grpc_status, config_of(snapshot).grpc.error_codes);
   stats.record_request(recorded_route(exchange), exchange.color, exchange.status, latency,
                        exchange.grpc_status, error);
-  if (exchange.endpoint) {
-    stats.record_endpoint_request(exchange.endpoint->stats_slot, exchange.status, latency);
+  if (const Endpoint* endpoint = reached_endpoint(exchange)) {
+    stats.record_endpoint_request(endpoint->stats_slot, exchange.status, latency);
   }
   if (!snapshot.access_log) return;
   try {
@@ -182,7 +182,7 @@ void WorkerContext::log_access(const Exchange& exchange, std::string_view client
   line.bytes = exchange.bytes_sent;
   line.route = recorded_route(exchange);
   line.color = exchange.route == Route::refused ? name(exchange.route) : name(exchange.color);
-  if (exchange.endpoint) line.endpoint = exchange.endpoint->label;
+  if (const Endpoint* endpoint = reached_endpoint(exchange)) line.endpoint = endpoint->label;
   if (exchange.response_head_at != Clock::time_point{}) {
     line.upstream = duration_cast<microseconds>(exchange.response_head_at - exchange.upstream_at);
   }

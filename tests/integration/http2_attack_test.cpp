@@ -156,6 +156,16 @@ TEST_F(Http2AttackTest, RapidResetEndsTheConnectionAndNeverPilesUpUpstream) {
   // came in a later read than their HEADERS may reach the backend (about 100 did before the
   // proxy checked, each holding one of the connection's 100 slots for nobody).
   EXPECT_LT(blue.requests(), 50u);
+  // Nor do the endpoint's numbers count the streams reset before they went upstream (once the
+  // metrics show the flood's streams recorded: the reset bucket lets about 1000 through).
+  const double recorded = wait_metric(proxy, "bgproxy_requests_total", {R"(color="blue")"}, 900);
+  EXPECT_GE(recorded, 900);
+  RecordProperty("blue_recorded", static_cast<int>(recorded));
+  const double endpoint_requests =
+      metric_sum(proxy.admin("GET", "/metrics").body, "bgproxy_endpoint_requests_total",
+                 {fmt::format(R"(endpoint="{}")", blue.address())});
+  EXPECT_LT(endpoint_requests, 100) << "of 5000 streams";
+  RecordProperty("blue_endpoint_requests", static_cast<int>(endpoint_requests));
 
   // Other clients got their answers during the attack, and after it.
   ASSERT_TRUE(wait_until([&] { return others.tally().total >= during.total + 10; }, 10s));

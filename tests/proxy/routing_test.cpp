@@ -162,6 +162,17 @@ TEST(EndpointCursor, NoneWhenNoEndpointIsHealthy) {
   EXPECT_EQ(cursor.next_healthy(snapshot, Color::green), nullptr);  // no endpoints at all
 }
 
+// An endpoint chosen for a request that never left the proxy saw nothing of it.
+TEST(ReachedEndpoint, IsTheChosenEndpointOnceAnUpstreamAttemptBegan) {
+  const Endpoint endpoint{};
+  Exchange chosen;
+  chosen.endpoint = &endpoint;
+  EXPECT_EQ(reached_endpoint(chosen), nullptr);
+  chosen.upstream_at = Clock::now();
+  EXPECT_EQ(reached_endpoint(chosen), &endpoint);
+  EXPECT_EQ(reached_endpoint(Exchange{}), nullptr);
+}
+
 // A split request whose client left before the first upstream attempt never reached its color:
 // counted apart, never judged. Every other exchange keeps the route it was routed by.
 TEST(RecordedRoute, OnlyASplitRequestLeftBeforeItsUpstreamAttemptIsAbandoned) {
