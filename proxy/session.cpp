@@ -452,6 +452,19 @@ class Session {
       return respond_error(ex, http::status::service_unavailable);
     }
     held_ = 0;
+    // Most requests end with their head: no hold, and no coroutine frame for one.
+    if (!request_->is_done()) return hold_then_forward(ex);
+    return forward_upstream(ex);
+  }
+
+  // The body held a moment first (hold_request_body), for either forwarder.
+  net::awaitable<Next> hold_then_forward(Http1Exchange& ex) {
+    const error_code hold_ec = co_await hold_request_body(ex);
+    if (!held(ex, hold_ec)) co_return co_await fail(ex);
+    co_return co_await forward_upstream(ex);
+  }
+
+  net::awaitable<Next> forward_upstream(Http1Exchange& ex) {
     if (ex.endpoint->http2) return Http2UpstreamForward<Session>::forward(*this, ex);
     return Http1UpstreamForward<Session>::forward(*this, ex);
   }

@@ -137,6 +137,16 @@ void WorkerContext::upstream_failed(Exchange& exchange, UpstreamError kind) noex
   }
 }
 
+void WorkerContext::upstream_gave_up(Exchange& exchange,
+                                     const boost::system::error_code& ec) noexcept {
+  constexpr unsigned kBadGateway = 502;
+  constexpr unsigned kGatewayTimeout = 504;
+  const bool timeout = ec == boost::asio::error::timed_out;
+  log.debug("upstream {} failed: {}", exchange.endpoint->label, ec.message());
+  upstream_failed(exchange, timeout ? UpstreamError::timeout : UpstreamError::reset);
+  exchange.status = timeout ? kGatewayTimeout : kBadGateway;
+}
+
 void WorkerContext::upstream_connect_failed(Exchange& exchange,
                                             const boost::system::error_code& ec) {
   log.debug("connect to {} failed: {}", exchange.endpoint->label, ec.message());

@@ -105,6 +105,9 @@ struct WorkerContext {
   void http2_connection_ended(Http2Side side, http2::Ending why) noexcept;
   // An upstream failure of an exchange, counted for its color and its endpoint, and its outcome.
   void upstream_failed(Exchange& exchange, UpstreamError kind) noexcept;
+  // An exchange's upstream failed with `ec` and is not tried again: counted (a timeout or a
+  // reset), logged at debug, and the client is to get a 502 (504 after a timeout).
+  void upstream_gave_up(Exchange& exchange, const boost::system::error_code& ec) noexcept;
   // A connect (or its TLS handshake) that failed with `ec`: counted, logged at debug, and a
   // warning (at most every 10 s) when descriptors ran out.
   void upstream_connect_failed(Exchange& exchange, const boost::system::error_code& ec);

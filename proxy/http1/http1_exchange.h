@@ -64,11 +64,7 @@ inline unsigned status_for_client_body_error(const error_code& ec) noexcept {
 inline Step upstream_failed(WorkerContext& worker, Http1Exchange& ex, const error_code& ec,
                             bool retry) {
   if (retry) return Step::retry;
-  const bool timeout = ec == net::error::timed_out;
-  worker.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
-  worker.upstream_failed(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
-  ex.status =
-      static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
+  worker.upstream_gave_up(ex, ec);
   return Step::failed;
 }
 
@@ -82,10 +78,10 @@ inline Step client_failed(Http1Exchange& ex, unsigned status) noexcept {
 // What a forwarder asks of the HTTP/1 session whose request it forwards (both do: to an HTTP/1.1
 // upstream, http1_upstream_forward.h, and to an HTTP/2 one, http2_upstream_forward.h), by purpose:
 // - what is in force: the worker, and the config and snapshot the request was routed with;
-// - the request: its parsed head and the options its upstream head is written with; its body
-//   held a moment first (hold_request_body, then held() judges the hold: false when the client
-//   failed it), the held bytes, and for the rest the client's chunk-checked stream, the bytes
-//   read from the client and not taken yet, and the relay buffer it is read into;
+// - the request: its parsed head and the options its upstream head is written with; the body
+//   bytes the session held before it handed the request on, and for the rest the client's
+//   chunk-checked stream, the bytes read from the client and not taken yet, and the relay buffer
+//   it is read into;
 // - the client's connection: arm(t), its next operation ends within t (timed() tells that
 //   timeout from other failures); writes to it (as one chunk when asked); the buffer the head
 //   is written into;
@@ -101,8 +97,6 @@ concept Http1ClientSide = requires(S& side, const S& read_only, Http1Exchange& e
 
   { side.request() } -> std::same_as<RequestParser&>;
   { read_only.upstream_options(ex) } -> std::same_as<UpstreamRequestOptions>;
-  { side.hold_request_body(ex) } -> std::same_as<net::awaitable<error_code>>;
-  { side.held(ex, ec) } -> std::same_as<bool>;
   { side.held_body() } -> std::same_as<std::span<const char>>;
   side.request_body_stream();
   { side.client_buffer() } -> std::same_as<IoBuffer&>;

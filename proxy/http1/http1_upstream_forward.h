@@ -54,10 +54,6 @@ class Http1UpstreamForward {
   // Sends the request upstream and relays the response back; a reused connection that turns out
   // dead is replaced by a fresh one once. What the connection does next.
   static net::awaitable<Next> forward(Side& side, Http1Exchange& ex) {
-    if (!side.request().is_done()) {
-      const error_code hold_ec = co_await side.hold_request_body(ex);
-      if (!side.held(ex, hold_ec)) co_return co_await side.fail(ex);
-    }
     ex.upstream_at = Clock::now();
     auto& leg = side.upstream_leg();
     for (;; ++ex.attempt) {

@@ -81,10 +81,6 @@ class Http2UpstreamForward {
   // takes it. A refused stream is sent again (while its body is whole), a failed connect once
   // more to the color's next healthy endpoint. What the connection does next.
   static net::awaitable<Next> forward(Side& side, Http1Exchange& ex) {
-    if (!side.request().is_done()) {
-      const error_code hold_ec = co_await side.hold_request_body(ex);
-      if (!side.held(ex, hold_ec)) co_return co_await side.fail(ex);
-    }
     ex.upstream_at = Clock::now();
     std::vector<http2::Field> fields;
     http2_upstream_fields(side.request().get(), side.upstream_options(ex), fields);

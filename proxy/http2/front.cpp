@@ -1026,11 +1026,7 @@ class Http2Front final : public http2::ServerEvents {
     }
     facts.failure = upstream_failure(ec);
     if (may_retry_upstream(facts)) return Step::retry;
-    const bool timeout = ec == net::error::timed_out;
-    worker_.log.debug("upstream {} failed: {}", ex.endpoint->label, ec.message());
-    worker_.upstream_failed(ex, timeout ? UpstreamError::timeout : UpstreamError::reset);
-    ex.status =
-        static_cast<unsigned>(timeout ? http::status::gateway_timeout : http::status::bad_gateway);
+    worker_.upstream_gave_up(ex, ec);
     return Step::failed;
   }
 

@@ -90,7 +90,7 @@ void check_simple_response(std::string_view head) {
   // fast path keeps the head's order, which means the same).
   std::vector<HeaderField> parsed_fields;
   response_fields_for_http2(message, parsed_fields);
-  std::vector<HeaderField> simple_fields = test::simple_fields_for_http2(head, *simple);
+  std::vector<HeaderField> simple_fields = bgp::testing::simple_fields_for_http2(head, *simple);
   const auto by_name = [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; };
   std::stable_sort(parsed_fields.begin(), parsed_fields.end(), by_name);
   std::stable_sort(simple_fields.begin(), simple_fields.end(), by_name);

@@ -259,14 +259,22 @@ def hold_without_reading(client, args):
         time.sleep(0.01)
 
 
+def cancel(stream):
+    return frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL))
+
+
+def reset_pairs(args):
+    """--count requests on streams 1, 3, 5, ..., each followed by its RST_STREAM."""
+    pairs = bytearray()
+    for stream in range(1, 2 * args.count, 2):
+        pairs += headers_frame(stream, request_fields(args.authority, "/reset/%d" % stream))
+        pairs += cancel(stream)
+    return pairs
+
+
 def rapid_reset(args):
     client = start(args)
-    pairs = bytearray()
-    for i in range(args.count):
-        stream = 2 * i + 1
-        pairs += headers_frame(stream, request_fields(args.authority, "/reset/%d" % stream))
-        pairs += frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL))
-    client.send_in_background(bytes(pairs))
+    client.send_in_background(bytes(reset_pairs(args)))
     client.read_until(lambda c: c.closed)
     client.report(sent=args.count)
 
@@ -286,7 +294,7 @@ def rapid_reset_split(args):
             frames += headers_frame(s, request_fields(args.authority, "/reset/%d" % s,
                                                       extra=padding))
         for s in batch:
-            frames += frame(RST_STREAM, 0, s, struct.pack(">I", CANCEL))
+            frames += cancel(s)
         stream += 200
     frames += headers_frame(stream, request_fields(args.authority, "/after-split"))
     client.send_in_background(bytes(frames))
@@ -298,11 +306,7 @@ def reset_before_start(args):
     """--count HEADERS + RST_STREAM pairs and one request after them, in one write small enough
     for one read of the server's: each reset comes before its stream could start."""
     client = start(args)
-    frames = bytearray()
-    for i in range(args.count):
-        stream = 2 * i + 1
-        frames += headers_frame(stream, request_fields(args.authority, "/reset/%d" % stream))
-        frames += frame(RST_STREAM, 0, stream, struct.pack(">I", CANCEL))
+    frames = reset_pairs(args)
     last = 2 * args.count + 1
     frames += headers_frame(last, request_fields(args.authority, "/after-resets"))
     client.send(bytes(frames))

@@ -42,6 +42,7 @@
 #include "proxy/http1/request_head.h"
 #include "proxy/http1/upstream_leg.h"
 #include "proxy/refused_heads.h"
+#include "tests/support/piece_stream.h"
 
 namespace bgp::testing {
 namespace {
@@ -60,39 +61,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;  // what the session asks for per 
 // The relay buffer, small so that a body passes it in several pieces (Beast's need_buffer), as a
 // large one passes the session's 16 KB.
 constexpr std::size_t kRelay = 5;
-
-// Beast's test stream predates Asio's deferred tokens (its async_read_some names
-// async_result<>::return_type), which the session's code awaits (as_tuple(deferred)) and
-// ChunkCheckedStream composes with. Initiated through async_initiate, its reads take any token, as
-// a socket's do; nothing else of it is used.
-class PieceStream {
- public:
-  using executor_type = TestStream::executor_type;
-
-  explicit PieceStream(TestStream& stream) noexcept : stream_(stream) {}
-  executor_type get_executor() noexcept { return stream_.get_executor(); }
-
-  template <typename MutableBuffers, typename Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return net::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const MutableBuffers& to) {
-          stream_.async_read_some(to, std::move(handler));
-        },
-        token, buffers);
-  }
-
-  template <typename ConstBuffers, typename Token>
-  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return net::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const ConstBuffers& from) {
-          stream_.async_write_some(from, std::move(handler));
-        },
-        token, buffers);
-  }
-
- private:
-  TestStream& stream_;
-};
 
 // One direction of a connection as the proxy reads it: the bytes the peer sent, delivered at most
 // `read_size` per read, then EOF unless `stays_open`. Members are destroyed in reverse: an

@@ -324,11 +324,11 @@ TEST(ParseSimpleResponse, NeverDisagreesWithBeastOnDamagedHeads) {
     if (!simple) continue;
     ++accepted;
     const BeastResponse beast = beast_parse(bytes);
-    ASSERT_TRUE(beast.ok) << testing::PrintToString(bytes);
-    EXPECT_EQ(simple->status, beast.head.result_int()) << testing::PrintToString(bytes);
-    EXPECT_EQ(simple->version, beast.head.version()) << testing::PrintToString(bytes);
-    EXPECT_EQ(simple->keep_alive, beast.keep_alive) << testing::PrintToString(bytes);
-    EXPECT_EQ(simple->content_length, beast.content_length) << testing::PrintToString(bytes);
+    ASSERT_TRUE(beast.ok) << ::testing::PrintToString(bytes);
+    EXPECT_EQ(simple->status, beast.head.result_int()) << ::testing::PrintToString(bytes);
+    EXPECT_EQ(simple->version, beast.head.version()) << ::testing::PrintToString(bytes);
+    EXPECT_EQ(simple->keep_alive, beast.keep_alive) << ::testing::PrintToString(bytes);
+    EXPECT_EQ(simple->content_length, beast.content_length) << ::testing::PrintToString(bytes);
   }
   EXPECT_GT(accepted, 5000);  // the damage leaves many heads simple: the check had work to do
 }
@@ -421,7 +421,7 @@ const std::vector<std::string>& raw_refused_heads() {
 
 TEST(ResponseHeadBytesValid, RefusesRawByteViolations) {
   for (const auto& bytes : raw_refused_heads()) {
-    EXPECT_FALSE(response_head_bytes_valid(bytes)) << testing::PrintToString(bytes);
+    EXPECT_FALSE(response_head_bytes_valid(bytes)) << ::testing::PrintToString(bytes);
   }
 }
 
@@ -437,7 +437,7 @@ TEST(ResponseHeadBytesValid, RefusesEveryTruncation) {
 // The fast path reads no head the raw check refuses: the table, then random damage.
 TEST(ParseSimpleResponse, RefusesWhatTheRawCheckRefuses) {
   for (const auto& bytes : raw_refused_heads()) {
-    EXPECT_FALSE(parse_simple_response(bytes)) << testing::PrintToString(bytes);
+    EXPECT_FALSE(parse_simple_response(bytes)) << ::testing::PrintToString(bytes);
   }
   std::mt19937 random(54321);
   int refused = 0;
@@ -445,7 +445,7 @@ TEST(ParseSimpleResponse, RefusesWhatTheRawCheckRefuses) {
     const std::string bytes = damaged_simple_head(random);
     if (response_head_bytes_valid(bytes)) continue;
     ++refused;
-    EXPECT_FALSE(parse_simple_response(bytes)) << testing::PrintToString(bytes);
+    EXPECT_FALSE(parse_simple_response(bytes)) << ::testing::PrintToString(bytes);
   }
   EXPECT_GT(refused, 5000);  // the damage breaks many heads: the check had work to do
 }
@@ -504,7 +504,7 @@ TEST(Http2ToHttp1, ASimpleResponsesFieldsAreTheParsedHeadsFields) {
     ASSERT_TRUE(simple) << bytes;
     std::vector<HeaderField> expected;
     response_fields_for_http2(beast_parse(bytes).head, expected);
-    EXPECT_EQ(test::simple_fields_for_http2(bytes, *simple), expected) << bytes;
+    EXPECT_EQ(testing::simple_fields_for_http2(bytes, *simple), expected) << bytes;
   }
 }
 
@@ -517,7 +517,7 @@ TEST(Http2ToHttp1, ASimpleResponsesRepeatedFieldsKeepTheHeadsOrder) {
   ASSERT_TRUE(simple);
   const std::vector<HeaderField> expected{
       {"x-a", "1"}, {"x-b", "2"}, {"x-a", "3"}, {"content-length", "0"}, {"via", "1.1 bgproxy"}};
-  EXPECT_EQ(test::simple_fields_for_http2(bytes, *simple), expected);
+  EXPECT_EQ(testing::simple_fields_for_http2(bytes, *simple), expected);
 }
 
 TEST(Http2ToHttp1, TheResponseFieldsLoseWhatHttp2MustNotCarry) {

@@ -23,6 +23,7 @@
 #include <boost/beast/core/ostream.hpp>
 
 #include "proxy/tunnel.h"
+#include "tests/support/piece_stream.h"
 
 namespace bgp::testing {
 namespace {
@@ -35,34 +36,12 @@ using TestStream = beast::test::stream;
 constexpr std::size_t kWhole = 1 << 20;  // a read takes all the stream holds
 constexpr std::array<std::size_t, 3> kReadSizes{1, 3, kWhole};
 
-// The proxy's end of one connection: `stream`, whose writes the `peer` reads. Beast's test stream
-// predates Asio's deferred tokens, which the tunnel awaits (as_tuple(deferred)): its operations
-// are initiated through async_initiate, as a socket's are. end_sending() (what the tunnel calls
-// when the other direction ended) lets the peer read to the end of what was written, then EOF.
-class TunnelEnd {
+// The proxy's end of one connection: `stream`, whose writes the `peer` reads. end_sending() (what
+// the tunnel calls when the other direction ended) lets the peer read to the end of what was
+// written, then EOF.
+class TunnelEnd : public PieceStream {
  public:
-  using executor_type = TestStream::executor_type;
-
-  TunnelEnd(TestStream& stream, TestStream& peer) noexcept : stream_(stream), peer_(peer) {}
-  executor_type get_executor() noexcept { return stream_.get_executor(); }
-
-  template <typename MutableBuffers, typename Token>
-  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return net::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const MutableBuffers& to) {
-          stream_.async_read_some(to, std::move(handler));
-        },
-        token, buffers);
-  }
-
-  template <typename ConstBuffers, typename Token>
-  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return net::async_initiate<Token, void(error_code, std::size_t)>(
-        [this](auto handler, const ConstBuffers& from) {
-          stream_.async_write_some(from, std::move(handler));
-        },
-        token, buffers);
-  }
+  TunnelEnd(TestStream& stream, TestStream& peer) noexcept : PieceStream(stream), peer_(peer) {}
 
   void end_sending() noexcept {
     sending_ended = true;
@@ -72,7 +51,6 @@ class TunnelEnd {
   bool sending_ended = false;
 
  private:
-  TestStream& stream_;
   TestStream& peer_;
 };
 

@@ -9,7 +9,7 @@
 #include "proxy/header_field.h"
 #include "proxy/http1/relay_head.h"
 
-namespace bgp::test {
+namespace bgp::testing {
 
 inline std::vector<HeaderField> simple_fields_for_http2(std::string_view head,
                                                         const SimpleResponse& response) {
@@ -22,4 +22,4 @@ inline std::vector<HeaderField> simple_fields_for_http2(std::string_view head,
   return fields;
 }
 
-}  // namespace bgp::test
+}  // namespace bgp::testing
