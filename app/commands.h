@@ -10,7 +10,8 @@
 namespace bgp {
 
 inline constexpr std::string_view kVersion = BGPROXY_VERSION;
-inline constexpr std::string_view kCommit = BGPROXY_COMMIT;  // git, at configure time
+inline constexpr std::string_view kCommit = BGPROXY_COMMIT;        // git, at configure time
+inline constexpr std::string_view kAllocator = BGPROXY_ALLOCATOR;  // tcmalloc, or libc's malloc
 
 // --help or -h: every command answers it with its usage, exit 0.
 constexpr bool is_help_option(std::string_view arg) noexcept {

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   if (command == "ctl") return bgp::ctl_command(rest);
   if (command == "demo") return bgp::demo_command(rest);
   if (command == "version" || command == "--version") {
-    fmt::print("bgproxy {} (commit {})\n", bgp::kVersion, bgp::kCommit);
+    fmt::print("bgproxy {} (commit {}, allocator {})\n", bgp::kVersion, bgp::kCommit,
+               bgp::kAllocator);
     return 0;
   }
   if (command == "help" || bgp::is_help_option(command)) return print_usage();

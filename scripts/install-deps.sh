@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-url1.81-dev prometheus-cpp-dev
-  libyaml-cpp-dev libfmt-dev libssl-dev openssl libnghttp2-dev libsystemd-dev)
+  libyaml-cpp-dev libfmt-dev libssl-dev openssl libnghttp2-dev libsystemd-dev libgoogle-perftools-dev)
 test=(libgtest-dev libgmock-dev prometheus curl clang libclang-rt-14-dev etcd-server etcd-client
   systemd chromium python3 nghttp2-client python3-h2 python3-grpcio python3-yaml)  # systemd-analyze verifies the shipped unit; chromium renders the
 # dashboard (driven over its DevTools pipe by tests/integration/dashboard_driver.py, no module

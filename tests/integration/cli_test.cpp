@@ -24,14 +24,18 @@ bool contains(std::string_view text, std::string_view part) {
 }
 
 // Built from a git checkout, the binary names its commit, one that checkout has; "unknown" only
-// without git (e.g. from a release tarball).
+// without git (e.g. from a release tarball). It names the allocator it was linked with: tcmalloc
+// unless built with the sanitizers (or -DBGPROXY_TCMALLOC=OFF).
 TEST(CliTest, VersionPrintsTheVersion) {
   const auto result = run_cli({"version"});
   EXPECT_EQ(result.exit_code, 0);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(
-      result.out, m, std::regex(R"(^bgproxy \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\)\n$)")))
+      result.out, m,
+      std::regex(
+          R"(^bgproxy \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), allocator (\w+)\)\n$)")))
       << result.out;
+  EXPECT_EQ(m[2], BGPROXY_ALLOCATOR);
   const std::string commit = m[1];
   const auto in_checkout =
       run_process({"/usr/bin/git", "-C", BGPROXY_SOURCE_DIR, "rev-parse", "--is-inside-work-tree"});
