@@ -126,10 +126,18 @@ void add_forwarding_fields(std::vector<HeaderField>& out, const UpstreamRequestO
   append_joined(via_field.value, via, via_entry);
 }
 
+// Appends `name` in lower case, as HTTP/2 carries field names: copied whole, then lowered in
+// place (appending the bytes one by one cost more than parsing the whole head).
+void append_lower(std::string& out, std::string_view name) {
+  const std::size_t at = out.size();
+  out.append(name);
+  char* const end = out.data() + out.size();
+  for (char* c = out.data() + at; c != end; ++c) *c = http1::to_lower(*c);
+}
+
 std::string lower_name(std::string_view name) {
-  std::string lower(name.size(), '\0');
-  std::transform(name.begin(), name.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+  std::string lower;
+  append_lower(lower, name);
   return lower;
 }
 
@@ -492,7 +500,7 @@ void response_fields_for_http2(std::string_view upstream_head, const SimpleRespo
     // removes are the hop-by-hop ones. Via is appended below.
     if (known != KnownField::other && known != KnownField::content_length) continue;
     const std::size_t at = scratch.size();
-    for (const char c : name) scratch += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    append_lower(scratch, name);
     out.push_back({std::string_view(scratch).substr(at), value});
   }
   Names via;
