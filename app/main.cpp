@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "app/commands.h"
+#include "app/openssl_heap.h"
 
 namespace {
 
@@ -48,6 +49,7 @@ int run_with_args(std::span<char*> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if constexpr (bgp::kAllocator == "tcmalloc") bgp::keep_openssl_on_libc_malloc();
   const std::span<char*> args(argv + 1, static_cast<std::size_t>(argc - 1));
   if (args.empty()) return bgp::run_command(std::nullopt);
   const std::string_view command = args[0];

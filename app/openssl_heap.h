@@ -1,0 +1,56 @@
+// Where OpenSSL's memory comes from when bgproxy is linked with tcmalloc (docs/deploy.md): glibc's
+// malloc, as without it. OpenSSL keeps a TLS connection's state in one 7.6 KB block, which
+// tcmalloc rounds up to its 8 KB size class: 600 bytes more per idle TLS connection
+// (bench/README.md, "The allocator"), for no gain, as handshakes, not requests, make most of
+// OpenSSL's allocations.
+#pragma once
+
+#include <dlfcn.h>
+
+#include <cstddef>
+
+#include <openssl/crypto.h>
+
+namespace bgp {
+
+// glibc's malloc, realloc and free, looked up in libc itself: the names in the global scope (and
+// __libc_malloc, which tcmalloc defines too) are tcmalloc's.
+struct LibcHeap {
+  using Malloc = void* (*)(std::size_t);
+  using Realloc = void* (*)(void*, std::size_t);
+  using Free = void (*)(void*);
+  Malloc malloc = nullptr;
+  Realloc realloc = nullptr;
+  Free free = nullptr;
+};
+
+inline const LibcHeap& libc_heap() noexcept {
+  static const LibcHeap heap = [] {
+    LibcHeap found;
+    void* const libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (libc == nullptr) return found;
+    found.malloc = reinterpret_cast<LibcHeap::Malloc>(dlsym(libc, "malloc"));
+    found.realloc = reinterpret_cast<LibcHeap::Realloc>(dlsym(libc, "realloc"));
+    found.free = reinterpret_cast<LibcHeap::Free>(dlsym(libc, "free"));
+    return found;
+  }();
+  return heap;
+}
+
+// Called first in main(), before OpenSSL allocates anything: OpenSSL then frees every block with
+// the allocator that made it. (Had OpenSSL allocated already, it would refuse, and stay on
+// tcmalloc throughout.)
+inline void keep_openssl_on_libc_malloc() noexcept {
+  const LibcHeap& heap = libc_heap();
+  if (heap.malloc == nullptr || heap.realloc == nullptr || heap.free == nullptr) return;
+  constexpr auto allocate = [](std::size_t size, const char*, int) {
+    return libc_heap().malloc(size);
+  };
+  constexpr auto reallocate = [](void* pointer, std::size_t size, const char*, int) {
+    return libc_heap().realloc(pointer, size);
+  };
+  constexpr auto release = [](void* pointer, const char*, int) { libc_heap().free(pointer); };
+  CRYPTO_set_mem_functions(allocate, reallocate, release);
+}
+
+}  // namespace bgp
