@@ -13,6 +13,7 @@
 #include <boost/beast/http/error.hpp>
 
 #include "proxy/deadline.h"
+#include "proxy/edge_read.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 #include "proxy/upstream_stream.h"
@@ -48,6 +49,16 @@ constexpr std::string_view scheme_of(const tcp::socket*) noexcept {
 }
 constexpr std::string_view scheme_of(const TlsStream*) noexcept {
   return "https";
+}
+
+// A read of some bytes off a client's stream, awaited in place (as_values): a plain socket's lets
+// Asio wait for epoll once the socket is drained (edge_read.h).
+template <typename Stream>
+auto read_some(Stream& stream, net::mutable_buffer buffer) {
+  return stream.async_read_some(buffer, as_values);
+}
+inline auto read_some(tcp::socket& socket, net::mutable_buffer buffer) {
+  return async_read_some_edge(socket, buffer, as_values);
 }
 
 // Whether the client sent bytes no read took yet: in the socket, or inside TLS.

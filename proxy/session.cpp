@@ -136,8 +136,7 @@ class Session {
       // fewer to allocate per request.
       Wait wait = start_wait();
       if (wait == Wait::reading) {
-        auto [read_ec, n] =
-            co_await client_.async_read_some(client_buffer_.prepare(kFirstRead), as_values);
+        auto [read_ec, n] = co_await read_some(client_, client_buffer_.prepare(kFirstRead));
         wait = end_wait(read_ec, n);
       }
       if (wait == Wait::park) co_return Handoff::park;

@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/edge_read.h"
 #include "proxy/tls/tls_stream.h"
 
 namespace bgp {
@@ -39,11 +41,13 @@ class UpstreamStream {
     stream_ = TlsStream::client(std::move(std::get<Socket>(stream_)), std::move(context), endpoint);
   }
 
+  // A plain connection's read into one buffer lets Asio wait for epoll once the socket is
+  // drained (edge_read.h).
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& b) {
-          std::visit([&](auto& s) { s.async_read_some(b, std::move(handler)); }, stream_);
+          std::visit([&](auto& s) { read_some(s, b, std::move(handler)); }, stream_);
         },
         token, buffers);
   }
@@ -58,6 +62,18 @@ class UpstreamStream {
   }
 
  private:
+  template <typename MutableBuffers, typename Handler>
+  static void read_some(Socket& socket, const MutableBuffers& buffers, Handler&& handler) {
+    if constexpr (std::is_convertible_v<const MutableBuffers&, boost::asio::mutable_buffer>) {
+      async_read_some_edge(socket, buffers, std::forward<Handler>(handler));
+    } else {
+      socket.async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <typename MutableBuffers, typename Handler>
+  static void read_some(TlsStream& stream, const MutableBuffers& buffers, Handler&& handler) {
+    stream.async_read_some(buffers, std::forward<Handler>(handler));
+  }
   static Socket& lowest(Socket& socket) noexcept { return socket; }
   static Socket& lowest(TlsStream& stream) noexcept { return stream.socket(); }
 
