@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -51,15 +52,32 @@ constexpr std::string_view scheme_of(const TlsStream*) noexcept {
   return "https";
 }
 
-// A read of some bytes off a client's stream, awaited in place (as_values): a plain socket's lets
-// Asio wait for epoll once the socket is drained (edge_read.h).
-template <typename Stream>
-auto read_some(Stream& stream, net::mutable_buffer buffer) {
-  return stream.async_read_some(buffer, as_values);
-}
-inline auto read_some(tcp::socket& socket, net::mutable_buffer buffer) {
-  return async_read_some_edge(socket, buffer, as_values);
-}
+// The session's reads of its client: a plain socket's go through edge_read.h, which knows when a
+// read drained it; TLS reads as usual (OpenSSL reads the socket).
+template <typename Client>
+class ClientReads {
+ public:
+  explicit ClientReads(Client& client) noexcept : client_(client) {}
+
+  template <typename Token>
+  auto async_read_some(net::mutable_buffer buffer, Token&& token) {
+    if constexpr (std::is_same_v<Client, tcp::socket>) {
+      return async_read_some_edge(client_, buffer, drain_, std::forward<Token>(token));
+    } else {
+      return client_.async_read_some(buffer, std::forward<Token>(token));
+    }
+  }
+  // A response went out whole after the last read: the next may wait for epoll.
+  void wrote() noexcept { drain_.wrote(); }
+  // Before the client is read other than through async_read_some (a body, a tunnel, HTTP/2).
+  void rearm() {
+    if constexpr (std::is_same_v<Client, tcp::socket>) bgp::rearm(client_, drain_);
+  }
+
+ private:
+  Client& client_;
+  SocketDrain drain_;
+};
 
 // Whether the client sent bytes no read took yet: in the socket, or inside TLS.
 template <typename Client>
@@ -131,6 +149,7 @@ struct Connection {
         client_ip(client_address(lowest_layer(client))) {
     error_code ignored;
     lowest_layer(client).set_option(tcp::no_delay(true), ignored);
+    if constexpr (std::is_same_v<Client, tcp::socket>) enable_drain_reports(client);
     worker.connections.push_back(handle);
     stats.connection_opened();
   }

@@ -54,7 +54,7 @@ net::awaitable<RequestHeadRead> read_request_head_bytes(Stream& stream, Buffer& 
       if (scan.end > 0) co_return RequestHeadRead{RequestHeadRead::End::head, scan.end};
     }
     guard.arm(deadline);
-    auto [read_ec, n] = co_await read_some(stream, buffer.prepare(kHeadReadChunk));
+    auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(kHeadReadChunk), as_values);
     const error_code ec = guard.timed(read_ec);
     if (ec == net::error::timed_out) co_return RequestHeadRead{RequestHeadRead::End::timed_out};
     if (ec) co_return RequestHeadRead{RequestHeadRead::End::closed};  // it left inside a head
