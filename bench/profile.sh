@@ -15,6 +15,9 @@
 #                     with children (perf.data is kept in the temp dir)
 #   --tool callgrind  runs the proxy under callgrind (instruction counts repeat on a noisy machine)
 #                     and prints instructions per request and the top functions
+#   --tool syscalls   perf stat on the proxy's syscall tracepoints: system calls per request, by
+#                     call, and the reads that failed with EAGAIN (the tracepoints slow the proxy:
+#                     counts, not times)
 #   --tool none       load only: prints wrk's figures
 #   --tool idle       memory per idle keep-alive connection: RSS before and after --idle-conns
 #                     connections (bench/idle_conns.cpp, as bench/compare.sh measures it)
@@ -57,7 +60,8 @@ while (($#)); do
   esac
 done
 [[ -x $BGPROXY ]] || die "no bgproxy binary at $BGPROXY"
-case $TOOL in perf | callgrind | none | idle) ;; *) die "--tool must be perf, callgrind, none or idle" ;; esac
+case $TOOL in perf | callgrind | none | idle | syscalls) ;;
+  *) die "--tool must be perf, callgrind, none, idle or syscalls" ;; esac
 case $LOAD in h1) ;; h2c | h1-h2load) command -v h2load >/dev/null || die "--load $LOAD needs h2load (nghttp2-client)" ;;
   *) die "--load must be h1, h2c or h1-h2load" ;; esac
 
@@ -160,6 +164,19 @@ case $TOOL in
     PERF_PID=$!
     ;;
   callgrind) callgrind_control -z "$PROXY_PID" >/dev/null ;;
+  syscalls)
+    calls=recvfrom,recvmsg,read,readv,sendto,sendmsg,write,writev,epoll_wait,epoll_ctl
+    calls+=,timerfd_settime,ioctl,setsockopt,getsockopt,accept4,connect,close,futex
+    events=$(tr , '\n' <<<"$calls" | sed 's/^/syscalls:sys_enter_/' | paste -sd,)
+    eagain=()
+    for call in recvfrom recvmsg read; do
+      eagain+=(-e "syscalls:sys_exit_$call" --filter 'ret == -11')
+    done
+    perf stat -x, -o "$TMP/syscalls.csv" -e raw_syscalls:sys_enter -e "$events" "${eagain[@]}" \
+      -p "$PROXY_PID" >"$TMP/perf.log" 2>&1 &
+    PERF_PID=$!
+    sleep 1  # attached before the load starts
+    ;;
 esac
 case $LOAD in
   h1) wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$P_PROXY/" | tee "$TMP/wrk.txt" ;;
@@ -167,7 +184,7 @@ case $LOAD in
   h1-h2load) h2load --h1 -t1 -c"$CONNS" -m1 -D"${DURATION%s}" "http://127.0.0.1:$P_PROXY/" | tail -n +3 | head -8 ;;
 esac
 case $TOOL in
-  perf)
+  perf | syscalls)
     kill -INT "$PERF_PID"
     wait "$PERF_PID" || true
     ;;
@@ -197,5 +214,13 @@ case $TOOL in
     # Self cost; the 100% rows are the thread's root (io_context::run), not a hot spot.
     callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null |
       grep -v '(100.0%)' | grep '^ *[0-9]' | sed -n '1,30p' | cut -c1-200
+    ;;
+  syscalls)
+    # sys_enter_X: calls of X; sys_exit_X: those of X that failed with EAGAIN.
+    awk -F, -v r="$requests" '$1 + 0 > 0 {
+        name = $3; sub(/^raw_syscalls:sys_enter$/, "all system calls", name)
+        sub(/^syscalls:sys_enter_/, "", name); sub(/^syscalls:sys_exit_/, "EAGAIN ", name)
+        printf "%10d %8.3f per request  %s\n", $1, $1 / (r > 0 ? r : 1), name }' \
+      "$TMP/syscalls.csv" | sort -nr
     ;;
 esac
