@@ -245,6 +245,7 @@ class Session {
     arm(config_->timeouts.client_idle);
     auto [ec, n] = co_await net::async_write(client_, pieces, as_values);
     ex.bytes_sent += n;
+    if (ec) note_client_gone(ex);
     co_return !ec;
   }
 

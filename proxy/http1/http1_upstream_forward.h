@@ -216,7 +216,10 @@ class Http1UpstreamForward {
       auto [ec, n] = co_await http::async_write_header(side.client(), serializer, as_values);
       ex.finished_at = Clock::now();
       ex.bytes_sent += n;
-      if (ec) co_return Next::close;
+      if (ec) {
+        note_client_gone(ex);
+        co_return Next::close;
+      }
       if (ex.status == 101) co_return Next::tunnel;
     } else {
       // A chunked body's lines are checked as they arrive, starting with what came behind the head.
@@ -238,6 +241,7 @@ class Http1UpstreamForward {
         // Nothing reached the client yet: it gets a 502 (504) instead of a bare close.
         if (!relayed.wrote) co_return co_await side.fail(ex);
       }
+      if (relayed.failed == RelayResult::Side::writer) note_client_gone(ex);
       if (relayed.failed != RelayResult::Side::none) co_return Next::close;
     }
     leg.finish(side.worker(), *ex.endpoint, upstream_reusable && parser.is_done(), ex.body_unsent);
@@ -277,6 +281,7 @@ class Http1UpstreamForward {
       ex.bytes_sent += written;
       if (write_ec) {
         ex.finished_at = Clock::now();
+        note_client_gone(ex);
         co_return Next::close;
       }
       head = {};

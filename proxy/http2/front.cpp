@@ -460,7 +460,10 @@ class Http2Front final : public http2::ServerEvents {
   void finish(Http2Stream& stream, const RoutingSnapshot& snapshot) {
     Exchange& ex = stream.exchange;
     stream.disarm();
-    if (ex.finished_at == Clock::time_point{}) ex.finished_at = Clock::now();
+    if (ex.finished_at == Clock::time_point{}) {  // the response did not end
+      if (stream.response_started && stream.client_gone) note_client_gone(ex);
+      ex.finished_at = Clock::now();
+    }
     forget_call(stream);
     worker_.record(ex, connection_.client_ip, snapshot);
   }
@@ -699,6 +702,7 @@ class Http2Front final : public http2::ServerEvents {
     Exchange& ex = stream.exchange;
     if (codec_.queued(stream.id) > kMaxQueued) {
       codec_.reset(stream.id, kCancel);  // the client stopped reading
+      note_client_gone(ex);
       wake_writer();
     } else if (stream.response_started) {
       body_failed(stream, net::error::timed_out);
@@ -979,6 +983,7 @@ class Http2Front final : public http2::ServerEvents {
     if (stream.client_gone) co_return false;
     if (stream.expired()) {
       codec_.reset(stream.id, kCancel);  // the client stopped reading
+      note_client_gone(stream.exchange);
       wake_writer();
       co_return false;
     }

@@ -142,6 +142,37 @@ TEST_F(AccessLogTest, TheOutcomeSaysWhyTheProxyAnsweredItself) {
   EXPECT_EQ(by_path["/dead"].at("outcome"), dead.status == 502u ? "connect_failed" : "no_endpoint");
 }
 
+// A client that leaves in the middle of its response, over HTTP/1.1 and over HTTP/2: the line
+// keeps the status the client got, and its outcome says the response was cut on the client's side
+// (neither answered whole nor failed by the upstream).
+TEST_F(AccessLogTest, AClientThatLeavesMidResponseIsGoneWithTheStatusItGot) {
+  Bgproxy proxy(make_config(
+      {.blue = {blue.address()},
+       .green = {green.address()},
+       .top = "protocols: [http1, h2c]\nlog:\n  format: json\n  access: true\n  access_file: "
+              "$DIR/access.log\n"}));
+  ASSERT_TRUE(proxy.start());
+  for (TestBackend* backend : {&blue, &green}) backend->set_slow(500ms, 10);  // a 5 s body
+  // Both clients leave after 2 s, with the head and a few pieces of the body.
+  const auto http1 =
+      raw_exchange(proxy.proxy_port(), "GET /cut-http1 HTTP/1.1\r\nHost: a\r\n\r\n", 2s);
+  ASSERT_TRUE(http1.starts_with("HTTP/1.1 200")) << http1;
+  const auto http2 =
+      run_process({"/usr/bin/curl", "-s", "--http2-prior-knowledge", "--max-time", "2", "-o",
+                   "/dev/null", fmt::format("http://127.0.0.1:{}/cut-http2", proxy.proxy_port())},
+                  30s);
+  ASSERT_EQ(http2.exit_code, 28) << "curl should have given up at --max-time: " << http2.err;
+
+  const auto lines = wait_lines(proxy.dir() + "/access.log", 2);
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) {
+    const auto record = json::parse(line).as_object();
+    EXPECT_EQ(record.at("status").as_int64(), 200) << line;
+    EXPECT_GT(record.at("bytes").as_int64(), 0) << line;
+    EXPECT_EQ(record.at("outcome"), "client_gone") << line;
+  }
+}
+
 TEST_F(AccessLogTest, TextLinesAndAFileLetGoAtAReload) {
   Bgproxy proxy(config("text"));
   ASSERT_TRUE(proxy.start());

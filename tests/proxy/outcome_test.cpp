@@ -45,6 +45,19 @@ TEST(OutcomeOf, AFailureOnTheWayIsTheOutcome) {
   }
 }
 
+// A client that stopped taking a response that had begun keeps the status it got; a response the
+// upstream had cut first keeps that outcome.
+TEST(OutcomeOf, AClientThatStoppedTakingItsResponseIsGoneWithItsStatus) {
+  Exchange ex = routed();
+  note_client_gone(ex);
+  EXPECT_EQ(outcome_of(ex), Outcome::client_gone);
+  EXPECT_EQ(ex.status, 200u);
+  Exchange cut = routed();
+  cut.outcome = Outcome::upstream_reset;
+  note_client_gone(cut);
+  EXPECT_EQ(outcome_of(cut), Outcome::upstream_reset);
+}
+
 // A connect that failed before the color's next endpoint answered was no failure of the exchange;
 // an upstream that failed after its head (a cut body) was.
 TEST(OutcomeOf, AConnectFailedBeforeAnotherEndpointAnsweredIsAnswered) {
