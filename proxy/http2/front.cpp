@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -109,6 +108,10 @@ struct Http2Stream final : DeadlineWheel::Entry {
   std::optional<UpstreamCall> call;
 };
 
+// A connection's streams whose client side is open, by id: at most max_concurrent_streams (100),
+// usually a few, so a scan beats a hash map's lookups and nodes.
+using OpenStreams = std::vector<std::pair<std::int32_t, std::shared_ptr<Http2Stream>>>;
+
 // What guards a stream's HTTP/1.1 upstream leg (proxy/http1/upstream_leg.h): the stream's
 // deadline, whose expiry, like the client's reset, cancels the leg's operations.
 struct StreamGuard {
@@ -162,19 +165,21 @@ class Http2Front final : public http2::ServerEvents {
       : connection_(connection),
         worker_(connection.worker),
         client_(connection.client),
+        executor_(client_.get_executor()),
         limits_(limits_of(worker_.config_of(worker_.snapshots.get()))),
         codec_(*this, limits_),
-        writer_wake_(client_.get_executor()),
-        done_wake_(client_.get_executor()) {
+        writer_wake_(executor_),
+        done_wake_(executor_) {
     spare_chunks_.reserve(RelayChunk::kMaxSpare);
   }
   Http2Front(const Http2Front&) = delete;
   Http2Front& operator=(const Http2Front&) = delete;
+
   ~Http2Front() = default;
 
   net::awaitable<void> run(std::string_view received) {
     writing_ = true;
-    net::co_spawn(client_.get_executor(), write_loop(), [this](std::exception_ptr failure) {
+    net::co_spawn(executor_, write_loop(), [this](std::exception_ptr failure) {
       log_coroutine_failure(worker_.log, failure);
       writing_ = false;
       done_wake_.cancel();
@@ -211,7 +216,7 @@ class Http2Front final : public http2::ServerEvents {
     unsigned reads_first = 0;
     bool read_was_full = false;  // the socket may hold more: a short read took all there was
     // Named, not built in the co_await expression (GCC 12 may destroy such temporaries twice).
-    const auto executor = client_.get_executor();
+    const net::any_io_executor& executor = executor_;
     while (codec_.wants_read()) {
       if (!starting_.empty() && start_waiting(reads_first, read_was_full) == Turn::yield) {
         co_await net::post(executor, net::deferred);
@@ -321,8 +326,8 @@ class Http2Front final : public http2::ServerEvents {
       codec_.reset(id, kRefusedStream);
       return;
     }
-    auto stream = std::make_shared<Http2Stream>(id, std::move(head), client_.get_executor());
-    streams_.emplace(id, stream);
+    auto stream = std::make_shared<Http2Stream>(id, std::move(head), executor_);
+    streams_.emplace_back(id, stream);
     starting_.push_back(std::move(stream));
     connection_.handle.disarm();
   }
@@ -351,14 +356,13 @@ class Http2Front final : public http2::ServerEvents {
 
   void start(std::shared_ptr<Http2Stream> stream) {
     ++forwarders_;
-    net::co_spawn(client_.get_executor(), forward(std::move(stream)),
-                  [this](std::exception_ptr failure) {
-                    log_coroutine_failure(worker_.log, failure);
-                    --forwarders_;
-                    if (!ending_) go_away_if_draining();
-                    if (in_flight() == 0 && !ending_) arm_idle();
-                    done_wake_.cancel();
-                  });
+    net::co_spawn(executor_, forward(std::move(stream)), [this](std::exception_ptr failure) {
+      log_coroutine_failure(worker_.log, failure);
+      --forwarders_;
+      if (!ending_) go_away_if_draining();
+      if (in_flight() == 0 && !ending_) arm_idle();
+      done_wake_.cancel();
+    });
   }
 
   // Routed for its color only: its client left before it started (499, counted as abandoned and
@@ -389,12 +393,13 @@ class Http2Front final : public http2::ServerEvents {
   }
 
   void on_stream_close(std::int32_t id, std::uint32_t) override {
-    const auto it = streams_.find(id);
+    const auto it = open_stream(id);
     if (it == streams_.end()) return;
     it->second->client_gone = true;  // a forwarder still at work stops
     it->second->cancel_io();
     settle_if_unstarted(*it->second);
-    streams_.erase(it);
+    *it = std::move(streams_.back());  // the order of streams_ means nothing
+    streams_.pop_back();
   }
 
   // A stream reset before its start is recorded at once, and counts against the cap no more.
@@ -407,8 +412,12 @@ class Http2Front final : public http2::ServerEvents {
   }
 
   Http2Stream* find(std::int32_t id) noexcept {
-    const auto it = streams_.find(id);
+    const auto it = open_stream(id);
     return it == streams_.end() ? nullptr : it->second.get();
+  }
+  OpenStreams::iterator open_stream(std::int32_t id) noexcept {
+    return std::find_if(streams_.begin(), streams_.end(),
+                        [id](const auto& open) { return open.first == id; });
   }
 
   // --- one stream -----------------------------------------------------------------------------
@@ -493,7 +502,7 @@ class Http2Front final : public http2::ServerEvents {
     const Config& config = worker_.config_of(snapshot);
     Exchange& ex = stream.exchange;
     StreamGuard guard{stream, worker_.deadlines};
-    Http1Leg leg(client_.get_executor(), worker_.buffers, guard);
+    Http1Leg leg(executor_, worker_.buffers, guard);
     for (;; ++ex.attempt) {
       const bool may_reuse = ex.attempt == 0;  // a retry goes on a fresh connection
       const bool safe = retry_safe(stream);
@@ -1106,9 +1115,10 @@ class Http2Front final : public http2::ServerEvents {
   Connection<Client>& connection_;
   WorkerContext& worker_;
   Client& client_;
+  const net::any_io_executor executor_;  // the client's: copied once, not per stream
   const http2::ServerLimits limits_;
   http2::ServerSession codec_;
-  std::unordered_map<std::int32_t, std::shared_ptr<Http2Stream>> streams_;  // open client side
+  OpenStreams streams_;
   std::vector<std::shared_ptr<Http2Stream>> starting_;  // streams read, not started yet
   std::size_t forwarders_ = 0;                          // streams whose forwarder has not ended
   std::vector<std::unique_ptr<char[]>> spare_chunks_;   // RelayChunk's free list
