@@ -447,10 +447,6 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
     // One switch on the name's length and one compare (known_field is inlined): this runs for
     // every field of every response.
     const KnownField known = http1::known_field(name);
-    if (known == KnownField::other || known == KnownField::content_length) {
-      if (response.kept_count == SimpleResponse::kMaxKept) return std::nullopt;
-      response.kept[response.kept_count++] = {span_of(head, name), span_of(head, value)};
-    }
     switch (known) {
       case KnownField::other:
         continue;
@@ -492,17 +488,26 @@ void response_fields_for_http2(std::string_view upstream_head, const SimpleRespo
   scratch.clear();
   scratch.reserve(upstream_head.size() + 2 * SimpleResponse::kMaxVia + kVia[1].size());
   [[maybe_unused]] const char* const room = scratch.data();
-  const auto part = [&](SimpleResponse::Span span) {
-    return upstream_head.substr(span.begin, span.end - span.begin);
-  };
-  for (std::size_t i = 0; i < response.kept_count; ++i) {
-    const SimpleResponse::Field& field = response.kept[i];
+  std::size_t pos = response.status_line_end;
+  while (pos < response.fields_end) {
+    std::size_t line_end = 0;
+    std::string_view name;
+    std::string_view value;
+    if (!read_field_line(upstream_head, pos, line_end, name, value)) break;  // checked already
+    pos = line_end;
+    const KnownField known = http1::known_field(name);
+    // Connection lists only close and keep-alive, and no field is named Close: the fields it
+    // removes are the hop-by-hop ones. Via is appended below.
+    if (known != KnownField::other && known != KnownField::content_length) continue;
     const std::size_t at = scratch.size();
-    append_lower(scratch, part(field.name));
-    out.push_back({std::string_view(scratch).substr(at), part(field.value)});
+    append_lower(scratch, name);
+    out.push_back({std::string_view(scratch).substr(at), value});
   }
   Names via;
-  for (std::size_t i = 0; i < response.via_count; ++i) via.push_back(part(response.via[i]));
+  for (std::size_t i = 0; i < response.via_count; ++i) {
+    const SimpleResponse::Span span = response.via[i];
+    via.push_back(upstream_head.substr(span.begin, span.end - span.begin));
+  }
   const std::size_t at = scratch.size();
   append_joined(scratch, via, kVia[response.version == 10 ? 0 : 1]);
   out.push_back({"via", std::string_view(scratch).substr(at)});

@@ -85,8 +85,8 @@ void response_fields_for_http2(const http::response_header<>& response,
 // An upstream response head the fast path relays without Beast's parser: a final status (200 to
 // 599), HTTP/1.0 or 1.1, strictly formed lines, no Transfer-Encoding, at most one Content-Length
 // (plain digits), at most one Connection field listing only `close` or `keep-alive`, no field
-// named Close (which `Connection: close` would remove), at most a few fields to drop or rewrite,
-// and at most kMaxKept others. Every such head means the same to Beast's parser; anything else
+// named Close (which `Connection: close` would remove), and at most a few fields to drop or
+// rewrite. Every such head means the same to Beast's parser; anything else
 // goes to it. Its lines are at least as strict as response_head_bytes_valid (request_head.h)
 // wants, without a second pass over the head: whatever that refuses, this refuses too.
 struct SimpleResponse {
@@ -94,13 +94,8 @@ struct SimpleResponse {
     std::uint16_t begin = 0;
     std::uint16_t end = 0;
   };
-  struct Field {  // a field relayed as it came (not hop-by-hop, not Via)
-    Span name;
-    Span value;
-  };
   static constexpr std::size_t kMaxDropped = 8;  // hop-by-hop and Via lines
   static constexpr std::size_t kMaxVia = 4;
-  static constexpr std::size_t kMaxKept = 32;  // fields relayed as they came
 
   unsigned version = 11;  // 10 or 11
   unsigned status = 200;
@@ -110,10 +105,8 @@ struct SimpleResponse {
   std::uint16_t fields_end = 0;             // where the empty line that ends the head starts
   std::array<Span, kMaxDropped> dropped{};  // lines not relayed, in order
   std::array<Span, kMaxVia> via{};          // values of Via (rewritten), in order
-  std::array<Field, kMaxKept> kept{};       // the other fields, in order (for HTTP/2's fields)
   std::uint8_t dropped_count = 0;
   std::uint8_t via_count = 0;
-  std::uint8_t kept_count = 0;
 };
 
 // `head` runs through the empty line that ends it (at most 64 KB). nullopt: not simple (use
@@ -122,10 +115,9 @@ std::optional<SimpleResponse> parse_simple_response(std::string_view head) noexc
 
 // The fields an HTTP/2 client gets for a simple response (as response_fields_for_http2 gives for
 // the same head parsed by Beast, which lists a repeated name's fields together; here they keep
-// the head's order), taken from `upstream_head` where `response` found them, without an
-// allocation once `out` and `scratch` have room: values point into the head; names in lower case
-// and Via's value are written into `scratch` (cleared first), which must live as long as `out` is
-// read.
+// the head's order), read from `upstream_head` without a parser and without an allocation once
+// `out` and `scratch` have room: values point into the head; names in lower case and Via's value
+// are written into `scratch` (cleared first), which must live as long as `out` is read.
 void response_fields_for_http2(std::string_view upstream_head, const SimpleResponse& response,
                                std::vector<HeaderFieldRef>& out, std::string& scratch);
 

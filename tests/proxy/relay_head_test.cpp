@@ -246,20 +246,6 @@ TEST(WriteClientResponseHead, HasTheFieldsOfTheFieldRewrite) {
   }
 }
 
-// The fields relayed as they came are kept by where they are, kMaxKept at most: a longer head goes
-// to Beast's parser, which relays them all, so that none is lost.
-TEST(ParseSimpleResponse, KeepsItsRoomOfFieldsAndLeavesLongerHeadsToBeast) {
-  const auto head_with = [](std::size_t fields) {
-    std::string head = "HTTP/1.1 200 OK\r\n";
-    for (std::size_t i = 1; i < fields; ++i) head += "X-F" + std::to_string(i) + ": v\r\n";
-    return head + "Connection: keep-alive\r\nContent-Length: 1\r\n\r\n";
-  };
-  const auto full = parse_simple_response(head_with(SimpleResponse::kMaxKept));
-  ASSERT_TRUE(full);
-  EXPECT_EQ(full->kept_count, SimpleResponse::kMaxKept);  // Connection is not relayed
-  EXPECT_FALSE(parse_simple_response(head_with(SimpleResponse::kMaxKept + 1)));
-}
-
 TEST(ParseSimpleResponse, LeavesEverythingElseToBeast) {
   const std::vector<std::string> heads = {
       // a field `Connection: close` removes
