@@ -10,8 +10,9 @@
 namespace bgp {
 
 inline constexpr std::string_view kVersion = BGPROXY_VERSION;
-inline constexpr std::string_view kCommit = BGPROXY_COMMIT;        // git, at configure time
-inline constexpr std::string_view kAllocator = BGPROXY_ALLOCATOR;  // tcmalloc, or libc's malloc
+inline constexpr std::string_view kCommit = BGPROXY_COMMIT;  // git, at configure time
+// tcmalloc, or malloc: libc's, or the sanitizers' in their builds.
+inline constexpr std::string_view kAllocator = BGPROXY_ALLOCATOR;
 
 // --help or -h: every command answers it with its usage, exit 0.
 constexpr bool is_help_option(std::string_view arg) noexcept {

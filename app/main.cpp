@@ -49,7 +49,7 @@ int run_with_args(std::span<char*> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if constexpr (bgp::kAllocator == "tcmalloc") bgp::keep_openssl_on_libc_malloc();
+  const bool openssl_on_libc = bgp::kAllocator == "tcmalloc" && bgp::keep_openssl_on_libc_malloc();
   const std::span<char*> args(argv + 1, static_cast<std::size_t>(argc - 1));
   if (args.empty()) return bgp::run_command(std::nullopt);
   const std::string_view command = args[0];
@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
   if (command == "ctl") return bgp::ctl_command(rest);
   if (command == "demo") return bgp::demo_command(rest);
   if (command == "version" || command == "--version") {
-    fmt::print("bgproxy {} (commit {}, allocator {})\n", bgp::kVersion, bgp::kCommit,
-               bgp::kAllocator);
+    fmt::print("bgproxy {} (commit {}, allocator {}{})\n", bgp::kVersion, bgp::kCommit,
+               bgp::kAllocator, openssl_on_libc ? ", OpenSSL on libc malloc" : "");
     return 0;
   }
   if (command == "help" || bgp::is_help_option(command)) return print_usage();

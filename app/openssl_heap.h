@@ -1,6 +1,6 @@
 // Where OpenSSL's memory comes from when bgproxy is linked with tcmalloc (docs/deploy.md): glibc's
 // malloc, as without it. OpenSSL keeps a TLS connection's state in one 7.6 KB block, which
-// tcmalloc rounds up to its 8 KB size class: 600 bytes more per idle TLS connection
+// tcmalloc rounds up to its 8 KB size class: about 650 bytes more per idle TLS connection
 // (bench/README.md, "The allocator"), for no gain, as handshakes, not requests, make most of
 // OpenSSL's allocations.
 #pragma once
@@ -38,11 +38,12 @@ inline const LibcHeap& libc_heap() noexcept {
 }
 
 // Called first in main(), before OpenSSL allocates anything: OpenSSL then frees every block with
-// the allocator that made it. (Had OpenSSL allocated already, it would refuse, and stay on
-// tcmalloc throughout.)
-inline void keep_openssl_on_libc_malloc() noexcept {
+// the allocator that made it. false when it did not take (libc's functions not found, or OpenSSL
+// had allocated already): OpenSSL then stays on tcmalloc throughout, and `bgproxy version` says
+// nothing of it.
+inline bool keep_openssl_on_libc_malloc() noexcept {
   const LibcHeap& heap = libc_heap();
-  if (heap.malloc == nullptr || heap.realloc == nullptr || heap.free == nullptr) return;
+  if (heap.malloc == nullptr || heap.realloc == nullptr || heap.free == nullptr) return false;
   constexpr auto allocate = [](std::size_t size, const char*, int) {
     return libc_heap().malloc(size);
   };
@@ -50,7 +51,7 @@ inline void keep_openssl_on_libc_malloc() noexcept {
     return libc_heap().realloc(pointer, size);
   };
   constexpr auto release = [](void* pointer, const char*, int) { libc_heap().free(pointer); };
-  CRYPTO_set_mem_functions(allocate, reallocate, release);
+  return CRYPTO_set_mem_functions(allocate, reallocate, release) == 1;
 }
 
 }  // namespace bgp

@@ -287,6 +287,7 @@ run_phase() {
   local targets=("$@")
   n=${#targets[@]}
   for t in "${targets[@]}"; do
+    [[ $t == bgproxy-h1 ]] && continue  # the same bgproxy, warmed up over h2c
     run_fg "$H2LOAD" -t1 -c"$CLIENTS" -m "$STREAMS" -D "$((DUR_S / 5 + 1))" "$([[ $mode == h2 ]] && echo "https://127.0.0.1:${TLS_PORT[$t]}/" || echo "http://127.0.0.1:${H2C_PORT[$t]}/")" >"$RAW/$mode-$t-warmup.txt" 2>&1 </dev/null || true
   done
   for ((r = 1; r <= ROUNDS; r++)); do

@@ -64,13 +64,6 @@ constexpr const Endpoint* reached_endpoint(const Exchange& exchange) noexcept {
   return exchange.upstream_at == Clock::time_point{} ? nullptr : exchange.endpoint;
 }
 
-// The client stopped taking the response once it began (it left, reset the stream, or read nothing
-// for client_idle): the exchange keeps the status it got, and the access log says the response
-// was cut on the client's side, unless the upstream had failed it first.
-constexpr void note_client_gone(Exchange& exchange) noexcept {
-  if (exchange.outcome == Outcome::answered) exchange.outcome = Outcome::client_gone;
-}
-
 // How a finished exchange ended (Outcome). A connect that failed before another endpoint answered
 // is no failure of the exchange (the metrics count it against its endpoint).
 constexpr Outcome outcome_of(const Exchange& exchange) noexcept {
@@ -79,6 +72,14 @@ constexpr Outcome outcome_of(const Exchange& exchange) noexcept {
   const bool answered_after_all = exchange.outcome == Outcome::connect_failed &&
                                   exchange.response_head_at != Clock::time_point{};
   return answered_after_all ? Outcome::answered : exchange.outcome;
+}
+
+// The client stopped taking the upstream's response once it came (it left, reset the stream, or
+// read nothing for client_idle): the exchange keeps the status it got (its color answered, and is
+// judged so), and the access log says the response was cut on the client's side, unless the
+// upstream had failed it first.
+constexpr void note_client_gone(Exchange& exchange) noexcept {
+  if (outcome_of(exchange) == Outcome::answered) exchange.outcome = Outcome::client_gone;
 }
 
 }  // namespace bgp

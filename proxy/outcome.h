@@ -17,7 +17,7 @@ enum class Outcome : std::uint8_t {
   connect_failed,    // no connection or TLS handshake to the endpoint (502, 504)
   upstream_reset,    // the upstream closed, reset, or sent a head or body refused (502, a cut body)
   upstream_timeout,  // the upstream was too slow (504, a cut body)
-  client_gone,       // the client left before its answer (499), or stopped taking it (a cut body)
+  client_gone,       // the client left before its answer (499), or stopped taking it (cut)
 };
 
 constexpr std::string_view name(Outcome outcome) noexcept {

@@ -49,6 +49,9 @@ constexpr std::size_t kReadChunk = 16 * 1024;  // bytes asked for per read from 
 // Reset), or after the other connections had their turn.
 constexpr std::size_t kStartsPerTurn = 16;
 constexpr unsigned kReadsBeforeStart = 4;  // reads of what the client sent before streams start
+// Forwarders a connection keeps waiting for its next streams (Forwarder): what an idle connection
+// holds after a burst of streams is bounded.
+constexpr std::size_t kMaxIdleForwarders = 16;
 constexpr std::size_t kRelayChunk = 16 * 1024;  // response body bytes moved per upstream read
 // Response bytes a stream may have waiting in the codec before it stops reading its upstream:
 // about one stream window, so that a client that reads slowly holds this much per stream.
@@ -106,6 +109,16 @@ struct Http2Stream final : DeadlineWheel::Entry {
   // Over an HTTP/2 upstream (backends.<color>.protocol h2c or h2): the connection and the call.
   std::shared_ptr<Http2Upstream> http2_upstream;
   std::optional<UpstreamCall> call;
+};
+
+// A coroutine that forwards a connection's streams one after another (Http2Front::
+// forward_streams): a connection keeps as many as it had streams in flight at once. Spawning one
+// per stream cost about 1 000 instructions more per request (co_spawn's frames, dispatches and
+// work guards).
+struct Forwarder {
+  explicit Forwarder(const net::any_io_executor& executor) : wake(executor) {}
+  std::shared_ptr<Http2Stream> next;  // handed over by start() when it wakes the forwarder
+  net::steady_timer wake;
 };
 
 // A connection's streams whose client side is open, by id: at most max_concurrent_streams (100),
@@ -203,6 +216,8 @@ class Http2Front final : public http2::ServerEvents {
       stream->cancel_io();
     }
     streams_.clear();
+    for (Forwarder* idle : idle_forwarders_) idle->wake.cancel();  // with no stream: it ends
+    idle_forwarders_.clear();
     while (forwarders_ > 0) co_await wait_done();
     worker_.http2_connection_ended(Http2Side::client, codec_.ending());
   }
@@ -215,11 +230,9 @@ class Http2Front final : public http2::ServerEvents {
     ConnectionHandle& handle = connection_.handle;
     unsigned reads_first = 0;
     bool read_was_full = false;  // the socket may hold more: a short read took all there was
-    // Named, not built in the co_await expression (GCC 12 may destroy such temporaries twice).
-    const net::any_io_executor& executor = executor_;
     while (codec_.wants_read()) {
       if (!starting_.empty() && start_waiting(reads_first, read_was_full) == Turn::yield) {
-        co_await net::post(executor, net::deferred);
+        co_await net::post(executor_, net::deferred);
         continue;
       }
       arm_idle();
@@ -332,7 +345,7 @@ class Http2Front final : public http2::ServerEvents {
     connection_.handle.disarm();
   }
 
-  std::size_t in_flight() const noexcept { return forwarders_ + starting_.size(); }
+  std::size_t in_flight() const noexcept { return forwarding_ + starting_.size(); }
 
   // Starts the streams waiting, at most kStartsPerTurn, in the order they came. (One the client
   // reset meanwhile has left the queue: settle_if_unstarted.)
@@ -354,15 +367,49 @@ class Http2Front final : public http2::ServerEvents {
     starting_.clear();
   }
 
+  // A stream goes to an idle forwarder, or to a new one when all are busy.
   void start(std::shared_ptr<Http2Stream> stream) {
+    ++forwarding_;
+    if (!idle_forwarders_.empty()) {
+      Forwarder& idle = *idle_forwarders_.back();
+      idle_forwarders_.pop_back();
+      idle.next = std::move(stream);
+      idle.wake.cancel();
+      return;
+    }
     ++forwarders_;
-    net::co_spawn(executor_, forward(std::move(stream)), [this](std::exception_ptr failure) {
-      log_coroutine_failure(worker_.log, failure);
-      --forwarders_;
-      if (!ending_) go_away_if_draining();
-      if (in_flight() == 0 && !ending_) arm_idle();
-      done_wake_.cancel();
-    });
+    net::co_spawn(executor_, forward_streams(std::move(stream)),
+                  [this](std::exception_ptr failure) {
+                    log_coroutine_failure(worker_.log, failure);
+                    --forwarders_;
+                    done_wake_.cancel();
+                  });
+  }
+
+  // A forwarder: forwards streams one after another, waiting between them for the next one that
+  // start() hands it, until the connection ends.
+  net::awaitable<void> forward_streams(std::shared_ptr<Http2Stream> stream) {
+    Forwarder self(executor_);
+    while (stream) {
+      try {
+        co_await forward(std::move(stream));
+      } catch (...) {  // a bug: logged, and the connection goes on
+        log_coroutine_failure(worker_.log, std::current_exception());
+      }
+      stream_forwarded();
+      if (ending_ || idle_forwarders_.size() == kMaxIdleForwarders) break;
+      idle_forwarders_.push_back(&self);
+      self.wake.expires_at(net::steady_timer::time_point::max());
+      co_await self.wake.async_wait(as_values);
+      stream = std::move(self.next);  // none when the connection ends
+    }
+  }
+
+  void stream_forwarded() {
+    --forwarding_;
+    if (!ending_) go_away_if_draining();
+    if (in_flight() == 0 && !ending_) arm_idle();
+    done_wake_.cancel();
   }
 
   // Routed for its color only: its client left before it started (499, counted as abandoned and
@@ -395,11 +442,13 @@ class Http2Front final : public http2::ServerEvents {
   void on_stream_close(std::int32_t id, std::uint32_t) override {
     const auto it = open_stream(id);
     if (it == streams_.end()) return;
-    it->second->client_gone = true;  // a forwarder still at work stops
-    it->second->cancel_io();
-    settle_if_unstarted(*it->second);
-    *it = std::move(streams_.back());  // the order of streams_ means nothing
+    // Out of streams_ first (the order means nothing), then told: nothing below holds an iterator.
+    const std::shared_ptr<Http2Stream> stream = std::move(it->second);
+    *it = std::move(streams_.back());
     streams_.pop_back();
+    stream->client_gone = true;  // a forwarder still at work stops
+    stream->cancel_io();
+    settle_if_unstarted(*stream);
   }
 
   // A stream reset before its start is recorded at once, and counts against the cap no more.
@@ -526,7 +575,10 @@ class Http2Front final : public http2::ServerEvents {
       }
       break;
     }
-    if (!stream.response_started) respond_own(stream, ex.status);
+    // A client that reset the stream as the head came gets no answer (499, not the head's status).
+    if (!stream.response_started) {
+      respond_own(stream, stream.client_gone ? kClientClosedRequest : ex.status);
+    }
   }
 
   // --- to an HTTP/2 upstream -------------------------------------------------------------------
@@ -1115,13 +1167,15 @@ class Http2Front final : public http2::ServerEvents {
   Connection<Client>& connection_;
   WorkerContext& worker_;
   Client& client_;
-  const net::any_io_executor executor_;  // the client's: copied once, not per stream
+  const net::any_io_executor executor_;  // the client's, copied once
   const http2::ServerLimits limits_;
   http2::ServerSession codec_;
   OpenStreams streams_;
   std::vector<std::shared_ptr<Http2Stream>> starting_;  // streams read, not started yet
-  std::size_t forwarders_ = 0;                          // streams whose forwarder has not ended
-  std::vector<std::unique_ptr<char[]>> spare_chunks_;   // RelayChunk's free list
+  std::size_t forwarding_ = 0;  // streams started whose forwarding has not ended
+  std::size_t forwarders_ = 0;  // forwarder coroutines alive, forwarding or idle
+  std::vector<Forwarder*> idle_forwarders_;
+  std::vector<std::unique_ptr<char[]>> spare_chunks_;  // RelayChunk's free list
   std::vector<HeaderFieldRef> simple_fields_;  // a simple response's fields (relay_simple_response)
   std::string simple_scratch_;                 // and their lower-case names
   net::steady_timer writer_wake_;

@@ -144,7 +144,7 @@ TEST_F(AccessLogTest, TheOutcomeSaysWhyTheProxyAnsweredItself) {
 
 // A client that leaves in the middle of its response, over HTTP/1.1 and over HTTP/2: the line
 // keeps the status the client got, and its outcome says the response was cut on the client's side
-// (neither answered whole nor failed by the upstream).
+// (neither answered whole nor failed by the upstream), with the bytes that got through.
 TEST_F(AccessLogTest, AClientThatLeavesMidResponseIsGoneWithTheStatusItGot) {
   Bgproxy proxy(make_config(
       {.blue = {blue.address()},
@@ -152,24 +152,38 @@ TEST_F(AccessLogTest, AClientThatLeavesMidResponseIsGoneWithTheStatusItGot) {
        .top = "protocols: [http1, h2c]\nlog:\n  format: json\n  access: true\n  access_file: "
               "$DIR/access.log\n"}));
   ASSERT_TRUE(proxy.start());
-  for (TestBackend* backend : {&blue, &green}) backend->set_slow(500ms, 10);  // a 5 s body
-  // Both clients leave after 2 s, with the head and a few pieces of the body.
+  for (TestBackend* backend : {&blue, &green}) backend->set_slow(400ms, 10);  // a 4 s body
+  const auto whole = http_request(proxy.proxy_port(), "GET", "/whole");
+  ASSERT_EQ(whole.status, 200u) << whole.error;
+  // Both clients leave after 1.5 s, with the head and a few pieces of the body.
   const auto http1 =
-      raw_exchange(proxy.proxy_port(), "GET /cut-http1 HTTP/1.1\r\nHost: a\r\n\r\n", 2s);
+      raw_exchange(proxy.proxy_port(), "GET /cut-http1 HTTP/1.1\r\nHost: a\r\n\r\n", 1500ms);
   ASSERT_TRUE(http1.starts_with("HTTP/1.1 200")) << http1;
   const auto http2 =
-      run_process({"/usr/bin/curl", "-s", "--http2-prior-knowledge", "--max-time", "2", "-o",
+      run_process({"/usr/bin/curl", "-s", "--http2-prior-knowledge", "--max-time", "1.5", "-o",
                    "/dev/null", fmt::format("http://127.0.0.1:{}/cut-http2", proxy.proxy_port())},
                   30s);
   ASSERT_EQ(http2.exit_code, 28) << "curl should have given up at --max-time: " << http2.err;
 
-  const auto lines = wait_lines(proxy.dir() + "/access.log", 2);
-  ASSERT_EQ(lines.size(), 2u);
+  const auto lines = wait_lines(proxy.dir() + "/access.log", 3);
+  ASSERT_EQ(lines.size(), 3u);
+  std::map<std::string, json::object> by_path;
   for (const auto& line : lines) {
     const auto record = json::parse(line).as_object();
-    EXPECT_EQ(record.at("status").as_int64(), 200) << line;
-    EXPECT_GT(record.at("bytes").as_int64(), 0) << line;
-    EXPECT_EQ(record.at("outcome"), "client_gone") << line;
+    by_path[std::string(record.at("path").as_string())] = record;
+  }
+  ASSERT_EQ(by_path.size(), 3u);
+  EXPECT_EQ(by_path["/whole"].at("outcome"), "answered");
+  const std::int64_t whole_bytes = by_path["/whole"].at("bytes").as_int64();
+  // An HTTP/2 line counts the body's bytes only (the head goes through HPACK).
+  const std::map<std::string, std::int64_t> whole_of = {
+      {"/cut-http1", whole_bytes}, {"/cut-http2", static_cast<std::int64_t>(whole.body.size())}};
+  for (const auto& [path, whole_size] : whole_of) {
+    const json::object& record = by_path[path];
+    EXPECT_EQ(record.at("status").as_int64(), 200) << path;
+    EXPECT_EQ(record.at("outcome"), "client_gone") << path;
+    EXPECT_GT(record.at("bytes").as_int64(), 0) << path;
+    EXPECT_LT(record.at("bytes").as_int64(), whole_size) << path;
   }
 }
 

@@ -25,17 +25,19 @@ bool contains(std::string_view text, std::string_view part) {
 
 // Built from a git checkout, the binary names its commit, one that checkout has; "unknown" only
 // without git (e.g. from a release tarball). It names the allocator it was linked with: tcmalloc
-// unless built with the sanitizers (or -DBGPROXY_TCMALLOC=OFF).
+// (with OpenSSL kept on libc's malloc, app/openssl_heap.h) unless built with the sanitizers or
+// -DBGPROXY_TCMALLOC=OFF.
 TEST(CliTest, VersionPrintsTheVersion) {
   const auto result = run_cli({"version"});
   EXPECT_EQ(result.exit_code, 0);
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(
-      result.out, m,
-      std::regex(
-          R"(^bgproxy \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), allocator (\w+)\)\n$)")))
+  ASSERT_TRUE(
+      std::regex_search(result.out, m,
+                        std::regex(R"(^bgproxy \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown), )"
+                                   R"(allocator (\w+)(, OpenSSL on libc malloc)?\)\n$)")))
       << result.out;
   EXPECT_EQ(m[2], BGPROXY_ALLOCATOR);
+  EXPECT_EQ(m[3].matched, std::string_view(BGPROXY_ALLOCATOR) == "tcmalloc") << result.out;
   const std::string commit = m[1];
   const auto in_checkout =
       run_process({"/usr/bin/git", "-C", BGPROXY_SOURCE_DIR, "rev-parse", "--is-inside-work-tree"});
@@ -44,6 +46,16 @@ TEST(CliTest, VersionPrintsTheVersion) {
   const auto known = run_process(
       {"/usr/bin/git", "-C", BGPROXY_SOURCE_DIR, "cat-file", "-e", commit + "^{commit}"});
   EXPECT_EQ(known.exit_code, 0) << commit << " is no commit of " << BGPROXY_SOURCE_DIR;
+}
+
+// The allocator the binary names is the one a running proxy has loaded.
+TEST(CliTest, ARunningProxyHasTheAllocatorItNames) {
+  if (std::string_view(BGPROXY_ALLOCATOR) != "tcmalloc") GTEST_SKIP() << "built without tcmalloc";
+  TestBackend blue{"blue-1"};
+  Bgproxy proxy(make_config({.blue = {blue.address()}, .green = {blue.address()}}));
+  ASSERT_TRUE(proxy.start());
+  const std::string maps = read_file(fmt::format("/proc/{}/maps", proxy.pid()));
+  EXPECT_NE(maps.find("libtcmalloc_minimal"), std::string::npos) << maps;
 }
 
 TEST(CliTest, CheckConfigAcceptsValidFiles) {

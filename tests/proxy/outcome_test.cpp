@@ -56,6 +56,12 @@ TEST(OutcomeOf, AClientThatStoppedTakingItsResponseIsGoneWithItsStatus) {
   cut.outcome = Outcome::upstream_reset;
   note_client_gone(cut);
   EXPECT_EQ(outcome_of(cut), Outcome::upstream_reset);
+  // Answered by the color's next endpoint after a connect failed: answered, until the client left.
+  Exchange retried = routed();
+  retried.outcome = Outcome::connect_failed;
+  retried.response_head_at = Clock::now();
+  note_client_gone(retried);
+  EXPECT_EQ(outcome_of(retried), Outcome::client_gone);
 }
 
 // A connect that failed before the color's next endpoint answered was no failure of the exchange;
