@@ -187,7 +187,6 @@ class Http2Front final : public http2::ServerEvents {
   }
   Http2Front(const Http2Front&) = delete;
   Http2Front& operator=(const Http2Front&) = delete;
-
   ~Http2Front() = default;
 
   net::awaitable<void> run(std::string_view received) {
