@@ -38,6 +38,17 @@ class AccessLogTest : public ::testing::Test {
                                            format)});
   }
 
+  // JSON lines by their path: each worker writes its own lines, so their order says nothing.
+  static std::map<std::string, json::object> records_by_path(
+      const std::vector<std::string>& lines) {
+    std::map<std::string, json::object> by_path;
+    for (const auto& line : lines) {
+      auto record = json::parse(line).as_object();
+      by_path[std::string(record.at("path").as_string())] = std::move(record);
+    }
+    return by_path;
+  }
+
   // The lines of `path` once it has `n` (they are written at least once a second).
   static std::vector<std::string> wait_lines(const std::string& path, std::size_t n) {
     std::vector<std::string> lines;
@@ -129,11 +140,7 @@ TEST_F(AccessLogTest, TheOutcomeSaysWhyTheProxyAnsweredItself) {
   // Each worker writes its own lines: they are found by path, not by order.
   const auto lines = wait_lines(proxy.dir() + "/access.log", 2);
   ASSERT_EQ(lines.size(), 2u);
-  std::map<std::string, json::object> by_path;
-  for (const auto& line : lines) {
-    const auto record = json::parse(line).as_object();
-    by_path[std::string(record.at("path").as_string())] = record;
-  }
+  auto by_path = records_by_path(lines);
   ASSERT_EQ(by_path.count("/slow"), 1u);
   ASSERT_EQ(by_path.count("/dead"), 1u);
   EXPECT_EQ(by_path["/slow"].at("status").as_int64(), 504);
@@ -167,11 +174,7 @@ TEST_F(AccessLogTest, AClientThatLeavesMidResponseIsGoneWithTheStatusItGot) {
 
   const auto lines = wait_lines(proxy.dir() + "/access.log", 3);
   ASSERT_EQ(lines.size(), 3u);
-  std::map<std::string, json::object> by_path;
-  for (const auto& line : lines) {
-    const auto record = json::parse(line).as_object();
-    by_path[std::string(record.at("path").as_string())] = record;
-  }
+  auto by_path = records_by_path(lines);
   ASSERT_EQ(by_path.size(), 3u);
   EXPECT_EQ(by_path["/whole"].at("outcome"), "answered");
   const std::int64_t whole_bytes = by_path["/whole"].at("bytes").as_int64();
