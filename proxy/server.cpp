@@ -1,10 +1,14 @@
 #include "proxy/server.h"
 
+#include <linux/filter.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <future>
 #include <random>
@@ -84,6 +88,24 @@ void listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
   if (ec) throw_listen_error(ec, endpoint);
 }
 
+// Closing a listener resets the connections whose handshake ends as it closes (and those in its
+// accept queue, which are taken first): their clients may have sent a request already. So a
+// draining listener first drops new SYNs (a socket filter: the client sends its SYN again a second
+// later and finds the port closed, or another process on it), lets the handshakes under way end
+// while it still accepts, and only then closes. The filter sees the TCP header at offset 0.
+bool refuse_new_handshakes(tcp::acceptor& acceptor) noexcept {
+  constexpr std::uint32_t kSyn = 0x02, kFlagsOffset = 13, kDrop = 0, kKeep = 0xffffffff;
+  std::array<sock_filter, 4> code{{
+      {BPF_LD | BPF_B | BPF_ABS, 0, 0, kFlagsOffset},
+      {BPF_JMP | BPF_JSET | BPF_K, 0, 1, kSyn},
+      {BPF_RET | BPF_K, 0, 0, kDrop},
+      {BPF_RET | BPF_K, 0, 0, kKeep},
+  }};
+  const sock_fprog program{static_cast<unsigned short>(code.size()), code.data()};
+  return ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_FILTER, &program,
+                      sizeof program) == 0;
+}
+
 // A descriptor between two owners (closed if nobody takes it, say when its worker stops first).
 class OwnedDescriptor {
  public:
@@ -135,14 +157,20 @@ class Server::Worker {
     thread_ = std::thread([this] { run(); });
   }
 
+  // The listeners close halfway through the grace idle connections get (refuse_new_handshakes
+  // says why), so a connection they still hand over has time to send its request.
   void begin_drain(Server& server) {
     accepting_.store(false, std::memory_order_relaxed);
     for (const Listener listener : {Listener::plain, Listener::tls}) {
-      take_queued_connections(server, listener);
-      error_code ignored;
-      acceptor_of(listener).close(ignored);
+      tcp::acceptor& acceptor = acceptor_of(listener);
+      if (acceptor.is_open() && !refuse_new_handshakes(acceptor)) {
+        log_.debug("worker {}: cannot filter SYNs on a draining listener: {}", index_,
+                   std::strerror(errno));
+      }
     }
     context.begin_drain();
+    listeners_close.expires_after(context.drain_idle_grace() / 2);
+    listeners_close.async_wait([this, &server](const error_code&) { close_listeners(server); });
   }
 
   bool stopped_by(Clock::time_point deadline) {
@@ -213,6 +241,14 @@ class Server::Worker {
       } else {
         target.adopt(listener, std::move(socket), std::move(ticket));
       }
+    }
+  }
+
+  void close_listeners(Server& server) {
+    for (const Listener listener : {Listener::plain, Listener::tls}) {
+      take_queued_connections(server, listener);
+      error_code ignored;
+      acceptor_of(listener).close(ignored);
     }
   }
 
@@ -295,8 +331,9 @@ class Server::Worker {
   // other threads, as drain() does, stays safe).
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor{io};
-  tcp::acceptor tls_acceptor{io};  // open when tls.listen is configured
-  tcp plain_protocol{tcp::v4()};   // of each listener (set before start)
+  tcp::acceptor tls_acceptor{io};         // open when tls.listen is configured
+  net::steady_timer listeners_close{io};  // when a draining worker closes its listeners
+  tcp plain_protocol{tcp::v4()};          // of each listener (set before start)
   tcp tls_protocol{tcp::v4()};
   WorkerContext context;
 };

@@ -33,11 +33,14 @@ void WorkerContext::begin_drain() noexcept {
   upstreams.clear();
   http2_upstreams.shutdown_all();
   stats.set_idle_upstream_connections(0);
-  const Duration drain = config_of(snapshots.get()).timeouts.drain;
-  drain_timer.expires_after(std::min<Duration>(kDrainIdleGrace, drain / 2));
+  drain_timer.expires_after(drain_idle_grace());
   drain_timer.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) close_idle_connections();
   });
+}
+
+Duration WorkerContext::drain_idle_grace() noexcept {
+  return std::min<Duration>(kDrainIdleGrace, config_of(snapshots.get()).timeouts.drain / 2);
 }
 
 void WorkerContext::close_idle_connections() noexcept {

@@ -88,6 +88,7 @@ struct WorkerContext {
   static constexpr Duration kDrainIdleGrace = std::chrono::milliseconds(500);
 
   void begin_drain() noexcept;  // no keep-alive from now on; idle connections close after a grace
+  Duration drain_idle_grace() noexcept;    // kDrainIdleGrace, or half timeouts.drain
   void close_idle_connections() noexcept;  // ends the grace: idle connections close with FIN
   void abort_connections() noexcept;       // closes every connection now
 

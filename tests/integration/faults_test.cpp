@@ -400,6 +400,56 @@ TEST(Faults, DrainUnderBusyKeepAliveConnectionsLosesNoRequest) {
   EXPECT_EQ(counts.sent - counts.answered - counts.fin_first, 0) << counts.to_string();
 }
 
+// Clients that open a new connection for every request, as the drain begins: a connection that
+// was made is served (a listener closing with it in its queue, or its handshake under way, would
+// reset it); the others find the port closed.
+TEST(Faults, ConnectionsOpenedAsTheDrainBeginsAreServedOrRefused) {
+  constexpr int kClients = 32;
+  TestBackend blue("blue-1"), green("green-1");
+  Bgproxy proxy(make_config(
+      {.blue = {blue.address()}, .green = {green.address()}, .timeouts = "drain: 10s"}));
+  ASSERT_TRUE(proxy.start());
+  static constexpr std::string_view kRequest =
+      "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  DrainCounts counts;
+  std::atomic<int> refused{0};
+  const auto until = Clock::now() + 30s;
+  const auto client = [&] {
+    while (Clock::now() < until) {
+      const int fd = connect_to(proxy.proxy_port());
+      if (fd < 0) {
+        ++refused;
+        return;
+      }
+      if (::send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(kRequest.size())) {
+        ++counts.sent;
+        const Outcome outcome = read_outcome(fd);
+        if (outcome == Outcome::answered_close) ++counts.answered;
+        if (outcome == Outcome::fin_first) ++counts.fin_first;
+        if (outcome == Outcome::reset) ++counts.reset;
+        if (outcome == Outcome::cut || outcome == Outcome::answered_keep_alive) ++counts.cut;
+      } else {
+        ++counts.idle_closed;
+      }
+      ::close(fd);
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) clients.emplace_back(client);
+  EXPECT_TRUE(wait_until([&] { return counts.answered >= kClients * 20; }, 20s));
+  proxy.signal(SIGTERM);
+  for (auto& thread : clients) thread.join();
+  EXPECT_EQ(proxy.wait_exit(15s), 0) << proxy.log();
+  std::cout << "drain: " << counts.to_string() << ", refused " << refused << "\n";
+  EXPECT_EQ(refused, kClients) << "every client ends refused by the closed port";
+  EXPECT_EQ(counts.reset, 0) << counts.to_string();
+  EXPECT_EQ(counts.cut, 0) << counts.to_string();
+  EXPECT_EQ(counts.idle_closed, 0) << counts.to_string();
+  EXPECT_EQ(counts.fin_first, 0) << counts.to_string();
+  EXPECT_EQ(counts.sent, counts.answered) << counts.to_string();
+}
+
 TEST(Faults, ADrainServesARequestOnAnIdleConnectionAndClosesTheOthersWithFin) {
   constexpr int kIdle = 10;
   TestBackend blue("blue-1"), green("green-1");
