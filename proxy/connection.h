@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http/error.hpp>
 
 #include "proxy/deadline.h"
+#include "proxy/edge_read.h"
 #include "proxy/policy.h"
 #include "proxy/tls/tls_stream.h"
 #include "proxy/upstream_stream.h"
@@ -49,6 +51,33 @@ constexpr std::string_view scheme_of(const tcp::socket*) noexcept {
 constexpr std::string_view scheme_of(const TlsStream*) noexcept {
   return "https";
 }
+
+// The session's reads of its client: a plain socket's go through edge_read.h, which knows when a
+// read drained it; TLS reads as usual (OpenSSL reads the socket).
+template <typename Client>
+class ClientReads {
+ public:
+  explicit ClientReads(Client& client) noexcept : client_(client) {}
+
+  template <typename Token>
+  auto async_read_some(net::mutable_buffer buffer, Token&& token) {
+    if constexpr (std::is_same_v<Client, tcp::socket>) {
+      return async_read_some_edge(client_, buffer, drain_, std::forward<Token>(token));
+    } else {
+      return client_.async_read_some(buffer, std::forward<Token>(token));
+    }
+  }
+  // A response went out whole after the last read: the next may wait for epoll.
+  void wrote() noexcept { drain_.wrote(); }
+  // Before the client is read other than through async_read_some (a body, a tunnel, HTTP/2).
+  void rearm() {
+    if constexpr (std::is_same_v<Client, tcp::socket>) bgp::rearm(client_, drain_);
+  }
+
+ private:
+  Client& client_;
+  SocketDrain drain_;
+};
 
 // Whether the client sent bytes no read took yet: in the socket, or inside TLS.
 template <typename Client>
@@ -120,6 +149,7 @@ struct Connection {
         client_ip(client_address(lowest_layer(client))) {
     error_code ignored;
     lowest_layer(client).set_option(tcp::no_delay(true), ignored);
+    if constexpr (std::is_same_v<Client, tcp::socket>) enable_drain_reports(client);
     worker.connections.push_back(handle);
     stats.connection_opened();
   }

@@ -137,7 +137,7 @@ class Session {
       Wait wait = start_wait();
       if (wait == Wait::reading) {
         auto [read_ec, n] =
-            co_await client_.async_read_some(client_buffer_.prepare(kFirstRead), as_values);
+            co_await client_reads_.async_read_some(client_buffer_.prepare(kFirstRead), as_values);
         wait = end_wait(read_ec, n);
       }
       if (wait == Wait::park) co_return Handoff::park;
@@ -156,6 +156,7 @@ class Session {
         upstream_.discard();
       }
       if (next != Next::keep_alive) break;
+      client_reads_.wrote();
     }
     error_code ignored;
     lowest_layer(client_).close(ignored);
@@ -302,9 +303,12 @@ class Session {
     Http1Exchange ex;
     const bool sniff_http2 = start_request_head();
     const RequestHeadRead read = co_await read_request_head_bytes(
-        client_, client_buffer_, head_limits_, sniff_http2, guard_, head_deadline_);
+        client_reads_, client_buffer_, head_limits_, sniff_http2, guard_, head_deadline_);
     const Head head = request_head_read(ex, read);
     if (head == Head::closed) co_return Next::close;
+    // Only the wait for the next request, after the response, may find the client's socket drained
+    // (edge_read.h); a request whose handling reads the client sooner re-arms it.
+    if (head != Head::ready || !request_->is_done() || ex.upgrade) client_reads_.rearm();
     if (head == Head::http2) co_return Next::http2;
     const Next next = head == Head::ready ? co_await handle(ex) : co_await refuse_head(ex);
     worker_.record(ex, client_ip_, *snapshot_);
@@ -542,6 +546,7 @@ class Session {
   WorkerContext& worker_;
   StatsShard& stats_;
   Client& client_;
+  ClientReads<Client> client_reads_{client_};  // its reads of requests (edge_read.h)
   ConnectionHandle& handle_;
   const std::string& client_ip_;
   const Clock::time_point& accepted_at_;

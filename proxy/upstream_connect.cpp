@@ -10,7 +10,10 @@ net::awaitable<error_code> connect_upstream(UpstreamStream& connection, const En
   if (ec) co_return ec;
   error_code ignored;
   connection.socket().set_option(tcp::no_delay(true), ignored);
-  if (!endpoint.tls) co_return ec;
+  if (!endpoint.tls) {
+    enable_drain_reports(connection.socket());
+    co_return ec;
+  }
   connection.start_tls(endpoint.tls, endpoint.address);
   auto [handshake_ec] = co_await connection.tls().async_handshake(as_values);
   if (handshake_ec && handshake_ec != net::error::operation_aborted) {
