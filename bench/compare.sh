@@ -14,6 +14,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
 # shellcheck source=bench/bgproxy_config.sh
 source "$SCRIPT_DIR/bgproxy_config.sh"
+# shellcheck source=bench/lib.sh
+PROG=compare.sh source "$SCRIPT_DIR/lib.sh"  # cpu_ticks (the helpers this script defines below win)
 
 usage() {
   cat <<EOF
@@ -451,12 +453,13 @@ EOF
 # ---------------------------------------------------------------- wrk
 RAW=$TMP/raw
 mkdir -p "$RAW"
-RUNS=$RAW/runs.tsv   # phase target conns round rps p50_ms p99_ms non2xx sockerr
+RUNS=$RAW/runs.tsv   # phase target conns round rps p50_ms p99_ms non2xx sockerr cpu_us_per_request
+CLK_TCK=$(getconf CLK_TCK)
 RSSF=$RAW/rss.tsv    # phase target conns peak_rss_kb
 : >"$RUNS"
 : >"$RSSF"
 
-parse_wrk() { # file -> "rps p50 p99 non2xx sockerr" (ms), NA when absent
+parse_wrk() { # file -> "rps p50 p99 non2xx sockerr requests" (ms), NA when absent
   awk '
     function ms(v,   n, u) {
       n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
@@ -467,11 +470,12 @@ parse_wrk() { # file -> "rps p50 p99 non2xx sockerr" (ms), NA when absent
     /^ +50% / { p50 = ms($2) }
     /^ +99% / { p99 = ms($2) }
     /^Requests\/sec:/ { rps = $2 }
+    / requests in / { requests = $1 }
     /Non-2xx or 3xx responses:/ { non2xx = $5 }
     /Socket errors:/ { gsub(",", ""); se = $4 + $6 + $8 + $10 }
     END {
-      if (rps == "") { print "NA NA NA NA NA"; exit }
-      printf "%s %s %s %d %d\n", rps, (p50 == "" ? "NA" : p50), (p99 == "" ? "NA" : p99), non2xx, se
+      if (rps == "") { print "NA NA NA NA NA NA"; exit }
+      printf "%s %s %s %d %d %d\n", rps, (p50 == "" ? "NA" : p50), (p99 == "" ? "NA" : p99), non2xx, se, requests
     }' "$1"
 }
 
@@ -499,11 +503,14 @@ run_phase() {
       for ((i = 0; i < n; i++)); do
         t=${targets[$(((i + r) % n))]}
         f=$RAW/$phase-$t-c$c-r$((r + 1)).txt
+        ticks=$(cpu_ticks "${t/direct/backend}")
         run_wrk "${PORT[$t]}" "$c" "$DURATION" "$f" || warn "wrk exited non-zero for ${LABEL[$t]} (see $f)"
+        ticks=$(($(cpu_ticks "${t/direct/backend}") - ticks))
         res=$(parse_wrk "$f")
         # shellcheck disable=SC2086
         set -- $res
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$t" "$c" "$((r + 1))" "$1" "$2" "$3" "$4" "$5" >>"$RUNS"
+        cpu_us=$(awk -v t="$ticks" -v n="$6" -v hz="$CLK_TCK" 'BEGIN { if (n == "NA" || n + 0 == 0) print "NA"; else printf "%.2f\n", t / hz * 1e6 / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$t" "$c" "$((r + 1))" "$1" "$2" "$3" "$4" "$5" "$cpu_us" >>"$RUNS"
         log "$phase c=$c round $((r + 1))/$PAIRS ${LABEL[$t]}: $(printf '%.0f' "${1/NA/0}") rps, p50 $(fmt_ms "$2") ms, p99 $(fmt_ms "$3") ms, non-2xx $4, socket errors $5"
         if ! alive "${t/direct/backend}" && [[ -z ${DIED[$t]:-} ]]; then
           warn "${LABEL[$t]} died during the run (see its log in the raw directory)"
@@ -672,27 +679,30 @@ read -r load_end _ </proc/loadavg
   echo
   echo "## Throughput and latency, 1 worker each"
   echo
-  echo "| target | conns | rps (median) | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | rps / HAProxy | p99 / HAProxy |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| target | conns | rps (median) | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | CPU us / request ² | rps / HAProxy | p99 / HAProxy | CPU / HAProxy |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for c in "${CONN_LIST[@]}"; do
     h_rps=$(median_of w1 haproxy "$c" 5)
     h_p99=$(median_of w1 haproxy "$c" 7)
+    h_cpu=$(median_of w1 haproxy "$c" 10)
     for t in haproxy bgproxy nginx direct; do
       if [[ $t == bgproxy ]] && ((!BG_OK)); then
-        echo "| ${LABEL[$t]} | $c | not run | | | | | | | |"
+        echo "| ${LABEL[$t]} | $c | not run | | | | | | | | | |"
         continue
       fi
       rps=$(median_of w1 "$t" "$c" 5)
       p50=$(median_of w1 "$t" "$c" 6)
       p99=$(median_of w1 "$t" "$c" 7)
       rss=$(rss_of w1 "$t" "$c")
+      cpu=$(median_of w1 "$t" "$c" 10)
       lbl=${LABEL[$t]}
       [[ $t == direct ]] && lbl="$lbl ¹"
-      echo "| $lbl | $c | $(fmt_int "$rps") | $(fmt_ms "$p50") | $(fmt_ms "$p99") | $(fmt_int "$(sum_of w1 "$t" "$c" 8)") | $(fmt_int "$(sum_of w1 "$t" "$c" 9)") | $(fmt_mib "$rss") | $(ratio "$rps" "$h_rps") | $(ratio "$p99" "$h_p99") |"
+      echo "| $lbl | $c | $(fmt_int "$rps") | $(fmt_ms "$p50") | $(fmt_ms "$p99") | $(fmt_int "$(sum_of w1 "$t" "$c" 8)") | $(fmt_int "$(sum_of w1 "$t" "$c" 9)") | $(fmt_mib "$rss") | $(fmt_ms "$cpu") | $(ratio "$rps" "$h_rps") | $(ratio "$p99" "$h_p99") | $(ratio "$cpu" "$h_cpu") |"
     done
   done
   echo
-  echo "¹ wrk straight at the blue nginx: the ceiling of this machine without a proxy; its RSS is the backend's, which also served every proxy."
+  echo "¹ wrk straight at the blue nginx: the ceiling of this machine without a proxy; its RSS and CPU are the backend's, which also served every proxy."
+  echo "² The proxy's user and system time during the measured runs over the requests wrk counted (median of the rounds): what a request costs the proxy, whatever share of the machine wrk and the backend take. rps is bounded by the sum of the three on the machine's cores."
   echo "Non-2xx and socket errors are totals over the measured rounds. Peak RSS is VmHWM (summed over master and workers for nginx) at the end of that concurrency's rounds."
   echo "rps ratio > 1 and p99 ratio < 1 mean better than HAProxy."
   echo
