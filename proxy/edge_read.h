@@ -236,7 +236,9 @@ struct WroteHandler {
 }  // namespace edge_read_detail
 
 // socket.async_read_some(buffer, token), telling `drain` (and Asio) when the read drained the
-// socket; a drained socket's next read is not tried at once (see the top of this file).
+// socket; a drained socket's next read is not tried at once (see the top of this file). `drain`
+// must stay where it is until the read completes: it is held by reference, so the object holding
+// it (a connection, an UpstreamStream) is neither moved nor destroyed while a read is pending.
 template <typename Token>
 auto async_read_some_edge(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
                           SocketDrain& drain, Token&& token) {

@@ -158,19 +158,34 @@ class Server::Worker {
   }
 
   // The listeners close halfway through the grace idle connections get (refuse_new_handshakes
-  // says why), so a connection they still hand over has time to send its request.
-  void begin_drain(Server& server) {
+  // says why), so a connection they still hand over has time to send its request. A drain shorter
+  // than that grace shortens it: nothing may start after Server::drain gives up and aborts.
+  void begin_drain(Server& server, Duration timeout) {
     accepting_.store(false, std::memory_order_relaxed);
     for (const Listener listener : {Listener::plain, Listener::tls}) {
       tcp::acceptor& acceptor = acceptor_of(listener);
       if (acceptor.is_open() && !refuse_new_handshakes(acceptor)) {
-        log_.debug("worker {}: cannot filter SYNs on a draining listener: {}", index_,
-                   std::strerror(errno));
+        log_.warn("worker {}: cannot filter SYNs on a draining listener: {}", index_,
+                  std::strerror(errno));
       }
     }
     context.begin_drain();
-    listeners_close.expires_after(context.drain_idle_grace() / 2);
-    listeners_close.async_wait([this, &server](const error_code&) { close_listeners(server); });
+    const Duration accepting_for = std::min(context.drain_idle_grace(), timeout / 2) / 2;
+    if (accepting_for <= Duration::zero()) return close_listeners(server);
+    listeners_close.expires_after(accepting_for);
+    listeners_close.async_wait([this, &server](const error_code& ec) {
+      if (!ec) close_listeners(server);
+    });
+  }
+
+  // The drain ran out of time: what is still queued is reset with the listeners, not served.
+  void abort() {
+    listeners_close.cancel();
+    for (const Listener listener : {Listener::plain, Listener::tls}) {
+      error_code ignored;
+      acceptor_of(listener).close(ignored);
+    }
+    context.abort_connections();
   }
 
   bool stopped_by(Clock::time_point deadline) {
@@ -417,12 +432,12 @@ void Server::drain(Duration timeout) {
   if (!running_) return;
   const auto deadline = Clock::now() + timeout;
   for (auto& worker : workers_) {
-    net::post(worker->io, [this, &w = *worker] { w.begin_drain(*this); });
+    net::post(worker->io, [this, &w = *worker, timeout] { w.begin_drain(*this, timeout); });
   }
   if (!wait_for_workers(deadline)) {
     log_.warn("drain: closing the connections still open after {} ms", timeout.count());
     for (auto& worker : workers_) {
-      net::post(worker->io, [&context = worker->context] { context.abort_connections(); });
+      net::post(worker->io, [&w = *worker] { w.abort(); });
     }
     if (!wait_for_workers(Clock::now() + kAbortGrace)) {
       for (auto& worker : workers_) worker->io.stop();

@@ -412,13 +412,15 @@ TEST(Faults, ConnectionsOpenedAsTheDrainBeginsAreServedOrRefused) {
   static constexpr std::string_view kRequest =
       "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
   DrainCounts counts;
-  std::atomic<int> refused{0};
+  std::atomic<int> refused{0}, refused_after_a_retry{0};
   const auto until = Clock::now() + 30s;
   const auto client = [&] {
     while (Clock::now() < until) {
+      const auto connect_began = Clock::now();
       const int fd = connect_to(proxy.proxy_port());
       if (fd < 0) {
         ++refused;
+        if (Clock::now() - connect_began >= 900ms) ++refused_after_a_retry;
         return;
       }
       if (::send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL) ==
@@ -443,11 +445,16 @@ TEST(Faults, ConnectionsOpenedAsTheDrainBeginsAreServedOrRefused) {
   EXPECT_EQ(proxy.wait_exit(15s), 0) << proxy.log();
   std::cout << "drain: " << counts.to_string() << ", refused " << refused << "\n";
   EXPECT_EQ(refused, kClients) << "every client ends refused by the closed port";
+  // A client connects again within a millisecond of its last answer, so its SYN reaches the
+  // listener while it still accepts: the proxy drops it, and the SYN sent again a second later
+  // finds the port closed. A listener that took it instead would serve it and refuse the next
+  // connect at once.
+  EXPECT_GE(refused_after_a_retry, kClients / 2) << "refused " << refused;
   EXPECT_EQ(counts.reset, 0) << counts.to_string();
   EXPECT_EQ(counts.cut, 0) << counts.to_string();
   EXPECT_EQ(counts.idle_closed, 0) << counts.to_string();
-  EXPECT_EQ(counts.fin_first, 0) << counts.to_string();
-  EXPECT_EQ(counts.sent, counts.answered) << counts.to_string();
+  EXPECT_LE(counts.fin_first, kClients / 8) << counts.to_string();
+  EXPECT_EQ(counts.sent - counts.answered - counts.fin_first, 0) << counts.to_string();
 }
 
 TEST(Faults, ADrainServesARequestOnAnIdleConnectionAndClosesTheOthersWithFin) {
