@@ -62,9 +62,21 @@ class SocketDrain {
   void rearmed() noexcept { drained_ = false; }
   unsigned reads() const noexcept { return reads_; }
 
+  // The reactor of the socket's executor, looked up once: use_service locks the context's service
+  // registry and searches it, too dear for every read.
+  template <typename Executor>
+  boost::asio::detail::reactor& reactor(const Executor& io_ex) {
+    if (reactor_ == nullptr) {
+      reactor_ = &boost::asio::use_service<boost::asio::detail::reactor>(
+          boost::asio::query(io_ex, boost::asio::execution::context));
+    }
+    return *reactor_;
+  }
+
  private:
   bool drained_ = false;
   unsigned reads_ = 0;  // tells a write whether a read ended while it was under way
+  boost::asio::detail::reactor* reactor_ = nullptr;
 };
 
 // Lets reads here tell a drained socket (TCP_INQ); without it they never do. Once per socket.
@@ -191,8 +203,7 @@ struct InitiateRead {
     auto& impl = io.get_implementation();
     const auto& io_ex = io.get_executor();
     using Op = RecvOp<Handler, std::decay_t<decltype(io_ex)>>;
-    auto& reactor = boost::asio::use_service<ad::reactor>(
-        boost::asio::query(io_ex, boost::asio::execution::context));
+    auto& reactor = drain->reactor(io_ex);
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
