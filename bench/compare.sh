@@ -32,6 +32,9 @@ usage: bench/compare.sh [options]
   --no-memory          skip the memory-per-idle-connection test
   --scaling, --memory  run them anyway (after --quick)
   --backend-workers N  nginx backend worker_processes (default 1)
+  --pin                the proxy under test on the last CPU, wrk and the backend
+                       on the others (taskset): rps then measures the proxy, not
+                       how the scheduler shared the cores; one worker only
   --port-base P        private port range start (default 18100; uses P+1..P+31)
   --results-dir DIR    where to write YYYY-MM-DD-HHMM.md and latest.md (default bench/results)
   --no-save            print the report only, write nothing under bench/results
@@ -68,6 +71,7 @@ REQUIRE_BGPROXY=0
 KEEP_TMP=0
 STAND_IN=0
 QUICK=0
+PIN=0
 
 for a in "$@"; do
   if [[ $a == --quick ]]; then
@@ -98,6 +102,7 @@ while (($#)); do
     --memory) MEMORY=1; shift ;;
     --require-bgproxy) REQUIRE_BGPROXY=1; shift ;;
     --keep-tmp) KEEP_TMP=1; shift ;;
+    --pin) PIN=1; shift ;;
     --stand-in) STAND_IN=1; shift ;;  # developer aid: HAProxy posing as bgproxy
     --quick) shift ;;
     -h | --help) usage; exit 0 ;;
@@ -123,6 +128,7 @@ if [[ -z $WARMUP ]]; then
 fi
 dur_secs "$WARMUP" >/dev/null  # validates it
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "--pairs must be a positive integer"
+((PIN && SCALING)) && die "--pin measures one worker on one CPU: add --no-scaling"
 [[ $IDLE_CONNS =~ ^[1-9][0-9]*$ ]] || die "--idle-conns must be a positive integer"
 [[ $BACKEND_WORKERS =~ ^[1-9][0-9]*$ ]] || die "--backend-workers must be a positive integer"
 [[ $PORT_BASE =~ ^[0-9]+$ ]] && ((PORT_BASE >= 1024 && PORT_BASE <= 65000)) || die "bad --port-base"
@@ -151,7 +157,17 @@ missing=()
 [[ -n $CURL && -x $CURL ]] || missing+=("curl (apt-get install curl)")
 command -v awk >/dev/null || missing+=("awk")
 command -v sort >/dev/null || missing+=("sort (coreutils)")
+((PIN)) && ! command -v taskset >/dev/null && missing+=("taskset (util-linux)")
 ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]}"
+# --pin: command prefixes that put a process on the proxy's CPU or on the load's.
+ON_PROXY_CPU=() ON_LOAD_CPU=()
+if ((PIN)); then
+  (($(nproc) >= 2)) || die "--pin needs 2 CPUs"
+  PROXY_CPU=$(($(nproc) - 1))
+  LOAD_CPUS=0
+  ((PROXY_CPU > 1)) && LOAD_CPUS=0-$((PROXY_CPU - 1))
+  ON_PROXY_CPU=(taskset -c "$PROXY_CPU") ON_LOAD_CPU=(taskset -c "$LOAD_CPUS")
+fi
 if ((MEMORY)) && [[ -z $CXX ]]; then
   warn "g++ not found: the memory test (which builds bench/idle_conns.cpp) is skipped"
   MEMORY=0
@@ -322,7 +338,7 @@ start_backend() {
     done
     echo "}"
   } >"$d/nginx.conf"
-  start_bg backend "$d/stdout.log" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
+  start_bg backend "$d/stdout.log" "${ON_LOAD_CPU[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
   wait_http backend "http://127.0.0.1:$P_BLUE/" && wait_http backend "http://127.0.0.1:$P_GREEN/" || {
     cat "$d/stdout.log" "$d/error.log" >&2 2>/dev/null || true
     die "the nginx backend did not start"
@@ -368,7 +384,7 @@ start_target() {
     direct) return 0 ;;  # the blue backend itself
     haproxy)
       haproxy_conf "$port" "$workers" >"$d/haproxy.cfg"
-      start_bg haproxy "$d/haproxy.log" "$HAPROXY" -db -f "$d/haproxy.cfg"
+      start_bg haproxy "$d/haproxy.log" "${ON_PROXY_CPU[@]}" "$HAPROXY" -db -f "$d/haproxy.cfg"
       ;;
     nginx)
       {
@@ -397,13 +413,13 @@ start_target() {
 }
 EOF
       } >"$d/nginx.conf"
-      start_bg nginx "$d/stdout.log" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
+      start_bg nginx "$d/stdout.log" "${ON_PROXY_CPU[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
       mainlog=$d/error.log
       ;;
     bgproxy)
       if ((STAND_IN)); then
         haproxy_conf "$port" "$workers" >"$d/haproxy.cfg"
-        start_bg bgproxy "$d/bgproxy.log" "$HAPROXY" -db -f "$d/haproxy.cfg"
+        start_bg bgproxy "$d/bgproxy.log" "${ON_PROXY_CPU[@]}" "$HAPROXY" -db -f "$d/haproxy.cfg"
       else
         bgproxy_bench_config "$port" "$workers" "$P_ADMIN" "$P_BLUE" "$P_GREEN" "$CAP" >"$d/bgproxy.yaml"
         local rc=0
@@ -414,7 +430,7 @@ EOF
           BG_NOTE="config refused by check-config"
           return 1
         fi
-        start_bg bgproxy "$d/bgproxy.log" "$BGPROXY" run -c "$d/bgproxy.yaml"
+        start_bg bgproxy "$d/bgproxy.log" "${ON_PROXY_CPU[@]}" "$BGPROXY" run -c "$d/bgproxy.yaml"
       fi
       ;;
   esac
@@ -481,7 +497,7 @@ parse_wrk() { # file -> "rps p50 p99 non2xx sockerr requests" (ms), NA when abse
 
 run_wrk() { # port conns duration outfile
   local port=$1 c=$2 dur=$3 out=$4 rc=0
-  "$WRK" -t1 -c"$c" -d"$dur" --latency "http://127.0.0.1:$port/" >"$out" 2>&1 </dev/null &
+  "${ON_LOAD_CPU[@]}" "$WRK" -t1 -c"$c" -d"$dur" --latency "http://127.0.0.1:$port/" >"$out" 2>&1 </dev/null &
   WRK_PID=$!
   wait "$WRK_PID" || rc=$?
   WRK_PID=""
@@ -624,7 +640,7 @@ if ((MEMORY)); then
     sleep 1
     before=$(rss_kb "$t" VmRSS)
     out=$RAW/mem-$t-idle.txt
-    start_bg idle "$out" "$IDLE_BIN" 127.0.0.1 "${PORT[$t]}" "$IDLE_CONNS" --hold 600
+    start_bg idle "$out" "${ON_LOAD_CPU[@]}" "$IDLE_BIN" 127.0.0.1 "${PORT[$t]}" "$IDLE_CONNS" --hold 600
     ready=0
     for ((i = 0; i < 1200; i++)); do
       grep -q '^READY' "$out" 2>/dev/null && { ready=1; break; }
@@ -670,6 +686,7 @@ read -r load_end _ </proc/loadavg
   echo "- Tools: wrk $ver_wrk (\`-t1\`), HAProxy $ver_haproxy, nginx $ver_nginx; bgproxy: ${BG_VERSION:-n/a}"
   echo "- Backends: one nginx ($BACKEND_WORKERS worker) serving \`200 \"ok\\n\"\` on blue and green; every proxy splits 75/25 blue/green"
   echo "- Runs: $DURATION each, $PAIRS round(s) per concurrency in rotating order after a $WARMUP warm-up per target; figures are medians of the rounds"
+  ((PIN)) && echo "- Pinned (\`--pin\`): each proxy on CPU $PROXY_CPU, wrk and the backend on CPU $LOAD_CPUS; nginx direct shares those with wrk"
   ((QUICK)) && echo "- **Quick smoke run** (\`--quick\`): too short to compare anything"
   if ((!BG_OK)); then
     echo "- **bgproxy not benchmarked: ${BG_NOTE:-not run}**"
@@ -701,7 +718,11 @@ read -r load_end _ </proc/loadavg
     done
   done
   echo
-  echo "¹ wrk straight at the blue nginx: the ceiling of this machine without a proxy; its RSS and CPU are the backend's, which also served every proxy."
+  if ((PIN)); then
+    echo "¹ wrk straight at the blue nginx, on the CPU it shares with the backend: the ceiling of the load's side; a proxy's rps near it is bound by wrk and the backend, not by the proxy. Its RSS and CPU are the backend's, which also served every proxy."
+  else
+    echo "¹ wrk straight at the blue nginx: the ceiling of this machine without a proxy; its RSS and CPU are the backend's, which also served every proxy."
+  fi
   echo "² The proxy's user and system time during the measured runs over the requests wrk counted (median of the rounds): what a request costs the proxy, whatever share of the machine wrk and the backend take. rps is bounded by the sum of the three on the machine's cores."
   echo "Non-2xx and socket errors are totals over the measured rounds. Peak RSS is VmHWM (summed over master and workers for nginx) at the end of that concurrency's rounds."
   echo "rps ratio > 1 and p99 ratio < 1 mean better than HAProxy."
