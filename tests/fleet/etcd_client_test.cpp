@@ -9,7 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "fleet/etcd_member.h"
+#include "support/etcd_member.h"
 
 namespace bgp::etcd {
 namespace {

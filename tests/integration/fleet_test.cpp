@@ -10,7 +10,7 @@
 #include <boost/json.hpp>
 
 #include "controller/rollout.h"
-#include "fleet/etcd_member.h"
+#include "support/etcd_member.h"
 #include "integration/harness.h"
 
 namespace bgt {

@@ -1,4 +1,4 @@
-#include "fleet/etcd_member.h"
+#include "support/etcd_member.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
