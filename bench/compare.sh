@@ -718,11 +718,9 @@ read -r load_end _ </proc/loadavg
     done
   done
   echo
-  if ((PIN)); then
-    echo "¹ wrk straight at the blue nginx, on the CPU it shares with the backend: the ceiling of the load's side; a proxy's rps near it is bound by wrk and the backend, not by the proxy. Its RSS and CPU are the backend's, which also served every proxy."
-  else
-    echo "¹ wrk straight at the blue nginx: the ceiling of this machine without a proxy; its RSS and CPU are the backend's, which also served every proxy."
-  fi
+  ceiling="the ceiling of this machine without a proxy"
+  ((PIN)) && ceiling="on the CPU it shares with the backend: the ceiling of the load's side (a proxy's rps near it is bound by wrk and the backend, not by the proxy)"
+  echo "¹ wrk straight at the blue nginx, $ceiling; its RSS and CPU are the backend's, which also served every proxy."
   echo "² The proxy's user and system time during the measured runs over the requests wrk counted (median of the rounds): what a request costs the proxy, whatever share of the machine wrk and the backend take. rps is bounded by the sum of the three on the machine's cores."
   echo "Non-2xx and socket errors are totals over the measured rounds. Peak RSS is VmHWM (summed over master and workers for nginx) at the end of that concurrency's rounds."
   echo "rps ratio > 1 and p99 ratio < 1 mean better than HAProxy."
