@@ -19,20 +19,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGPROXY_SANITIZE=ON -DBGPROXY_BENCH=OFF \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"  # line tables for reports; quicker to build
 echo "== Fuzzing the request-head and response parsers, the HTTP/2 codecs and the gRPC health messages: libFuzzer with ASan+UBSan for ${FUZZ_SECONDS:-60} s each (clang)"
-if command -v clang++ >/dev/null; then
-  cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DBGPROXY_BENCH=OFF >/dev/null
-  targets=(request_head response http2_front http2_upstream grpc_health)
-  cmake --build build-fuzz -j"$jobs" --target "${targets[@]/%/_fuzzer}"
-  for target in "${targets[@]}"; do
-    mkdir -p "build-fuzz/corpus-work/$target"  # never the sources
-    seconds=${FUZZ_SECONDS:-60}
-    # One small message decoder: a third of the time finds what there is.
-    [[ $target == grpc_health ]] && seconds=$(( (seconds + 2) / 3 ))
-    build-fuzz/tests/fuzz/${target}_fuzzer -max_total_time="$seconds" \
-      -artifact_prefix=build-fuzz/ build-fuzz/corpus-work/$target tests/fuzz/corpus/$target \
-      tests/fuzz/regressions/$target
-  done
-else
-  echo "clang++ not found: fuzzing skipped (the corpus was replayed by the suites above)"
-fi
+scripts/fuzz.sh
