@@ -31,7 +31,7 @@
 
 namespace bgp {
 
-// Settings that need a new process; a reload keeps the running values and says so.
+// "127.0.0.1:8080", "[::1]:8080": an endpoint as the logs and the config write it.
 inline std::string endpoint_text(const boost::asio::ip::tcp::endpoint& e) {
   const auto address = e.address();
   const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
@@ -58,6 +58,7 @@ inline std::string changed_sections(const Config& a, const Config& b) {
   return changed.empty() ? "nothing" : fmt::format("{}", fmt::join(changed, ", "));
 }
 
+// Settings that need a new process; a reload keeps the running values and says so.
 inline void warn_restart_only_changes(const Config& running, const Config& next, Logger& log) {
   if (!(running.listen == next.listen) || running.workers != next.workers ||
       !(running.admin.listen == next.admin.listen) || running.state_file != next.state_file ||
