@@ -4,7 +4,10 @@
 # Usage: scripts/fuzz.sh [TARGET...]   (default: every target; FUZZ_SECONDS=600 for a longer run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(request_head response http2_front http2_upstream grpc_health)
+# Every target: tests/fuzz/NAME_fuzzer.cpp builds NAME_fuzzer (tests/fuzz/CMakeLists.txt).
+all=(tests/fuzz/*_fuzzer.cpp)
+all=("${all[@]##*/}")
+all=("${all[@]%_fuzzer.cpp}")
 
 fuzz_one() {  # target: its output is printed only when it finds something
   local target=$1 seconds=${FUZZ_SECONDS:-60} log=build-fuzz/$1.log

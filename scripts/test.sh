@@ -18,5 +18,5 @@ echo "== ASan+UBSan build and tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBGPROXY_SANITIZE=ON -DBGPROXY_BENCH=OFF \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"  # line tables for reports; quicker to build
-echo "== Fuzzing the request-head and response parsers, the HTTP/2 codecs and the gRPC health messages: libFuzzer with ASan+UBSan for ${FUZZ_SECONDS:-60} s each (clang)"
+echo "== Fuzzing every parser that reads the network (scripts/fuzz.sh)"
 scripts/fuzz.sh
